@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what llmchain needs to build and test, from Debian's archive (and npm
+# for the end-to-end clients). Skips what is already present; safe to re-run.
+set -euo pipefail
+
+PKGS=(build-essential cmake ninja-build pkg-config git
+  nlohmann-json3-dev libfmt-dev libspdlog-dev libcli11-dev libcpp-httplib-dev
+  libyaml-cpp-dev libsqlite3-dev libssl-dev libicu-dev zlib1g-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  clang libclang-rt-14-dev curl ca-certificates)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}" >&2
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "setup: system packages present" >&2
+fi

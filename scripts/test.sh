@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Sets up, builds and runs every test: the release build, then the same suite
+# under AddressSanitizer + UBSan (set LLMCHAIN_SKIP_SANITIZE=1 to skip that pass).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+JOBS=${JOBS:-$(nproc)}
+
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j "$JOBS"
+ctest --test-dir build --output-on-failure -j "$JOBS" --timeout 600
+
+if [ "${LLMCHAIN_SKIP_SANITIZE:-0}" != "1" ]; then
+  echo "== AddressSanitizer + UBSan pass =="
+  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLLMCHAIN_SANITIZE=ON -DLLMCHAIN_BENCH=OFF >/dev/null
+  cmake --build build-asan -j "$JOBS"
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    ctest --test-dir build-asan --output-on-failure -j "$JOBS" --timeout 900 -LE slow
+fi
