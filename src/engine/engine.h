@@ -1,0 +1,104 @@
+#pragma once
+// The Engine interface: what the server and the chain layer's local LLM use.
+// Implementations: engine::LocalEngine (model + scheduler, continuous batching).
+// Thread-safe: many callers may call generate() concurrently; each call blocks
+// until its sequence finishes and streams tokens through its callback.
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "base/error.h"
+#include "sampling/params.h"
+
+namespace llmchain::engine {
+
+struct ChatMessage {
+  std::string role;  // system | user | assistant | tool
+  std::string content;
+  nlohmann::json extra = nlohmann::json::object();  // name, tool_calls, ... passed to the template
+};
+
+struct ModelInfo {
+  std::string name;          // model id shown by /v1/models
+  std::string architecture;  // llama, qwen2, ...
+  int32_t n_ctx = 0;         // context per sequence
+  int32_t n_ctx_train = 0;
+  int32_t n_vocab = 0;
+  int32_t n_embd = 0;
+  int32_t bos = -1, eos = -1;
+  bool has_chat_template = false;
+};
+
+struct GenerateRequest {
+  std::vector<int32_t> prompt;  // token ids (use Engine::tokenize)
+  int32_t max_tokens = -1;      // -1: until end of generation or the context is full
+  std::vector<std::string> stop;  // stop strings; never emitted
+  sampling::SamplingParams sampling;
+  sampling::Constraint constraint;
+  bool ignore_eos = false;
+  int32_t logprobs = -1;  // -1: off; N >= 0: chosen token's logprob and N top alternatives
+};
+
+struct TokenLogprob {
+  int32_t token = -1;
+  std::string text;
+  float logprob = 0;
+};
+
+struct TokenEvent {
+  int32_t token = -1;
+  std::string text;  // text safe to emit now (whole UTF-8 chars, no possible stop-string prefix); may be empty
+  std::optional<TokenLogprob> chosen;  // when logprobs requested
+  std::vector<TokenLogprob> top;
+};
+
+// Returns false to cancel the sequence (client went away).
+using TokenCallback = std::function<bool(const TokenEvent&)>;
+
+struct GenerateResult {
+  std::string text;           // whole completion (stop string excluded)
+  std::string finish_reason;  // "stop" | "length" | "cancelled"
+  int32_t prompt_tokens = 0;
+  int32_t completion_tokens = 0;
+  int32_t cached_prompt_tokens = 0;  // reused from the prefix cache
+  double time_to_first_token_s = 0;
+  double total_s = 0;
+  std::vector<TokenEvent> logprobs;  // per generated token, when requested
+};
+
+struct EngineStats {
+  int32_t running = 0;
+  int32_t waiting = 0;
+  int64_t prompt_tokens_total = 0;
+  int64_t generated_tokens_total = 0;
+  int64_t rejected_total = 0;
+  int32_t kv_cells_used = 0;
+  int32_t kv_cells_total = 0;
+};
+
+class Engine {
+ public:
+  virtual ~Engine() = default;
+  virtual const ModelInfo& info() const = 0;
+  virtual bool ready() const = 0;
+
+  virtual Expected<std::vector<int32_t>> tokenize(const std::string& text, bool add_special, bool parse_special) const = 0;
+  virtual std::string detokenize(const std::vector<int32_t>& tokens) const = 0;
+  // Renders messages with the model's chat template (or the named built-in when template_name is set).
+  virtual Expected<std::string> apply_chat_template(const std::vector<ChatMessage>& messages,
+                                                    bool add_generation_prompt,
+                                                    const std::string& template_name = "") const = 0;
+
+  // Blocks until done. Errors: kInvalidArgument (bad params, prompt too long, schema rejected),
+  // kResourceExhausted (queue full), kCancelled.
+  virtual Expected<GenerateResult> generate(const GenerateRequest& req, const TokenCallback& on_token) = 0;
+  // Mean-pooled, L2-normalised embedding of the token sequence.
+  virtual Expected<std::vector<float>> embed(const std::vector<int32_t>& tokens) = 0;
+  virtual EngineStats stats() const = 0;
+};
+
+}  // namespace llmchain::engine
