@@ -115,8 +115,13 @@ class Parser {
     if (n_tensors_ > remaining() / kMinTensorInfoBytes) {
       error(ErrorCode::kInvalidFile, "tensor count {} cannot fit in the {} bytes left", n_tensors_, remaining());
     }
-    f_.kv_.reserve(static_cast<size_t>(n_kv_));
-    f_.tensors_.reserve(static_cast<size_t>(n_tensors_));
+    if (n_kv_ * kMinKvBytes + n_tensors_ * kMinTensorInfoBytes > remaining()) {  // both bounded above: no overflow
+      error(ErrorCode::kInvalidFile, "{} metadata entries and {} tensor infos cannot fit in the {} bytes left", n_kv_,
+            n_tensors_, remaining());
+    }
+    // Counts are only bounded by the file size here; let vectors of big ones grow as entries are read.
+    f_.kv_.reserve(static_cast<size_t>(std::min<uint64_t>(n_kv_, 4096)));
+    f_.tensors_.reserve(static_cast<size_t>(std::min<uint64_t>(n_tensors_, 4096)));
   }
 
   void read_kv(uint64_t i) {
