@@ -1,0 +1,162 @@
+// The matmul driver: picks the kernel, packs activations once per call into per-thread scratch,
+// and splits weight rows across the pool in tile-aligned ranges.
+#include <algorithm>
+#include <memory>
+#include <vector>
+
+#include "base/error.h"
+#include "kernels/kernels.h"
+#include "kernels/matmul_kernel.h"
+#include "kernels/quant.h"
+
+namespace llmchain::kernels {
+namespace {
+
+// Activation rows of one token block stay within this many bytes so they remain cache resident
+// while the thread's weight rows stream past.
+constexpr size_t kActBlockBytes = 192 * 1024;
+
+struct Scratch {
+  std::unique_ptr<uint8_t[]> mem;
+  size_t size = 0;
+  uint8_t* get(size_t n) {
+    if (n + 64 > size) {
+      size = n + 64;
+      mem.reset(new uint8_t[size]);
+    }
+    auto p = reinterpret_cast<uintptr_t>(mem.get());
+    return reinterpret_cast<uint8_t*>((p + 63) & ~uintptr_t{63});
+  }
+};
+
+const MatmulKernel* select_kernel(GgmlType wt, int64_t K) {
+  const MatmulKernel* k = nullptr;
+  switch (active_isa()) {
+    case Isa::kAvx512:
+      k = avx512_kernel(wt);
+      if (k && K % k->k_multiple == 0) return k;
+      [[fallthrough]];
+    case Isa::kAvx2:
+      k = avx2_kernel(wt);
+      if (k && K % k->k_multiple == 0) return k;
+      [[fallthrough]];
+    case Isa::kScalar: break;
+  }
+  k = scalar_kernel(wt);
+  if (k && K % k->k_multiple == 0) return k;
+  return nullptr;
+}
+
+size_t round_up(size_t n, size_t m) { return (n + m - 1) / m * m; }
+
+}  // namespace
+
+void matmul(GgmlType wt, const void* W, int64_t N, int64_t K, const float* X, int64_t T, float* Y, int64_t ldy,
+            ThreadPool& pool) {
+  if (N <= 0 || T <= 0) return;
+  const MatmulKernel* kern = select_kernel(wt, K);
+  if (!kern) fail(ErrorCode::kUnsupported, "matmul: no kernel for {} with K={}", ggml_type_name(uint32_t(wt)), K);
+  const size_t w_stride = ggml_row_bytes(wt, K);
+  const size_t x_stride = round_up(kern->act_row_bytes(K), 64);
+  thread_local Scratch scratch;
+  uint8_t* act = scratch.get(x_stride * T);
+  const auto* w = static_cast<const uint8_t*>(W);
+
+  const int64_t tb =
+      std::max<int64_t>(kTileCols, static_cast<int64_t>(kActBlockBytes / x_stride) / kTileCols * kTileCols);
+  const int64_t n_tiles = (N + kTileRows - 1) / kTileRows;
+  const bool pack_in_job = T >= 2 * pool.size();
+  if (!pack_in_job)
+    for (int64_t t = 0; t < T; ++t) kern->pack_act(X + t * K, K, act + t * x_stride);
+
+  pool.run([&](int ith, int nth) {
+    if (pack_in_job) {
+      int64_t b, e;
+      split_range(T, ith, nth, &b, &e);
+      for (int64_t t = b; t < e; ++t) kern->pack_act(X + t * K, K, act + t * x_stride);
+      pool.barrier();
+    }
+    int64_t tile_b, tile_e;
+    split_range(n_tiles, ith, nth, &tile_b, &tile_e);
+    const int64_t rb = tile_b * kTileRows, re = std::min(N, tile_e * kTileRows);
+    for (int64_t c0 = 0; c0 < T; c0 += tb) {
+      const int64_t c1 = std::min(T, c0 + tb);
+      for (int64_t r = rb; r < re; r += kTileRows) {
+        const int nr = static_cast<int>(std::min<int64_t>(kTileRows, re - r));
+        for (int64_t c = c0; c < c1; c += kTileCols) {
+          const int nc = static_cast<int>(std::min<int64_t>(kTileCols, c1 - c));
+          kern->tile(K, w + r * w_stride, w_stride, nr, act + c * x_stride, x_stride, nc, Y + c * ldy + r, ldy);
+        }
+      }
+    }
+  });
+}
+
+void matmul_reference(GgmlType wt, const void* W, int64_t N, int64_t K, const float* X, int64_t T, float* Y,
+                      int64_t ldy) {
+  const TypeTraits* tt = type_traits(wt);
+  if (!tt || K % tt->block != 0) fail(ErrorCode::kUnsupported, "matmul_reference: bad type or K");
+  const size_t w_stride = ggml_row_bytes(wt, K);
+  std::vector<float> row(K);
+  for (int64_t r = 0; r < N; ++r) {
+    tt->dequantize(static_cast<const uint8_t*>(W) + r * w_stride, row.data(), K);
+    for (int64_t t = 0; t < T; ++t) {
+      double s = 0;
+      for (int64_t k = 0; k < K; ++k) s += static_cast<double>(row[k]) * X[t * K + k];
+      Y[t * ldy + r] = static_cast<float>(s);
+    }
+  }
+}
+
+// ---- scalar kernel: ggml activation formats and the scalar vec_dot of each type ----
+namespace {
+
+template <GgmlType WT>
+size_t scalar_act_bytes(int64_t K) {
+  return ggml_row_bytes(type_traits(WT)->act_type, K);
+}
+template <GgmlType WT>
+void scalar_pack(const float* x, int64_t K, void* dst) {
+  type_traits(type_traits(WT)->act_type)->quantize(x, dst, K);
+}
+template <GgmlType WT>
+void scalar_tile(int64_t K, const uint8_t* W, size_t ws, int nr, const uint8_t* X, size_t xs, int nc, float* Y,
+                 int64_t ldy) {
+  const VecDotFn dot = type_traits(WT)->vec_dot;
+  for (int r = 0; r < nr; ++r)
+    for (int c = 0; c < nc; ++c) Y[c * ldy + r] = dot(K, W + r * ws, X + c * xs);
+}
+template <GgmlType WT>
+constexpr MatmulKernel make_scalar() {
+  return {WT == GgmlType::F32 || WT == GgmlType::F16 || WT == GgmlType::BF16     ? 1
+          : WT == GgmlType::Q4_K || WT == GgmlType::Q5_K || WT == GgmlType::Q6_K ? 256
+                                                                                 : 32,
+          scalar_act_bytes<WT>, scalar_pack<WT>, scalar_tile<WT>};
+}
+
+}  // namespace
+
+const MatmulKernel* scalar_kernel(GgmlType t) {
+  using G = GgmlType;
+  static const MatmulKernel kF32 = make_scalar<G::F32>(), kF16 = make_scalar<G::F16>(), kBF16 = make_scalar<G::BF16>(),
+                            kQ4_0 = make_scalar<G::Q4_0>(), kQ4_1 = make_scalar<G::Q4_1>(),
+                            kQ5_0 = make_scalar<G::Q5_0>(), kQ5_1 = make_scalar<G::Q5_1>(),
+                            kQ8_0 = make_scalar<G::Q8_0>(), kQ4_K = make_scalar<G::Q4_K>(),
+                            kQ5_K = make_scalar<G::Q5_K>(), kQ6_K = make_scalar<G::Q6_K>();
+  switch (t) {
+    case G::F32: return &kF32;
+    case G::F16: return &kF16;
+    case G::BF16: return &kBF16;
+    case G::Q4_0: return &kQ4_0;
+    case G::Q4_1: return &kQ4_1;
+    case G::Q5_0: return &kQ5_0;
+    case G::Q5_1: return &kQ5_1;
+    case G::Q8_0: return &kQ8_0;
+    case G::Q4_K: return &kQ4_K;
+    case G::Q5_K: return &kQ5_K;
+    case G::Q6_K: return &kQ6_K;
+    default: return nullptr;
+  }
+}
+
+}  // namespace llmchain::kernels

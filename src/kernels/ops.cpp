@@ -1,0 +1,190 @@
+#include "kernels/ops.h"
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
+#define LLMC_MULTI_ISA __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define LLMC_MULTI_ISA
+#endif
+
+namespace llmchain::kernels::ops {
+
+LLMC_MULTI_ISA void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps) {
+  double sum = 0;  // ggml accumulates the sum of squares in double (ggml_float)
+  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i]) * x[i];
+  const float scale = 1.0f / std::sqrt(static_cast<float>(sum / n) + eps);
+  if (w) {
+    for (int64_t i = 0; i < n; ++i) y[i] = (x[i] * scale) * w[i];
+  } else {
+    for (int64_t i = 0; i < n; ++i) y[i] = x[i] * scale;
+  }
+}
+
+void rope(float* x, int n_heads, int head_dim, int n_rot, int32_t pos, float freq_base, float freq_scale,
+          RopeOrder order, const float* freq_factors) {
+  // theta_i = pos * freq_scale * base^(-2i/n_rot), computed by repeated multiplication in float as ggml does.
+  const float theta_scale = std::pow(freq_base, -2.0f / static_cast<float>(n_rot));
+  float cache[1024];  // cos/sin pairs for up to 512 rotated pairs
+  const int n_pairs = n_rot / 2;
+  float theta = static_cast<float>(pos);
+  for (int i = 0; i < n_pairs && i < 512; ++i) {
+    float ff = freq_factors ? freq_factors[i] : 1.0f;
+    float t = freq_scale * (theta / ff);
+    cache[2 * i] = std::cos(t);
+    cache[2 * i + 1] = std::sin(t);
+    theta *= theta_scale;
+  }
+  for (int h = 0; h < n_heads; ++h) {
+    float* v = x + static_cast<int64_t>(h) * head_dim;
+    for (int i = 0; i < n_pairs; ++i) {
+      const float c = cache[2 * i], s = cache[2 * i + 1];
+      int a, b;
+      if (order == RopeOrder::kNorm) {
+        a = 2 * i;
+        b = 2 * i + 1;
+      } else {
+        a = i;
+        b = i + n_rot / 2;
+      }
+      const float x0 = v[a], x1 = v[b];
+      v[a] = x0 * c - x1 * s;
+      v[b] = x0 * s + x1 * c;
+    }
+  }
+}
+
+LLMC_MULTI_ISA void softmax(float* x, int64_t n) {
+  float mx = -std::numeric_limits<float>::infinity();
+  for (int64_t i = 0; i < n; ++i) mx = x[i] > mx ? x[i] : mx;
+  if (mx == -std::numeric_limits<float>::infinity()) {
+    for (int64_t i = 0; i < n; ++i) x[i] = 1.0f / static_cast<float>(n);
+    return;
+  }
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - mx);
+    sum += x[i];
+  }
+  const float inv = static_cast<float>(1.0 / sum);
+  for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+LLMC_MULTI_ISA void silu_mul(const float* g, const float* u, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+}
+
+LLMC_MULTI_ISA void add(float* y, const float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += x[i];
+}
+
+LLMC_MULTI_ISA float dot_f32(const float* a, const float* b, int64_t n) {
+  // 16 partial sums so the vectoriser can keep lanes independent (reassociation without -ffast-math).
+  float acc[16] = {};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int j = 0; j < 16; ++j) acc[j] += a[i + j] * b[i + j];
+  float s = 0;
+  for (int j = 0; j < 16; ++j) s += acc[j];
+  for (; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+LLMC_MULTI_ISA void axpy(float* y, float a, const float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
+}
+
+uint16_t fp32_to_fp16(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  const uint32_t sign = (x >> 16) & 0x8000u;
+  uint32_t mant = x & 0x7FFFFFu;
+  const int32_t exp = static_cast<int32_t>((x >> 23) & 0xFF);
+  if (exp == 0xFF) return static_cast<uint16_t>(sign | 0x7C00u | (mant ? 0x200u | (mant >> 13) : 0));
+  int32_t e = exp - 127 + 15;
+  if (e >= 0x1F) return static_cast<uint16_t>(sign | 0x7C00u);  // overflow -> inf
+  if (e <= 0) {
+    if (e < -10) return static_cast<uint16_t>(sign);  // underflow -> 0
+    mant |= 0x800000u;
+    const int shift = 14 - e;
+    uint32_t half = mant >> shift;
+    const uint32_t rem = mant & ((1u << shift) - 1);
+    const uint32_t mid = 1u << (shift - 1);
+    if (rem > mid || (rem == mid && (half & 1))) ++half;
+    return static_cast<uint16_t>(sign | half);
+  }
+  uint32_t half = (static_cast<uint32_t>(e) << 10) | (mant >> 13);
+  const uint32_t rem = mant & 0x1FFFu;
+  if (rem > 0x1000u || (rem == 0x1000u && (half & 1))) ++half;  // may carry into the exponent: correct
+  return static_cast<uint16_t>(sign | half);
+}
+
+float fp16_to_fp32(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+  uint32_t exp = (h >> 10) & 0x1F;
+  uint32_t mant = h & 0x3FFu;
+  uint32_t x;
+  if (exp == 0) {
+    if (mant == 0) {
+      x = sign;
+    } else {
+      exp = 127 - 15 + 1;
+      while (!(mant & 0x400u)) {
+        mant <<= 1;
+        --exp;
+      }
+      mant &= 0x3FFu;
+      x = sign | (exp << 23) | (mant << 13);
+    }
+  } else if (exp == 0x1F) {
+    x = sign | 0x7F800000u | (mant << 13);
+  } else {
+    x = sign | ((exp + 127 - 15) << 23) | (mant << 13);
+  }
+  float f;
+  std::memcpy(&f, &x, 4);
+  return f;
+}
+
+namespace {
+struct HalfTable {
+  float v[65536];
+  HalfTable() {
+    for (uint32_t i = 0; i < 65536; ++i) v[i] = fp16_to_fp32(static_cast<uint16_t>(i));
+  }
+};
+const HalfTable& half_table() {
+  static const HalfTable t;
+  return t;
+}
+}  // namespace
+
+void fp32_to_fp16_row(const float* x, uint16_t* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = fp32_to_fp16(x[i]);
+}
+
+void fp16_to_fp32_row(const uint16_t* x, float* y, int64_t n) {
+  const float* t = half_table().v;
+  for (int64_t i = 0; i < n; ++i) y[i] = t[x[i]];
+}
+
+float dot_f32_f16(const float* a, const uint16_t* b, int64_t n) {
+  const float* t = half_table().v;
+  float acc[8] = {};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j) acc[j] += a[i + j] * t[b[i + j]];
+  float s = 0;
+  for (int j = 0; j < 8; ++j) s += acc[j];
+  for (; i < n; ++i) s += a[i] * t[b[i]];
+  return s;
+}
+
+void axpy_f16(float* y, float a, const uint16_t* x, int64_t n) {
+  const float* t = half_table().v;
+  for (int64_t i = 0; i < n; ++i) y[i] += a * t[x[i]];
+}
+
+}  // namespace llmchain::kernels::ops

@@ -1,0 +1,37 @@
+#pragma once
+// Element-wise and row ops of the forward pass (f32). Each has a plain loop
+// that the compiler vectorises; hot ones are compiled for several ISAs and
+// chosen at load time (target_clones), so no -march flag is needed.
+#include <cstdint>
+
+namespace llmchain::kernels::ops {
+
+enum class RopeOrder { kNorm, kNeox };  // kNorm: adjacent pairs (x0,x1); kNeox: halves (x_i, x_{i+n/2})
+
+// y = x / rms(x) * w   (w may be null)
+void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps);
+// Rotates n_heads vectors of head_dim in place at position pos; only the first n_rot dims rotate.
+// freq_factors (optional, n_rot/2 values) divide the frequencies (Llama 3 rope scaling).
+void rope(float* x, int n_heads, int head_dim, int n_rot, int32_t pos, float freq_base, float freq_scale,
+          RopeOrder order, const float* freq_factors = nullptr);
+// In-place softmax of n values; returns nothing. Handles -inf entries.
+void softmax(float* x, int64_t n);
+// y[i] = silu(g[i]) * u[i]
+void silu_mul(const float* g, const float* u, float* y, int64_t n);
+// y[i] += x[i]
+void add(float* y, const float* x, int64_t n);
+float dot_f32(const float* a, const float* b, int64_t n);
+// y += a * x
+void axpy(float* y, float a, const float* x, int64_t n);
+
+// IEEE half conversions (round to nearest even), exact as F16C.
+uint16_t fp32_to_fp16(float f);
+float fp16_to_fp32(uint16_t h);
+void fp32_to_fp16_row(const float* x, uint16_t* y, int64_t n);
+void fp16_to_fp32_row(const uint16_t* x, float* y, int64_t n);
+// sum_i a[i] * float(b[i]) with a in f32 and b in f16.
+float dot_f32_f16(const float* a, const uint16_t* b, int64_t n);
+// y += a * float(x)
+void axpy_f16(float* y, float a, const uint16_t* x, int64_t n);
+
+}  // namespace llmchain::kernels::ops
