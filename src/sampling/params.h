@@ -5,33 +5,32 @@
 // temperature -> pick (greedy when temperature <= 0, else seeded random).
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
-
-#include <nlohmann/json.hpp>
 
 namespace llmchain::sampling {
 
 struct SamplingParams {
-  float temperature = 0.8f;  // <= 0: greedy (argmax)
-  int32_t top_k = 40;        // <= 0: off
-  float top_p = 0.95f;       // >= 1: off
-  float min_p = 0.05f;       // <= 0: off
-  float typical_p = 1.0f;    // >= 1: off
-  float repeat_penalty = 1.0f;     // 1: off (llama.cpp style, divides positive logits)
-  float frequency_penalty = 0.0f;  // OpenAI style
-  float presence_penalty = 0.0f;   // OpenAI style
-  int32_t penalty_last_n = 64;     // window of previous tokens the penalties look at; -1: whole context
-  uint64_t seed = 0xFFFFFFFFu;     // 0xFFFFFFFF: pick a random seed
+  float temperature = 0.8f;             // <= 0: greedy (argmax)
+  int32_t top_k = 40;                   // <= 0: off
+  float top_p = 0.95f;                  // >= 1: off
+  float min_p = 0.05f;                  // <= 0: off
+  float typical_p = 1.0f;               // >= 1: off
+  float repeat_penalty = 1.0f;          // 1: off (llama.cpp style, divides positive logits)
+  float frequency_penalty = 0.0f;       // OpenAI style
+  float presence_penalty = 0.0f;        // OpenAI style
+  int32_t penalty_last_n = 64;          // window of previous tokens the penalties look at; -1: whole context
+  uint64_t seed = 0xFFFFFFFFu;          // 0xFFFFFFFF: pick a random seed
   std::map<int32_t, float> logit_bias;  // token id -> added to the logit (-inf bans)
   int32_t n_probs = 0;                  // top alternatives to report with logprobs (0: only when asked)
 };
 
 // Structured-output constraint. At most one of these is set.
 struct Constraint {
-  std::string grammar;                      // GBNF text (root rule "root")
+  std::string grammar;                        // GBNF text (root rule "root")
   std::optional<nlohmann::json> json_schema;  // JSON Schema
-  bool json_object = false;                 // any JSON object
+  bool json_object = false;                   // any JSON object
   bool empty() const { return grammar.empty() && !json_schema && !json_object; }
 };
 

@@ -1,0 +1,27 @@
+#pragma once
+// JSON Schema and JSON mode as GBNF. The conversion fails closed: any keyword
+// it cannot enforce is an error (kUnsupported) naming the keyword and its JSON
+// pointer, never silently dropped, so a constrained request can never fall
+// back to free text.
+//
+// Supported: type (incl. arrays of types), properties, required,
+// additionalProperties (false / true / schema; absent = no extra keys are
+// generated, which is valid), enum, const, items, minItems, maxItems,
+// anyOf, oneOf (as anyOf: branches should be disjoint), $ref (local "#/...",
+// incl. $defs and definitions; recursion allowed), minLength, maxLength,
+// pattern (ECMAScript subset, see regex_gbnf.h), format (date, date-time,
+// uuid). Annotations are accepted: title, description, examples, $schema, $id,
+// $comment, default, deprecated, readOnly, writeOnly.
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "base/error.h"
+
+namespace llmchain::sampling {
+
+Expected<std::string> json_schema_to_gbnf(const nlohmann::json& schema);
+
+// Grammar of any JSON object (OpenAI's response_format json_object).
+std::string json_object_gbnf();
+
+}  // namespace llmchain::sampling

@@ -1,0 +1,76 @@
+#pragma once
+// Per-sequence sampler: the chain of small stages from params.h, an optional
+// grammar constraint, and the seeded random choice.
+//
+// Chain order (fixed): logit bias -> penalties -> constraint mask -> top-k ->
+// typical-p -> top-p -> min-p -> temperature -> pick. With temperature <= 0 the
+// pick is the argmax after bias, penalties and the constraint (the truncation
+// stages and temperature are skipped: they cannot change the argmax, except
+// typical-p, which is documented as ignored for greedy decoding).
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "base/error.h"
+#include "sampling/candidates.h"
+#include "sampling/params.h"
+#include "sampling/vocab.h"
+
+namespace llmchain::sampling {
+
+class GrammarMatcher;
+
+struct TokenProb {
+  int32_t token;
+  float logprob;
+};
+
+struct SampleResult {
+  // The chosen token, or -1 when no token is allowed (every logit banned, or
+  // the constraint has no continuation the vocabulary can spell): the caller
+  // must end the sequence with an error, never fall back to free text.
+  int32_t token = -1;
+  float logprob = 0;           // of `token` under log-softmax of the raw logits (unconstrained, un-tempered)
+  std::vector<TokenProb> top;  // n_probs best of that same distribution, best first
+};
+
+class Sampler {
+ public:
+  // Compiles the constraint (GBNF, JSON schema or JSON mode). Errors:
+  // kInvalidArgument (bad params or grammar), kUnsupported (schema keyword we
+  // cannot enforce; the message names it and its JSON pointer).
+  static Expected<std::unique_ptr<Sampler>> create(const SamplingParams& p, const Constraint& c,
+                                                   std::shared_ptr<const CompiledVocab> vocab);
+  ~Sampler();
+  Sampler(const Sampler&) = delete;
+  Sampler& operator=(const Sampler&) = delete;
+
+  // logits: n_vocab raw scores of the next token.
+  SampleResult sample(float* logits, int32_t n_vocab);  // logits are read, never modified
+  // Records the token that was appended. Returns false when the constraint
+  // rejects it (a token not produced by sample()); the sequence must then stop.
+  bool accept(int32_t token);
+  // Replaces the penalty history with the prompt (call before the first sample).
+  void set_history(const std::vector<int32_t>& prompt);
+  // The constrained output so far is a complete sentence of the grammar
+  // (always true without a constraint).
+  bool grammar_complete() const;
+  bool constrained() const { return matcher_ != nullptr; }
+  uint64_t seed() const { return seed_; }
+
+ private:
+  Sampler() = default;
+
+  SamplingParams params_;
+  std::shared_ptr<const CompiledVocab> vocab_;
+  std::unique_ptr<SamplerStage> bias_;
+  std::unique_ptr<PenaltyStage> penalties_;
+  std::unique_ptr<GrammarMatcher> matcher_;
+  std::vector<std::unique_ptr<SamplerStage>> truncation_;  // top-k .. temperature
+  Candidates cands_;
+  std::mt19937 rng_;
+  uint64_t seed_ = 0;
+};
+
+}  // namespace llmchain::sampling

@@ -1,0 +1,59 @@
+#pragma once
+// The vocabulary as the sampler sees it: the exact bytes each token adds to the
+// text, plus the end-of-generation ids. Comes in as plain data from the
+// tokenizer (sampling never depends on the tokenizer module).
+//
+// CompiledVocab is built once per model and shared (immutable) by every
+// sequence: a byte trie over token_bytes lets the grammar mask walk shared
+// prefixes once instead of once per token.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+
+namespace llmchain::sampling {
+
+struct Vocab {
+  std::vector<std::string> token_bytes;  // exact bytes each token adds (empty for control tokens)
+  std::vector<int32_t> eog_tokens;       // end-of-generation ids (EOS, EOT, ...)
+};
+
+// Byte trie over all non-empty token strings. Node 0 is the root (empty prefix).
+// Children of a node are a contiguous, byte-sorted range of `edges`; tokens whose
+// bytes end exactly at a node are a contiguous range of `node_tokens`.
+struct TokenTrie {
+  struct Node {
+    uint32_t edge_begin = 0, edge_end = 0;    // into edges
+    uint32_t token_begin = 0, token_end = 0;  // into node_tokens
+  };
+  struct Edge {
+    uint8_t byte;
+    uint32_t child;
+  };
+  std::vector<Node> nodes;
+  std::vector<Edge> edges;
+  std::vector<int32_t> node_tokens;
+};
+
+class CompiledVocab {
+ public:
+  int32_t size() const { return static_cast<int32_t>(token_bytes_.size()); }
+  const std::string& bytes(int32_t token) const { return token_bytes_[token]; }
+  bool is_eog(int32_t token) const { return token >= 0 && token < size() && is_eog_[token] != 0; }
+  const std::vector<int32_t>& eog_tokens() const { return eog_tokens_; }
+  const TokenTrie& trie() const { return trie_; }
+
+ private:
+  friend Expected<std::shared_ptr<const CompiledVocab>> compile_vocab(Vocab v);
+  std::vector<std::string> token_bytes_;
+  std::vector<int32_t> eog_tokens_;
+  std::vector<uint8_t> is_eog_;
+  TokenTrie trie_;
+};
+
+// Errors: kInvalidArgument for an empty vocabulary or out-of-range EOG ids.
+Expected<std::shared_ptr<const CompiledVocab>> compile_vocab(Vocab v);
+
+}  // namespace llmchain::sampling
