@@ -96,6 +96,8 @@ class File {
 
   uint32_t version() const { return version_; }
   uint64_t alignment() const { return alignment_; }
+  // Start of the tensor data section (aligned). With no tensors it may lie past file_size():
+  // writers may leave out the padding then.
   uint64_t data_offset() const { return data_offset_; }
   const std::string& path() const { return map_.path(); }
   size_t file_size() const { return map_.size(); }

@@ -202,7 +202,8 @@ namespace {
 void append_scalar(std::string& out, const Value& v, size_t max_string) {
   switch (v.type) {
     case ValueType::kBool: out += std::get<bool>(v.v) ? "true" : "false"; break;
-    case ValueType::kFloat32:
+    // float32 prints its own shortest form (1e-05, not 9.999999747378752e-06).
+    case ValueType::kFloat32: out += fmt::format("{}", static_cast<float>(std::get<double>(v.v))); break;
     case ValueType::kFloat64: out += fmt::format("{}", std::get<double>(v.v)); break;
     case ValueType::kString: {
       const auto& s = std::get<std::string>(v.v);
