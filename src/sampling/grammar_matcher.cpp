@@ -140,7 +140,10 @@ int32_t GrammarMatcher::compute_step(int32_t id, uint8_t b) {
   uint32_t min = length == 2 ? 0x80 : length == 3 ? 0x800 : 0x10000;
   lo = std::max(lo, min);
   hi = std::min<uint32_t>(hi, 0x10FFFF);
-  if (lo > hi || !viable(s.stacks, lo, hi)) return kDead;
+  // Surrogates are not characters: only the parts of [lo, hi] outside them count.
+  bool ok = (lo <= std::min<uint32_t>(hi, 0xD7FF) && viable(s.stacks, lo, std::min<uint32_t>(hi, 0xD7FF))) ||
+            (std::max<uint32_t>(lo, 0xE000) <= hi && viable(s.stacks, std::max<uint32_t>(lo, 0xE000), hi));
+  if (!ok) return kDead;
   return intern(s.stacks, partial, remaining, length);
 }
 

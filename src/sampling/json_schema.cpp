@@ -1,11 +1,454 @@
 #include "sampling/json_schema.h"
 
-namespace llmchain::sampling {
+#include <map>
+#include <set>
+#include <vector>
 
-std::string json_object_gbnf() { return "root ::= \"{}\"\n"; }
+#include "base/utf8.h"
+#include "sampling/regex_gbnf.h"
+
+namespace llmchain::sampling {
+namespace {
+
+using nlohmann::json;
+
+// Shared JSON rules. Whitespace is bounded so a model cannot pad forever; a
+// string's \u escapes exclude surrogates (one escape = one character, which
+// keeps minLength/maxLength exact); integers stay within 16 digits and
+// exponents within 2 so every output parses to a finite double / int64.
+const char* const kJsonRules = R"(ws ::= | " " | "\n" [ \t]{0,40}
+json-hex ::= [0-9a-fA-F]
+json-hex4 ::= [0-9a-cA-CeEfF] json-hex json-hex json-hex | [dD] [0-7] json-hex json-hex
+json-char ::= [^"\\\x00-\x1F] | "\\" (["\\/bfnrt] | "u" json-hex4)
+json-string ::= "\"" json-char* "\""
+json-int ::= "-"? ("0" | [1-9] [0-9]{0,15})
+json-number ::= json-int ("." [0-9]{1,15})? ([eE] [-+]? [0-9]{1,2})?
+json-bool ::= "true" | "false"
+json-null ::= "null"
+json-value ::= json-object | json-array | json-string | json-number | json-bool | json-null
+json-member ::= json-string ws ":" ws json-value
+json-object ::= "{" ws (json-member (ws "," ws json-member)* ws)? "}"
+json-array ::= "[" ws (json-value (ws "," ws json-value)* ws)? "]"
+json-key-char ::= [^"\\\x00-\x1F]
+)";
+
+// Date parts: days per month without Feb 29 (valid in every year), so every
+// generated date is a real calendar date.
+const char* const kFormatRules = R"(fmt-d2 ::= [0-9] [0-9]
+fmt-day31 ::= "0" [1-9] | [12] [0-9] | "3" [01]
+fmt-day30 ::= "0" [1-9] | [12] [0-9] | "30"
+fmt-day28 ::= "0" [1-9] | "1" [0-9] | "2" [0-8]
+fmt-date ::= [0-9]{4} "-" (("0" [13578] | "1" [02]) "-" fmt-day31 | ("0" [469] | "11") "-" fmt-day30 | "02-" fmt-day28)
+fmt-hour ::= [01] [0-9] | "2" [0-3]
+fmt-time ::= fmt-hour ":" [0-5] [0-9] ":" [0-5] [0-9] ("." [0-9]{1,6})? ("Z" | [-+] fmt-hour ":" [0-5] [0-9])
+fmt-date-time ::= fmt-date "T" fmt-time
+fmt-uuid ::= json-hex{8} "-" json-hex{4} "-" json-hex{4} "-" json-hex{4} "-" json-hex{12}
+)";
+
+const std::set<std::string> kAnnotations = {"title",    "description", "examples",   "$schema",  "$id",
+                                            "$comment", "default",     "deprecated", "readOnly", "writeOnly"};
+const std::set<std::string> kSupported = {"type",     "properties",  "required",  "additionalProperties",
+                                          "enum",     "const",       "items",     "minItems",
+                                          "maxItems", "anyOf",       "oneOf",     "$ref",
+                                          "$defs",    "definitions", "minLength", "maxLength",
+                                          "pattern",  "format"};
+const std::set<std::string> kTypes = {"object", "array", "string", "number", "integer", "boolean", "null"};
+
+std::string pointer_escape(const std::string& key) {
+  std::string out;
+  for (char c : key) {
+    if (c == '~') {
+      out += "~0";
+    } else if (c == '/') {
+      out += "~1";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+// A GBNF literal for raw bytes (UTF-8 passes through).
+std::string literal(std::string_view bytes) {
+  std::string out = "\"";
+  for (char ch : bytes) {
+    unsigned char c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (c < 0x20) {
+      out += fmt::format("\\x{:02X}", c);
+    } else {
+      out += ch;
+    }
+  }
+  return out + "\"";
+}
+
+class SchemaConverter {
+ public:
+  explicit SchemaConverter(const json& root) : root_(root) {}
+
+  std::string convert() {
+    std::string root_expr = visit(root_, "", "root");
+    // Definitions are checked even when unused: an unsupported keyword anywhere
+    // in the schema is reported, never ignored.
+    if (root_.is_object()) {
+      for (const char* defs : {"$defs", "definitions"}) {
+        if (!root_.contains(defs)) continue;
+        const json& d = root_[defs];
+        if (!d.is_object()) bad(fmt::format("/{}", defs), "must be an object");
+        for (auto it = d.begin(); it != d.end(); ++it)
+          ref_rule(fmt::format("#/{}/{}", defs, pointer_escape(it.key())), "");
+      }
+    }
+    std::string out = "root ::= " + root_expr + "\n";
+    for (const auto& [name, body] : rules_) out += name + " ::= " + body + "\n";
+    out += kJsonRules;
+    if (need_formats_) out += kFormatRules;
+    return out;
+  }
+
+ private:
+  const json& root_;
+  std::vector<std::pair<std::string, std::string>> rules_;
+  std::set<std::string> names_;
+  std::map<std::string, std::string> refs_;  // "#/..." -> rule name
+  bool need_formats_ = false;
+
+  [[noreturn]] static void unsupported(const std::string& ptr, const std::string& what) {
+    fail(ErrorCode::kUnsupported, "JSON schema: unsupported {} at '{}'", what, ptr.empty() ? "/" : ptr);
+  }
+  [[noreturn]] static void bad(const std::string& ptr, const std::string& what) {
+    fail(ErrorCode::kInvalidArgument, "JSON schema: '{}' {}", ptr.empty() ? "/" : ptr, what);
+  }
+
+  std::string new_rule(const std::string& hint, const std::string& body) {
+    std::string base;
+    for (char c : hint) base += std::isalnum(static_cast<unsigned char>(c)) ? c : '-';
+    if (base.empty() || base == "root") base = "r";
+    base = "s-" + base.substr(0, 40);
+    std::string name = base;
+    for (int i = 1; names_.count(name); ++i) name = base + "-" + std::to_string(i);
+    names_.insert(name);
+    rules_.emplace_back(name, body);
+    return name;
+  }
+
+  std::string ref_rule(const std::string& ref, const std::string& ptr) {
+    if (auto it = refs_.find(ref); it != refs_.end()) return it->second;
+    if (ref.rfind("#", 0) != 0) unsupported(ptr + "/$ref", fmt::format("non-local $ref '{}'", ref));
+    json::json_pointer jp;
+    try {
+      jp = json::json_pointer(ref.substr(1));
+    } catch (const json::exception&) {
+      bad(ptr + "/$ref", fmt::format("is not a valid JSON pointer: '{}'", ref));
+    }
+    if (!root_.contains(jp)) bad(ptr + "/$ref", fmt::format("points nowhere: '{}'", ref));
+    // Reserve the name first so recursive references resolve to it.
+    std::string name = new_rule(ref.substr(ref.rfind('/') + 1), "");
+    refs_[ref] = name;
+    std::string body = visit(root_.at(jp), ref.substr(1), name);
+    for (auto& [n, b] : rules_) {
+      if (n == name) b = body;
+    }
+    return name;
+  }
+
+  void check_keywords(const json& s, const std::string& ptr) {
+    for (auto it = s.begin(); it != s.end(); ++it) {
+      if (!kAnnotations.count(it.key()) && !kSupported.count(it.key())) {
+        unsupported(ptr + "/" + pointer_escape(it.key()), fmt::format("keyword '{}'", it.key()));
+      }
+    }
+  }
+
+  // Keywords next to anyOf/oneOf/$ref/enum/const would intersect with them;
+  // we do not, so they are rejected (`allowed` lists the harmless ones).
+  void check_alone(const json& s, const std::string& ptr, const std::string& kw, const std::set<std::string>& allowed) {
+    for (auto it = s.begin(); it != s.end(); ++it) {
+      const std::string& k = it.key();
+      if (k == kw || kAnnotations.count(k) || k == "$defs" || k == "definitions" || allowed.count(k)) continue;
+      unsupported(ptr + "/" + pointer_escape(k), fmt::format("keyword '{}' next to '{}'", k, kw));
+    }
+  }
+
+  static std::string alternatives(const std::vector<std::string>& alts) {
+    std::string out;
+    for (size_t i = 0; i < alts.size(); ++i) {
+      if (i) out += " | ";
+      out += alts[i];
+    }
+    return alts.size() > 1 ? "(" + out + ")" : out;
+  }
+
+  static bool type_matches(const json& v, const std::string& t) {
+    if (t == "object") return v.is_object();
+    if (t == "array") return v.is_array();
+    if (t == "string") return v.is_string();
+    if (t == "number") return v.is_number();
+    if (t == "integer")
+      return v.is_number_integer() ||
+             (v.is_number_float() && v.get<double>() == static_cast<double>(static_cast<int64_t>(v.get<double>())));
+    if (t == "boolean") return v.is_boolean();
+    return v.is_null();
+  }
+
+  std::vector<std::string> types_of(const json& s, const std::string& ptr) {
+    std::vector<std::string> types;
+    if (!s.contains("type")) return types;
+    const json& t = s["type"];
+    auto add = [&](const json& v) {
+      if (!v.is_string() || !kTypes.count(v.get<std::string>())) bad(ptr + "/type", "has an unknown type");
+      types.push_back(v.get<std::string>());
+    };
+    if (t.is_array()) {
+      for (const auto& v : t) add(v);
+      if (types.empty()) bad(ptr + "/type", "is an empty list");
+    } else {
+      add(t);
+    }
+    return types;
+  }
+
+  // Returns a GBNF expression for values valid under schema s (at pointer ptr).
+  std::string visit(const json& s, const std::string& ptr, const std::string& hint) {
+    if (s.is_boolean()) {
+      if (!s.get<bool>()) bad(ptr, "is the schema 'false': no value can match");
+      return "json-value";
+    }
+    if (!s.is_object()) bad(ptr, "must be an object or a boolean");
+    check_keywords(s, ptr);
+    if (s.contains("$ref")) {
+      check_alone(s, ptr, "$ref", {});
+      if (!s["$ref"].is_string()) bad(ptr + "/$ref", "must be a string");
+      return ref_rule(s["$ref"].get<std::string>(), ptr);
+    }
+    for (const char* kw : {"anyOf", "oneOf"}) {
+      if (!s.contains(kw)) continue;
+      check_alone(s, ptr, kw, {});
+      const json& list = s[kw];
+      if (!list.is_array() || list.empty()) bad(ptr + "/" + kw, "must be a non-empty array");
+      std::vector<std::string> alts;
+      for (size_t i = 0; i < list.size(); ++i) {
+        alts.push_back(visit(list[i], fmt::format("{}/{}/{}", ptr, kw, i), hint + "-" + std::to_string(i)));
+      }
+      return new_rule(hint, alternatives(alts));
+    }
+    std::vector<std::string> types = types_of(s, ptr);
+    if (s.contains("enum") || s.contains("const")) {
+      const char* kw = s.contains("enum") ? "enum" : "const";
+      check_alone(s, ptr, kw, {"type"});
+      if (s.contains("enum") && s.contains("const")) unsupported(ptr + "/const", "keyword 'const' next to 'enum'");
+      json values = s.contains("enum") ? s["enum"] : json::array({s["const"]});
+      if (!values.is_array() || values.empty()) bad(ptr + "/enum", "must be a non-empty array");
+      std::vector<std::string> alts;
+      for (const auto& v : values) {
+        bool ok = types.empty();
+        for (const auto& t : types) ok = ok || type_matches(v, t);
+        if (ok) alts.push_back(literal(v.dump()));
+      }
+      if (alts.empty()) bad(ptr + "/" + kw, "has no value of the allowed type");
+      return new_rule(hint, alternatives(alts));
+    }
+    if (types.empty()) types.push_back(infer_type(s));
+    std::vector<std::string> alts;
+    for (const auto& t : types) alts.push_back(visit_type(s, ptr, hint, t));
+    return new_rule(hint, alternatives(alts));
+  }
+
+  static std::string infer_type(const json& s) {
+    if (s.contains("properties") || s.contains("required") || s.contains("additionalProperties")) return "object";
+    if (s.contains("items") || s.contains("minItems") || s.contains("maxItems")) return "array";
+    if (s.contains("minLength") || s.contains("maxLength") || s.contains("pattern") || s.contains("format")) {
+      return "string";
+    }
+    return "any";
+  }
+
+  static uint64_t count(const json& s, const char* kw, const std::string& ptr, uint64_t dflt) {
+    if (!s.contains(kw)) return dflt;
+    const json& v = s[kw];
+    if (!v.is_number_unsigned() && !(v.is_number_integer() && v.get<int64_t>() >= 0)) {
+      bad(ptr + "/" + kw, "must be a non-negative integer");
+    }
+    uint64_t n = v.get<uint64_t>();
+    if (n > 10000) unsupported(ptr + "/" + kw, fmt::format("{} above 10000", kw));
+    return n;
+  }
+
+  std::string visit_type(const json& s, const std::string& ptr, const std::string& hint, const std::string& type) {
+    if (type == "any") return "json-value";
+    if (type == "string") return string_rule(s, ptr);
+    if (type == "number") return "json-number";
+    if (type == "integer") return "json-int";
+    if (type == "boolean") return "json-bool";
+    if (type == "null") return "json-null";
+    if (type == "array") return array_rule(s, ptr, hint);
+    return object_rule(s, ptr, hint);
+  }
+
+  std::string string_rule(const json& s, const std::string& ptr) {
+    if (s.contains("format")) {
+      for (const char* kw : {"pattern", "minLength", "maxLength"}) {
+        if (s.contains(kw)) unsupported(ptr + "/" + kw, fmt::format("keyword '{}' next to 'format'", kw));
+      }
+      const json& f = s["format"];
+      std::string name = f.is_string() ? f.get<std::string>() : f.dump();
+      if (name != "date" && name != "date-time" && name != "uuid")
+        unsupported(ptr + "/format", fmt::format("format '{}'", name));
+      need_formats_ = true;
+      return "\"\\\"\" fmt-" + name + " \"\\\"\"";
+    }
+    if (s.contains("pattern")) {
+      for (const char* kw : {"minLength", "maxLength"}) {
+        if (s.contains(kw)) unsupported(ptr + "/" + kw, fmt::format("keyword '{}' next to 'pattern'", kw));
+      }
+      if (!s["pattern"].is_string()) bad(ptr + "/pattern", "must be a string");
+      return "\"\\\"\" " + regex_to_gbnf(s["pattern"].get<std::string>(), "json-char", ptr + "/pattern") + " \"\\\"\"";
+    }
+    uint64_t min = count(s, "minLength", ptr, 0);
+    bool has_max = s.contains("maxLength");
+    uint64_t max = count(s, "maxLength", ptr, 0);
+    if (has_max && max < min) bad(ptr, "has maxLength < minLength");
+    if (min == 0 && !has_max) return "json-string";
+    std::string rep = has_max ? fmt::format("{{{},{}}}", min, max) : fmt::format("{{{},}}", min);
+    return "\"\\\"\" json-char" + rep + " \"\\\"\"";
+  }
+
+  std::string array_rule(const json& s, const std::string& ptr, const std::string& hint) {
+    std::string item = "json-value";
+    if (s.contains("items")) {
+      if (s["items"].is_array()) unsupported(ptr + "/items", "tuple form of 'items' (an array)");
+      item = visit(s["items"], ptr + "/items", hint + "-item");
+    }
+    uint64_t min = count(s, "minItems", ptr, 0);
+    bool has_max = s.contains("maxItems");
+    uint64_t max = count(s, "maxItems", ptr, 0);
+    if (has_max && max < min) bad(ptr, "has maxItems < minItems");
+    if (has_max && max == 0) return "\"[\" ws \"]\"";
+    std::string more;  // repetitions of the ", item" tail
+    uint64_t lo = min > 0 ? min - 1 : 0;
+    more = has_max ? fmt::format("{{{},{}}}", lo, max - 1) : fmt::format("{{{},}}", lo);
+    std::string items = item + " (ws \",\" ws " + item + ")" + more;
+    if (min == 0) return "\"[\" ws (" + items + " ws)? \"]\"";
+    return "\"[\" ws " + items + " ws \"]\"";
+  }
+
+  // Keys of additional properties: unescaped characters only, never one of
+  // `names` (a declared key must not reappear under the additional schema).
+  std::string key_not_in(const std::vector<std::string>& names, const std::string& hint) {
+    if (names.empty()) return "(\"\\\"\" json-key-char* \"\\\"\")";
+    struct Node {
+      std::map<uint32_t, size_t> kids;
+      bool terminal = false;
+    };
+    std::vector<Node> trie(1);
+    for (const auto& n : names) {
+      size_t cur = 0;
+      for (uint32_t cp : utf8::to_codepoints(n)) {
+        auto it = trie[cur].kids.find(cp);
+        if (it == trie[cur].kids.end()) {
+          trie.push_back({});
+          it = trie[cur].kids.emplace(cp, trie.size() - 1).first;
+        }
+        cur = it->second;
+      }
+      trie[cur].terminal = true;
+    }
+    // rest(n): the key's remaining characters and closing quote, given that
+    // the prefix spelled by node n has been written.
+    std::vector<std::string> rule(trie.size());
+    for (size_t i = trie.size(); i-- > 0;) {
+      std::vector<std::string> alts;
+      if (!trie[i].terminal) alts.push_back("\"\\\"\"");
+      std::string other = "[^\"\\\\\\x00-\\x1F";
+      for (auto [cp, kid] : trie[i].kids) {
+        if (cp < 0x20 || cp == '"' || cp == '\\') continue;  // never written unescaped anyway
+        std::string ch = utf8::from_codepoints({cp});
+        other += fmt::format("\\U{:08X}", cp);
+        alts.push_back(literal(ch) + " " + rule[kid]);
+      }
+      alts.push_back(other + "] json-key-char* \"\\\"\"");
+      rule[i] = new_rule(hint + "-key", alternatives(alts));
+    }
+    return "(\"\\\"\" " + rule[0] + ")";
+  }
+
+  std::string object_rule(const json& s, const std::string& ptr, const std::string& hint) {
+    bool has_props = s.contains("properties"), has_req = s.contains("required"),
+         has_add = s.contains("additionalProperties");
+    if (!has_props && !has_req && !has_add) return "json-object";
+    struct Prop {
+      std::string name, value;
+      bool required;
+    };
+    std::vector<Prop> props;
+    std::set<std::string> required;
+    if (has_req) {
+      if (!s["required"].is_array()) bad(ptr + "/required", "must be an array");
+      for (const auto& r : s["required"]) {
+        if (!r.is_string()) bad(ptr + "/required", "must list strings");
+        required.insert(r.get<std::string>());
+      }
+    }
+    if (has_props) {
+      if (!s["properties"].is_object()) bad(ptr + "/properties", "must be an object");
+      for (auto it = s["properties"].begin(); it != s["properties"].end(); ++it) {
+        std::string v = visit(it.value(), ptr + "/properties/" + pointer_escape(it.key()), hint + "-" + it.key());
+        props.push_back({it.key(), v, required.count(it.key()) > 0});
+      }
+    }
+    // Extra keys: additionalProperties false or absent -> none are generated
+    // (absent allows them, but never requires them).
+    std::string extra_value;
+    if (has_add) {
+      const json& a = s["additionalProperties"];
+      if (!(a.is_boolean() && !a.get<bool>())) extra_value = visit(a, ptr + "/additionalProperties", hint + "-extra");
+    }
+    for (const auto& r : required) {
+      if (s.contains("properties") && s["properties"].contains(r)) continue;
+      if (has_add && s["additionalProperties"] == false)
+        bad(ptr + "/required", fmt::format("requires '{}', which additionalProperties forbids", r));
+      props.push_back({r, extra_value.empty() ? "json-value" : extra_value, true});
+    }
+    std::vector<std::string> names;
+    for (const auto& p : props) names.push_back(p.name);
+    std::string extra_kv;
+    if (!extra_value.empty()) extra_kv = key_not_in(names, hint) + " ws \":\" ws " + extra_value;
+
+    // first[i]: nothing written yet, properties i.. to go; rest[i]: something written.
+    size_t n = props.size();
+    std::vector<std::string> first(n + 1), rest(n + 1);
+    if (extra_kv.empty()) {
+      first[n] = rest[n] = "\"\"";
+    } else {
+      rest[n] = new_rule(hint + "-more", "(ws \",\" ws " + extra_kv + ")*");
+      first[n] = new_rule(hint + "-any", "(" + extra_kv + " " + rest[n] + ")?");
+    }
+    for (size_t i = n; i-- > 0;) {
+      std::string kv = literal(json(props[i].name).dump()) + " ws \":\" ws " + props[i].value;
+      std::string r = "ws \",\" ws " + kv + " " + rest[i + 1];
+      rest[i] = new_rule(hint + "-rest", props[i].required ? r : r + " | " + rest[i + 1]);
+      std::string f = kv + " " + rest[i + 1];
+      first[i] = new_rule(hint + "-first", props[i].required ? f : f + " | " + first[i + 1]);
+    }
+    return "\"{\" ws " + first[0] + " ws \"}\"";
+  }
+};
+
+}  // namespace
+
+std::string json_object_gbnf() { return std::string("root ::= json-object\n") + kJsonRules; }
 
 Expected<std::string> json_schema_to_gbnf(const nlohmann::json& schema) {
-  return Error(ErrorCode::kUnsupported, "not yet");
+  return capture([&]() -> std::string {
+    try {
+      return SchemaConverter(schema).convert();
+    } catch (const nlohmann::json::exception& e) {
+      fail(ErrorCode::kInvalidArgument, "JSON schema: {}", e.what());
+    }
+  });
 }
 
 }  // namespace llmchain::sampling
