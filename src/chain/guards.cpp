@@ -1,0 +1,234 @@
+#include "chain/guards.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+
+#include "base/log.h"
+#include "chain/json_schema.h"
+
+namespace llmchain::chain {
+
+GuardAction parse_guard_action(const std::string& s) {
+  if (s == "block") return GuardAction::kBlock;
+  if (s == "redact") return GuardAction::kRedact;
+  if (s == "flag") return GuardAction::kFlag;
+  fail(ErrorCode::kInvalidArgument, "unknown guard action '{}' (expected block, redact or flag)", s);
+}
+
+const char* guard_action_name(GuardAction a) {
+  switch (a) {
+    case GuardAction::kBlock: return "block";
+    case GuardAction::kRedact: return "redact";
+    case GuardAction::kFlag: return "flag";
+  }
+  return "?";
+}
+
+Guard::Guard(std::string name, GuardAction action) : name_(std::move(name)), action_(action) {}
+
+std::string Guard::apply(const std::string& text, GuardStage stage) const {
+  auto findings = scan(text);
+  if (findings.empty()) return text;
+  const char* where = stage == GuardStage::kInput ? "input" : "output";
+  switch (action_) {
+    case GuardAction::kBlock:
+      ++blocked_;
+      throw Error(stage == GuardStage::kInput ? ErrorCode::kInvalidArgument : ErrorCode::kInternal,
+                  fmt::format("guard '{}' blocked the {}: {}", name_, where, findings.front().what));
+    case GuardAction::kRedact: ++redacted_; return redact(text, findings);
+    case GuardAction::kFlag:
+      ++flagged_;
+      LLMC_LOG_WARN("guard '{}' flagged the {}: {} ({} finding(s))", name_, where, findings.front().what,
+                    findings.size());
+      return text;
+  }
+  return text;
+}
+
+std::string Guard::redact(const std::string& text, const std::vector<Finding>& findings) const {
+  auto sorted = findings;
+  std::sort(sorted.begin(), sorted.end(), [](const Finding& a, const Finding& b) { return a.begin < b.begin; });
+  std::string out;
+  size_t pos = 0;
+  for (const auto& f : sorted) {
+    if (f.begin < pos) continue;  // overlaps an earlier finding
+    out.append(text, pos, f.begin - pos);
+    out += f.replacement;
+    pos = f.end;
+  }
+  out.append(text, pos, std::string::npos);
+  return out;
+}
+
+// ---- max length ----
+
+MaxLengthGuard::MaxLengthGuard(size_t max_chars, GuardAction action) : Guard("max_length", action), max_(max_chars) {}
+
+std::vector<Guard::Finding> MaxLengthGuard::scan(const std::string& text) const {
+  if (text.size() <= max_) return {};
+  return {{max_, text.size(), fmt::format("length {} exceeds the maximum of {}", text.size(), max_), ""}};
+}
+
+std::string MaxLengthGuard::redact(const std::string& text, const std::vector<Finding>&) const {
+  size_t n = max_;
+  // do not cut a UTF-8 sequence in half
+  while (n > 0 && n < text.size() && (static_cast<unsigned char>(text[n]) & 0xC0) == 0x80) --n;
+  return text.substr(0, n);
+}
+
+// ---- deny list ----
+
+namespace {
+
+std::string regex_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (std::strchr("\\^$.|?*+()[]{}", c)) out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
+DenyListGuard::DenyListGuard(std::vector<std::string> terms, std::vector<std::string> patterns, GuardAction action)
+    : Guard("deny_list", action) {
+  for (const auto& t : terms) {
+    if (t.empty()) continue;
+    rules_.emplace_back("denied term '" + t + "'",
+                        std::regex("\\b" + regex_escape(t) + "\\b", std::regex::ECMAScript | std::regex::icase));
+  }
+  for (const auto& p : patterns) {
+    try {
+      rules_.emplace_back("denied pattern /" + p + "/", std::regex(p, std::regex::ECMAScript | std::regex::icase));
+    } catch (const std::regex_error& e) {
+      fail(ErrorCode::kInvalidArgument, "deny list: invalid pattern '{}': {}", p, e.what());
+    }
+  }
+  if (rules_.empty()) fail(ErrorCode::kInvalidArgument, "deny list: no terms or patterns");
+}
+
+std::vector<Guard::Finding> DenyListGuard::scan(const std::string& text) const {
+  std::vector<Finding> out;
+  for (const auto& [label, re] : rules_) {
+    for (auto it = std::sregex_iterator(text.begin(), text.end(), re); it != std::sregex_iterator(); ++it) {
+      if (it->length(0) == 0) continue;
+      out.push_back({static_cast<size_t>(it->position(0)), static_cast<size_t>(it->position(0) + it->length(0)), label,
+                     "[REDACTED]"});
+    }
+  }
+  return out;
+}
+
+// ---- PII ----
+
+bool luhn_valid(const std::string& digits) {
+  int sum = 0;
+  bool dbl = false;
+  for (size_t i = digits.size(); i-- > 0;) {
+    int d = digits[i] - '0';
+    if (d < 0 || d > 9) return false;
+    if (dbl) {
+      d *= 2;
+      if (d > 9) d -= 9;
+    }
+    sum += d;
+    dbl = !dbl;
+  }
+  return !digits.empty() && sum % 10 == 0;
+}
+
+PiiGuard::PiiGuard(GuardAction action, Kinds kinds) : Guard("pii", action), kinds_(kinds) {}
+
+std::vector<Guard::Finding> PiiGuard::scan(const std::string& text) const {
+  static const std::regex email(R"([A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})");
+  // runs of digits with spaces, dashes, dots or parentheses between them, optionally after '+'
+  static const std::regex digits_run(R"(\+?\(?\d[\d\s().-]{5,}\d)");
+  std::vector<Finding> out;
+  if (kinds_.email) {
+    for (auto it = std::sregex_iterator(text.begin(), text.end(), email); it != std::sregex_iterator(); ++it) {
+      out.push_back({static_cast<size_t>(it->position(0)), static_cast<size_t>(it->position(0) + it->length(0)),
+                     "e-mail address", "[EMAIL]"});
+    }
+  }
+  if (kinds_.phone || kinds_.card) {
+    for (auto it = std::sregex_iterator(text.begin(), text.end(), digits_run); it != std::sregex_iterator(); ++it) {
+      std::string span = it->str(0);
+      std::string digits;
+      for (char c : span) {
+        if (std::isdigit(static_cast<unsigned char>(c))) digits += c;
+      }
+      size_t b = static_cast<size_t>(it->position(0)), e = b + span.size();
+      if (kinds_.card && digits.size() >= 13 && digits.size() <= 19 && luhn_valid(digits)) {
+        out.push_back({b, e, "payment card number", "[CARD]"});
+      } else if (kinds_.phone && digits.size() >= 7 && digits.size() <= 15) {
+        out.push_back({b, e, "phone number", "[PHONE]"});
+      }
+    }
+  }
+  return out;
+}
+
+// ---- JSON validity ----
+
+JsonValidityGuard::JsonValidityGuard(GuardAction action) : Guard("json_validity", action) {
+  if (action == GuardAction::kRedact)
+    fail(ErrorCode::kInvalidArgument, "json_validity guard: action must be block or flag");
+}
+
+std::vector<Guard::Finding> JsonValidityGuard::scan(const std::string& text) const {
+  try {
+    extract_json(text);
+    return {};
+  } catch (const Error&) {
+    return {{0, text.size(), "output is not valid JSON", ""}};
+  }
+}
+
+// ---- applying ----
+
+namespace {
+
+Json apply_per_string(const std::vector<GuardPtr>& guards, const Json& value, GuardStage stage) {
+  if (value.is_string()) {
+    std::string s = value.get<std::string>();
+    for (const auto& g : guards) s = g->apply(s, stage);
+    return s;
+  }
+  if (value.is_array() || value.is_object()) {
+    Json out = value;
+    for (auto it = out.begin(); it != out.end(); ++it) *it = apply_per_string(guards, *it, stage);
+    return out;
+  }
+  return value;
+}
+
+}  // namespace
+
+Json apply_guards(const std::vector<GuardPtr>& guards, const Json& value, GuardStage stage) {
+  if (guards.empty()) return value;
+  if (value.is_string()) return apply_per_string(guards, value, stage);
+  std::vector<GuardPtr> per_string;
+  for (const auto& g : guards) {
+    if (g->per_string()) {
+      per_string.push_back(g);
+    } else {
+      g->apply(value.dump(), stage);  // a structured value is one document
+    }
+  }
+  return apply_per_string(per_string, value, stage);
+}
+
+GuardedRunnable::GuardedRunnable(RunnablePtr inner, std::vector<GuardPtr> input_guards,
+                                 std::vector<GuardPtr> output_guards)
+    : Runnable("guarded"), inner_(std::move(inner)), in_(std::move(input_guards)), out_(std::move(output_guards)) {
+  if (!inner_) fail(ErrorCode::kInvalidArgument, "guarded: null runnable");
+}
+
+Json GuardedRunnable::do_invoke(const Json& input, const RunConfig& config) {
+  Json out = inner_->invoke(apply_guards(in_, input, GuardStage::kInput), config);
+  return apply_guards(out_, out, GuardStage::kOutput);
+}
+
+}  // namespace llmchain::chain

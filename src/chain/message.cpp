@@ -1,0 +1,44 @@
+#include "chain/message.h"
+
+#include "base/error.h"
+
+namespace llmchain::chain {
+
+std::string normalize_role(const std::string& role) {
+  if (role == "human") return "user";
+  if (role == "ai" || role == "bot") return "assistant";
+  return role;
+}
+
+void to_json(nlohmann::json& j, const Message& m) { j = {{"role", m.role}, {"content", m.content}}; }
+
+void from_json(const nlohmann::json& j, Message& m) {
+  if (!j.is_object() || !j.contains("role") || !j["role"].is_string()) {
+    fail(ErrorCode::kInvalidArgument, "message must be an object with string 'role' and 'content', got {}", j.dump());
+  }
+  m.role = normalize_role(j["role"].get<std::string>());
+  auto it = j.find("content");
+  if (it == j.end() || it->is_null()) {
+    m.content.clear();
+  } else if (it->is_string()) {
+    m.content = it->get<std::string>();
+  } else {
+    fail(ErrorCode::kInvalidArgument, "message content must be a string, got {}", it->dump());
+  }
+}
+
+std::vector<Message> messages_from_json(const nlohmann::json& j) {
+  if (!j.is_array()) fail(ErrorCode::kInvalidArgument, "expected an array of messages, got {}", j.type_name());
+  std::vector<Message> out;
+  out.reserve(j.size());
+  for (const auto& m : j) out.push_back(m.get<Message>());
+  return out;
+}
+
+nlohmann::json messages_to_json(const std::vector<Message>& messages) {
+  nlohmann::json arr = nlohmann::json::array();
+  for (const auto& m : messages) arr.push_back(m);
+  return arr;
+}
+
+}  // namespace llmchain::chain

@@ -1,0 +1,85 @@
+#pragma once
+// Output parsers turn model text into a value. Each is a Runnable (input: the text, output:
+// the parsed value) and gives format instructions to put into the prompt (LLMChain provides
+// them as the {format_instructions} variable). A parse failure throws Error(kInternal) whose
+// message starts with "output parser (<kind>):"; LLMChain retries the model on it.
+#include <memory>
+#include <optional>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "chain/runnable.h"
+
+namespace llmchain::chain {
+
+class OutputParser : public Runnable {
+ public:
+  virtual Json parse(const std::string& text) const = 0;
+  virtual std::string format_instructions() const = 0;
+  // Schema to pass to the model for constrained decoding (JSON parser with a schema).
+  virtual std::optional<Json> constraint_schema() const { return std::nullopt; }
+  Json input_schema() const override { return {{"type", "string"}}; }
+
+ protected:
+  using Runnable::Runnable;
+  // Accepts a string (or any value, which is dumped to text first).
+  Json do_invoke(const Json& input, const RunConfig& config) override;
+};
+
+using OutputParserPtr = std::shared_ptr<OutputParser>;
+
+// Returns the text unchanged (trimmed when trim is set).
+class StrOutputParser : public OutputParser {
+ public:
+  explicit StrOutputParser(bool trim = false) : OutputParser("str_parser"), trim_(trim) {}
+  Json parse(const std::string& text) const override;
+  std::string format_instructions() const override { return ""; }
+  Json output_schema() const override { return {{"type", "string"}}; }
+
+ private:
+  bool trim_;
+};
+
+// Finds the JSON value in the text (``` fences and surrounding prose are tolerated) and, with
+// a schema, validates it.
+class JsonOutputParser : public OutputParser {
+ public:
+  explicit JsonOutputParser(std::optional<Json> schema = std::nullopt);
+  Json parse(const std::string& text) const override;
+  std::string format_instructions() const override;
+  std::optional<Json> constraint_schema() const override { return schema_; }
+  Json output_schema() const override { return schema_ ? *schema_ : Json::object(); }
+
+ private:
+  std::optional<Json> schema_;
+};
+
+// "a, b, c" -> ["a", "b", "c"] (items trimmed, empty items dropped; a trailing period is removed).
+class CommaSeparatedListParser : public OutputParser {
+ public:
+  CommaSeparatedListParser() : OutputParser("list_parser") {}
+  Json parse(const std::string& text) const override;
+  std::string format_instructions() const override;
+  Json output_schema() const override { return {{"type", "array"}, {"items", {{"type", "string"}}}}; }
+};
+
+// Matches an ECMAScript regex with named groups "(?<name>...)" and returns {"name": "match"}.
+// Unnamed groups are not returned. Unmatched optional groups give "".
+class RegexParser : public OutputParser {
+ public:
+  // Throws Error(kInvalidArgument) on an invalid pattern or one without named groups.
+  explicit RegexParser(const std::string& pattern, bool icase = false);
+  Json parse(const std::string& text) const override;
+  std::string format_instructions() const override;
+  Json output_schema() const override;
+  const std::vector<std::string>& group_names() const { return names_; }
+
+ private:
+  std::string pattern_;
+  std::regex re_;
+  std::vector<std::string> names_;  // names_[i] is capture group groups_[i]
+  std::vector<size_t> groups_;
+};
+
+}  // namespace llmchain::chain

@@ -1,0 +1,272 @@
+#include "chain/runnable.h"
+
+#include <algorithm>
+#include <mutex>
+#include <thread>
+
+namespace llmchain::chain {
+
+void CancellationToken::throw_if_cancelled() const {
+  if (cancelled()) fail(ErrorCode::kCancelled, "cancelled");
+}
+
+Json Runnable::invoke(const Json& input, const RunConfig& config) {
+  config.cancel.throw_if_cancelled();
+  return do_invoke(input, config);
+}
+
+Json Runnable::stream(const Json& input, const ChunkCallback& on_chunk, const RunConfig& config) {
+  config.cancel.throw_if_cancelled();
+  return do_stream(input, on_chunk, config);
+}
+
+Json Runnable::do_stream(const Json& input, const ChunkCallback& on_chunk, const RunConfig& config) {
+  Json out = do_invoke(input, config);
+  if (on_chunk) on_chunk(out);
+  return out;
+}
+
+Expected<Json> Runnable::try_invoke(const Json& input, const RunConfig& config) {
+  try {
+    return invoke(input, config);
+  } catch (const Error& e) {
+    return e;
+  } catch (const nlohmann::json::exception& e) {
+    return Error(ErrorCode::kInvalidArgument, fmt::format("{}: {}", name_, e.what()));
+  } catch (const std::bad_alloc&) {
+    return Error(ErrorCode::kResourceExhausted, "out of memory");
+  }
+}
+
+std::vector<Expected<Json>> run_bounded(size_t n, int max_concurrency, const std::function<Json(size_t)>& fn) {
+  std::vector<Expected<Json>> results(n, Expected<Json>(Error(ErrorCode::kInternal, "not run")));
+  std::atomic<size_t> next{0};
+  auto worker = [&] {
+    for (size_t i = next++; i < n; i = next++) {
+      try {
+        results[i] = fn(i);
+      } catch (const Error& e) {
+        results[i] = e;
+      } catch (const nlohmann::json::exception& e) {
+        results[i] = Error(ErrorCode::kInvalidArgument, e.what());
+      } catch (const std::exception& e) {
+        results[i] = Error(ErrorCode::kInternal, e.what());
+      }
+    }
+  };
+  size_t threads = std::min<size_t>(n, static_cast<size_t>(std::max(1, max_concurrency)));
+  std::vector<std::thread> pool;
+  for (size_t t = 1; t < threads; ++t) pool.emplace_back(worker);
+  worker();  // the caller is one of the workers
+  for (auto& t : pool) t.join();
+  return results;
+}
+
+std::vector<Expected<Json>> Runnable::batch_each(const std::vector<Json>& inputs, const RunConfig& config) {
+  return run_bounded(inputs.size(), config.max_concurrency, [&](size_t i) { return invoke(inputs[i], config); });
+}
+
+std::vector<Json> Runnable::batch(const std::vector<Json>& inputs, const RunConfig& config) {
+  auto results = batch_each(inputs, config);
+  std::vector<Json> out;
+  out.reserve(results.size());
+  for (auto& r : results) {
+    if (!r.ok()) throw r.error();
+    out.push_back(std::move(*r));
+  }
+  return out;
+}
+
+RunnablePtr Runnable::with_retry(int max_attempts, std::chrono::milliseconds backoff) {
+  return std::make_shared<Retry>(shared_from_this(), max_attempts, backoff);
+}
+
+RunnablePtr Runnable::with_fallbacks(std::vector<RunnablePtr> fallbacks) {
+  return std::make_shared<Fallbacks>(shared_from_this(), std::move(fallbacks));
+}
+
+// ---- Sequence ----
+
+Sequence::Sequence(std::vector<RunnablePtr> steps) : Runnable("sequence") {
+  for (auto& s : steps) {
+    if (!s) fail(ErrorCode::kInvalidArgument, "sequence: null step");
+    if (auto* seq = dynamic_cast<Sequence*>(s.get())) {
+      steps_.insert(steps_.end(), seq->steps_.begin(), seq->steps_.end());
+    } else {
+      steps_.push_back(std::move(s));
+    }
+  }
+  if (steps_.empty()) fail(ErrorCode::kInvalidArgument, "sequence: no steps");
+}
+
+bool Sequence::can_stream() const {
+  return std::any_of(steps_.begin(), steps_.end(), [](const RunnablePtr& s) { return s->can_stream(); });
+}
+
+Json Sequence::do_invoke(const Json& input, const RunConfig& config) {
+  Json value = input;
+  for (auto& step : steps_) value = step->invoke(value, config);
+  return value;
+}
+
+Json Sequence::do_stream(const Json& input, const ChunkCallback& on_chunk, const RunConfig& config) {
+  size_t streamer = steps_.size() - 1;  // when nothing streams, the last step emits its output once
+  for (size_t i = steps_.size(); i-- > 0;) {
+    if (steps_[i]->can_stream()) {
+      streamer = i;
+      break;
+    }
+  }
+  Json value = input;
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    if (i == streamer) {
+      value = steps_[i]->stream(value, on_chunk, config);
+    } else {
+      value = steps_[i]->invoke(value, config);
+    }
+  }
+  return value;
+}
+
+RunnablePtr operator|(RunnablePtr a, RunnablePtr b) {
+  return std::make_shared<Sequence>(std::vector<RunnablePtr>{std::move(a), std::move(b)});
+}
+
+// ---- Parallel ----
+
+Parallel::Parallel(std::initializer_list<Branch> branches) : Parallel(std::vector<Branch>(branches)) {}
+
+Parallel::Parallel(std::vector<Branch> branches) : Runnable("parallel"), branches_(std::move(branches)) {
+  if (branches_.empty()) fail(ErrorCode::kInvalidArgument, "parallel: no branches");
+  for (size_t i = 0; i < branches_.size(); ++i) {
+    if (!branches_[i].second) fail(ErrorCode::kInvalidArgument, "parallel: branch '{}' is null", branches_[i].first);
+    for (size_t j = 0; j < i; ++j) {
+      if (branches_[j].first == branches_[i].first) {
+        fail(ErrorCode::kInvalidArgument, "parallel: duplicate branch key '{}'", branches_[i].first);
+      }
+    }
+  }
+}
+
+Json Parallel::output_schema() const {
+  Json props = Json::object();
+  Json required = Json::array();
+  for (auto& [key, r] : branches_) {
+    props[key] = r->output_schema();
+    required.push_back(key);
+  }
+  return {{"type", "object"}, {"properties", props}, {"required", required}};
+}
+
+Json Parallel::do_invoke(const Json& input, const RunConfig& config) {
+  auto results = run_bounded(branches_.size(), config.max_concurrency,
+                             [&](size_t i) { return branches_[i].second->invoke(input, config); });
+  Json out = Json::object();
+  for (size_t i = 0; i < branches_.size(); ++i) {
+    if (!results[i].ok()) {
+      const Error& e = results[i].error();
+      throw Error(e.code(), fmt::format("parallel branch '{}': {}", branches_[i].first, e.message()));
+    }
+    out[branches_[i].first] = std::move(*results[i]);
+  }
+  return out;
+}
+
+RunnablePtr parallel(std::vector<Parallel::Branch> branches) { return std::make_shared<Parallel>(std::move(branches)); }
+
+RunnablePtr passthrough() {
+  return lambda([](const Json& in) { return in; }, "passthrough");
+}
+
+// ---- Retry ----
+
+Retry::Retry(RunnablePtr inner, int max_attempts, std::chrono::milliseconds backoff)
+    : Runnable("retry"), inner_(std::move(inner)), max_attempts_(max_attempts), backoff_(backoff) {
+  if (!inner_) fail(ErrorCode::kInvalidArgument, "retry: null runnable");
+  if (max_attempts_ < 1) fail(ErrorCode::kInvalidArgument, "retry: max_attempts must be >= 1, got {}", max_attempts);
+}
+
+namespace {
+
+// Sleeps in small slices so cancellation is noticed.
+void backoff_sleep(std::chrono::milliseconds total, const RunConfig& config) {
+  auto end = std::chrono::steady_clock::now() + total;
+  while (std::chrono::steady_clock::now() < end) {
+    config.cancel.throw_if_cancelled();
+    std::this_thread::sleep_for(std::min<std::chrono::milliseconds>(total, std::chrono::milliseconds(10)));
+  }
+}
+
+}  // namespace
+
+Json Retry::do_invoke(const Json& input, const RunConfig& config) {
+  auto wait = backoff_;
+  for (int attempt = 1;; ++attempt) {
+    try {
+      return inner_->invoke(input, config);
+    } catch (const Error& e) {
+      if (e.code() == ErrorCode::kCancelled || attempt >= max_attempts_) throw;
+    }
+    backoff_sleep(wait, config);
+    wait *= 2;
+  }
+}
+
+Json Retry::do_stream(const Json& input, const ChunkCallback& on_chunk, const RunConfig& config) {
+  auto wait = backoff_;
+  for (int attempt = 1;; ++attempt) {
+    bool emitted = false;
+    try {
+      return inner_->stream(
+          input,
+          [&](const Json& c) {
+            emitted = true;
+            if (on_chunk) on_chunk(c);
+          },
+          config);
+    } catch (const Error& e) {
+      if (e.code() == ErrorCode::kCancelled || emitted || attempt >= max_attempts_) throw;
+    }
+    backoff_sleep(wait, config);
+    wait *= 2;
+  }
+}
+
+// ---- Fallbacks ----
+
+Fallbacks::Fallbacks(RunnablePtr primary, std::vector<RunnablePtr> fallbacks) : Runnable("fallbacks") {
+  chain_.push_back(std::move(primary));
+  for (auto& f : fallbacks) chain_.push_back(std::move(f));
+  for (auto& r : chain_) {
+    if (!r) fail(ErrorCode::kInvalidArgument, "fallbacks: null runnable");
+  }
+}
+
+Json Fallbacks::do_invoke(const Json& input, const RunConfig& config) {
+  for (size_t i = 0;; ++i) {
+    try {
+      return chain_[i]->invoke(input, config);
+    } catch (const Error& e) {
+      if (e.code() == ErrorCode::kCancelled || i + 1 == chain_.size()) throw;
+    }
+  }
+}
+
+Json Fallbacks::do_stream(const Json& input, const ChunkCallback& on_chunk, const RunConfig& config) {
+  for (size_t i = 0;; ++i) {
+    bool emitted = false;
+    try {
+      return chain_[i]->stream(
+          input,
+          [&](const Json& c) {
+            emitted = true;
+            if (on_chunk) on_chunk(c);
+          },
+          config);
+    } catch (const Error& e) {
+      if (e.code() == ErrorCode::kCancelled || emitted || i + 1 == chain_.size()) throw;
+    }
+  }
+}
+
+}  // namespace llmchain::chain

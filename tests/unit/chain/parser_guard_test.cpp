@@ -1,0 +1,148 @@
+#include <gtest/gtest.h>
+
+#include "chain/guards.h"
+#include "chain/json_schema.h"
+#include "chain/output_parser.h"
+
+namespace llmchain::chain {
+namespace {
+
+TEST(OutputParser, String) {
+  EXPECT_EQ(StrOutputParser().parse(" a "), " a ");
+  EXPECT_EQ(StrOutputParser(true).parse(" a \n"), "a");
+}
+
+TEST(OutputParser, JsonFindsValueInProseAndFences) {
+  JsonOutputParser p;
+  EXPECT_EQ(p.parse("{\"a\": 1}"), (Json{{"a", 1}}));
+  EXPECT_EQ(p.parse("Sure! Here it is:\n```json\n{\"a\": [1, 2]}\n```\nEnjoy."), (Json{{"a", {1, 2}}}));
+  EXPECT_EQ(p.parse("The answer is {\"x\": \"}\"} ok"), (Json{{"x", "}"}}));
+  EXPECT_THROW(p.parse("no json here"), Error);
+  EXPECT_NE(p.format_instructions().find("JSON"), std::string::npos);
+}
+
+TEST(OutputParser, JsonValidatesSchema) {
+  Json schema = {{"type", "object"},
+                 {"properties", {{"translation", {{"type", "string"}}}, {"confidence", {{"type", "number"}}}}},
+                 {"required", {"translation"}}};
+  JsonOutputParser p(schema);
+  EXPECT_EQ(p.parse("{\"translation\": \"hola\"}")["translation"], "hola");
+  try {
+    p.parse("{\"confidence\": 0.5}");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("missing required property 'translation'"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(p.parse("{\"translation\": 3}"), Error);
+  EXPECT_EQ(*p.constraint_schema(), schema);
+  EXPECT_NE(p.format_instructions().find("\"translation\""), std::string::npos);
+}
+
+TEST(JsonSchema, Keywords) {
+  Json s = {{"type", "array"}, {"items", {{"type", "string"}, {"enum", {"a", "b"}}}}, {"minItems", 1}, {"maxItems", 2}};
+  EXPECT_FALSE(validate_json_schema(Json{"a"}, s));
+  EXPECT_TRUE(validate_json_schema(Json::array(), s));
+  EXPECT_TRUE(validate_json_schema(Json{"a", "b", "a"}, s));
+  EXPECT_EQ(*validate_json_schema(Json{"c"}, s), "$[0]: \"c\" is not one of [\"a\",\"b\"]");
+  Json o = {{"type", "object"},
+            {"properties", {{"n", {{"type", "integer"}, {"minimum", 0}}}}},
+            {"additionalProperties", false}};
+  EXPECT_FALSE(validate_json_schema(Json{{"n", 3}}, o));
+  EXPECT_TRUE(validate_json_schema(Json{{"n", -1}}, o));
+  EXPECT_TRUE(validate_json_schema(Json{{"n", 1}, {"x", 1}}, o));
+  EXPECT_FALSE(validate_json_schema(Json(1), Json{{"anyOf", {{{"type", "string"}}, {{"type", "integer"}}}}}));
+}
+
+TEST(OutputParser, CommaSeparatedList) {
+  CommaSeparatedListParser p;
+  EXPECT_EQ(p.parse("red, green ,blue."), (Json{"red", "green", "blue"}));
+  EXPECT_EQ(p.parse(""), Json::array());
+  EXPECT_NE(p.format_instructions().find("comma separated"), std::string::npos);
+}
+
+TEST(OutputParser, RegexNamedGroups) {
+  RegexParser p(R"(Answer: (?<answer>\w+)(, score: (?<score>\d+))?)");
+  EXPECT_EQ(p.group_names(), (std::vector<std::string>{"answer", "score"}));
+  EXPECT_EQ(p.parse("Answer: yes, score: 9"), (Json{{"answer", "yes"}, {"score", "9"}}));
+  EXPECT_EQ(p.parse("Answer: no"), (Json{{"answer", "no"}, {"score", ""}}));
+  EXPECT_THROW(p.parse("nothing"), Error);
+  EXPECT_THROW(RegexParser("(no names)"), Error);
+  EXPECT_THROW(RegexParser("(?<x>[unclosed)"), Error);
+  // character classes and escaped parens do not count as groups
+  RegexParser q(R"(\((?<a>[(]+)\)(?:x)(?<b>\d))");
+  EXPECT_EQ(q.parse("((()x7"), (Json{{"a", "(("}, {"b", "7"}}));
+  EXPECT_EQ(q.output_schema()["required"], (Json{"a", "b"}));
+}
+
+TEST(Guards, MaxLength) {
+  MaxLengthGuard block(5, GuardAction::kBlock);
+  EXPECT_EQ(block.apply("abc", GuardStage::kInput), "abc");
+  try {
+    block.apply("abcdefg", GuardStage::kInput);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(std::string(e.what()).find("guard 'max_length' blocked the input"), std::string::npos) << e.what();
+  }
+  MaxLengthGuard cut(5, GuardAction::kRedact);
+  EXPECT_EQ(cut.apply("abcdefg", GuardStage::kOutput), "abcde");
+  EXPECT_EQ(cut.redacted(), 1);
+}
+
+TEST(Guards, DenyList) {
+  DenyListGuard g({"darn"}, {"secret-\\d+"}, GuardAction::kRedact);
+  EXPECT_EQ(g.apply("Darn, the code is secret-42. darnit", GuardStage::kOutput),
+            "[REDACTED], the code is [REDACTED]. darnit");
+  DenyListGuard flag({"bad"}, {}, GuardAction::kFlag);
+  EXPECT_EQ(flag.apply("a bad word", GuardStage::kInput), "a bad word");
+  EXPECT_EQ(flag.apply("a good word", GuardStage::kInput), "a good word");
+  EXPECT_EQ(flag.flagged(), 1);
+  DenyListGuard block({"bad"}, {}, GuardAction::kBlock);
+  try {
+    block.apply("bad", GuardStage::kOutput);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInternal);
+    EXPECT_NE(std::string(e.what()).find("denied term 'bad'"), std::string::npos);
+  }
+}
+
+TEST(Guards, PiiRedaction) {
+  PiiGuard g(GuardAction::kRedact);
+  EXPECT_EQ(g.apply("mail me at ann.lee@example.co.uk or call +1 (555) 123-4567.", GuardStage::kInput),
+            "mail me at [EMAIL] or call [PHONE].");
+  EXPECT_EQ(g.apply("card 4111 1111 1111 1111 ok", GuardStage::kInput), "card [CARD] ok");
+  // 16 digits failing Luhn is not a card (too long for a phone either way: left alone)
+  EXPECT_EQ(g.apply("ref 4111 1111 1111 1112 ok", GuardStage::kInput), "ref 4111 1111 1111 1112 ok");
+  EXPECT_EQ(g.apply("I am 42 years old", GuardStage::kInput), "I am 42 years old");
+  EXPECT_TRUE(luhn_valid("79927398713"));
+  EXPECT_FALSE(luhn_valid("79927398710"));
+}
+
+TEST(Guards, JsonValidity) {
+  JsonValidityGuard g(GuardAction::kBlock);
+  EXPECT_EQ(g.apply("{\"a\":1}", GuardStage::kOutput), "{\"a\":1}");
+  EXPECT_THROW(g.apply("not json", GuardStage::kOutput), Error);
+  EXPECT_THROW(JsonValidityGuard(GuardAction::kRedact), Error);
+  // structured values are one document, not a set of strings
+  std::vector<GuardPtr> guards{std::make_shared<JsonValidityGuard>(GuardAction::kBlock)};
+  EXPECT_EQ(apply_guards(guards, Json{{"a", "plain text"}}, GuardStage::kOutput), (Json{{"a", "plain text"}}));
+}
+
+TEST(Guards, GuardedRunnableAppliesToNestedStrings) {
+  std::vector<GuardPtr> in{std::make_shared<PiiGuard>(GuardAction::kRedact)};
+  std::vector<GuardPtr> out{
+      std::make_shared<DenyListGuard>(std::vector<std::string>{"x"}, std::vector<std::string>{}, GuardAction::kRedact)};
+  auto echo = lambda([](const Json& v) { return v; });
+  GuardedRunnable g(echo, in, out);
+  Json r = g.invoke({{"q", "me@a.io"}, {"list", {"x y"}}});
+  EXPECT_EQ(r, (Json{{"q", "[EMAIL]"}, {"list", {"[REDACTED] y"}}}));
+}
+
+TEST(Guards, ParseAction) {
+  EXPECT_EQ(parse_guard_action("flag"), GuardAction::kFlag);
+  EXPECT_THROW(parse_guard_action("explode"), Error);
+}
+
+}  // namespace
+}  // namespace llmchain::chain
