@@ -167,7 +167,9 @@ class Writer {
     std::vector<uint8_t> data;
   };
   std::vector<std::pair<std::string, Value>> kv_;
+  std::map<std::string, size_t, std::less<>> kv_index_;  // key -> position in kv_
   std::vector<PendingTensor> tensors_;
+  std::map<std::string, size_t, std::less<>> tensor_index_;
   uint64_t alignment_ = 32;
   std::optional<Error> error_;
 };

@@ -21,6 +21,14 @@ bool is_unsigned_type(ValueType t) {
 }
 bool is_float_type(ValueType t) { return t == ValueType::kFloat32 || t == ValueType::kFloat64; }
 
+// double -> float without undefined behaviour: out-of-range values become +-inf.
+float narrow_to_float(double x) {
+  constexpr double kMax = std::numeric_limits<float>::max();
+  if (x > kMax) return std::numeric_limits<float>::infinity();
+  if (x < -kMax) return -std::numeric_limits<float>::infinity();
+  return static_cast<float>(x);
+}
+
 }  // namespace
 
 const char* value_type_name(ValueType t) {
@@ -89,9 +97,12 @@ Value Value::of_int(ValueType t, int64_t x) {
 
 Value Value::of_float(ValueType t, double x) {
   if (!is_float_type(t)) fail(ErrorCode::kInvalidArgument, "of_float: {} is not a float type", value_type_name(t));
+  if (t == ValueType::kFloat32 && std::isfinite(x) && std::fabs(x) > std::numeric_limits<float>::max()) {
+    fail(ErrorCode::kInvalidArgument, "value {} does not fit in float32", x);
+  }
   Value v;
   v.type = t;
-  v.v = t == ValueType::kFloat32 ? static_cast<double>(static_cast<float>(x)) : x;
+  v.v = t == ValueType::kFloat32 ? static_cast<double>(narrow_to_float(x)) : x;
   return v;
 }
 
@@ -184,7 +195,7 @@ std::vector<float> Value::as_float_array() const {
   }
   std::vector<float> out;
   out.reserve(a.items.size());
-  for (const auto& item : a.items) out.push_back(static_cast<float>(item.as_float()));
+  for (const auto& item : a.items) out.push_back(narrow_to_float(item.as_float()));
   return out;
 }
 
@@ -203,7 +214,7 @@ void append_scalar(std::string& out, const Value& v, size_t max_string) {
   switch (v.type) {
     case ValueType::kBool: out += std::get<bool>(v.v) ? "true" : "false"; break;
     // float32 prints its own shortest form (1e-05, not 9.999999747378752e-06).
-    case ValueType::kFloat32: out += fmt::format("{}", static_cast<float>(std::get<double>(v.v))); break;
+    case ValueType::kFloat32: out += fmt::format("{}", narrow_to_float(std::get<double>(v.v))); break;
     case ValueType::kFloat64: out += fmt::format("{}", std::get<double>(v.v)); break;
     case ValueType::kString: {
       const auto& s = std::get<std::string>(v.v);

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <bit>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <limits>
@@ -75,17 +76,30 @@ void check_value(const Value& v, int depth) {
     case ValueType::kUint16:
     case ValueType::kUint32:
     case ValueType::kUint64:
-      if (!std::holds_alternative<uint64_t>(v.v)) bad = "uint64_t";
+      if (!std::holds_alternative<uint64_t>(v.v)) {
+        bad = "uint64_t";
+      } else {
+        (void)Value::of_uint(v.type, std::get<uint64_t>(v.v));  // range check
+      }
       break;
     case ValueType::kInt8:
     case ValueType::kInt16:
     case ValueType::kInt32:
     case ValueType::kInt64:
-      if (!std::holds_alternative<int64_t>(v.v)) bad = "int64_t";
+      if (!std::holds_alternative<int64_t>(v.v)) {
+        bad = "int64_t";
+      } else {
+        (void)Value::of_int(v.type, std::get<int64_t>(v.v));  // range check
+      }
       break;
     case ValueType::kFloat32:
     case ValueType::kFloat64:
-      if (!std::holds_alternative<double>(v.v)) bad = "double";
+      if (!std::holds_alternative<double>(v.v)) {
+        bad = "double";
+      } else if (v.type == ValueType::kFloat32 && std::isfinite(std::get<double>(v.v)) &&
+                 std::fabs(std::get<double>(v.v)) > std::numeric_limits<float>::max()) {
+        fail(ErrorCode::kInvalidArgument, "value {} does not fit in float32", std::get<double>(v.v));
+      }
       break;
     case ValueType::kBool:
       if (!std::holds_alternative<bool>(v.v)) bad = "bool";
@@ -135,12 +149,12 @@ void Writer::set(const std::string& key, Value v) {
     record(Error(e.code(), fmt::format("gguf writer: key '{}': {}", key, e.what())));
     return;
   }
-  for (auto& [k, old] : kv_) {
-    if (k == key) {
-      old = std::move(v);
-      return;
-    }
+  auto it = kv_index_.find(key);
+  if (it != kv_index_.end()) {
+    kv_[it->second].second = std::move(v);
+    return;
   }
+  kv_index_.emplace(key, kv_.size());
   kv_.emplace_back(key, std::move(v));
 }
 
@@ -187,9 +201,7 @@ void Writer::add_tensor(const std::string& name, uint32_t ggml_type, std::vector
                         size_t size_bytes) {
   try {
     if (name.size() > kMaxTensorNameLength) fail(ErrorCode::kInvalidArgument, "name too long");
-    for (const auto& t : tensors_) {
-      if (t.name == name) fail(ErrorCode::kInvalidArgument, "duplicate tensor name");
-    }
+    if (tensor_index_.count(name)) fail(ErrorCode::kInvalidArgument, "duplicate tensor name");
     const GgmlTypeInfo* ti = ggml_type_info(ggml_type);
     if (!ti) fail(ErrorCode::kInvalidArgument, "unknown ggml type {}", ggml_type);
     if (shape.empty() || shape.size() > kMaxDims) {
@@ -220,6 +232,7 @@ void Writer::add_tensor(const std::string& name, uint32_t ggml_type, std::vector
   t.shape = std::move(shape);
   const auto* p = static_cast<const uint8_t*>(data);
   t.data.assign(p, p + size_bytes);
+  tensor_index_.emplace(name, tensors_.size());
   tensors_.push_back(std::move(t));
 }
 

@@ -1,5 +1,6 @@
 // Hand-made corrupt and hostile files: each gives a clear error naming the item
 // and the problem, and nothing huge is allocated.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "gguf/gguf.h"
@@ -160,6 +161,27 @@ TEST(GgufHostile, TensorInfos) {
   ok.header(3, 2, 0).tensor("a", {16}, 32).tensor("b", {8}, 0).pad().zeros(96);
   auto f = ok.parse();
   ASSERT_TRUE(f.ok()) << f.error().message();
+}
+
+// Many tiny entries: parsing and rewriting stay linear-ish (no quadratic lookups).
+TEST(GgufHostile, ManyEntriesStayFast) {
+  constexpr int kKeys = 50000, kTensors = 20000;
+  RawGguf r;
+  r.header(3, kTensors, kKeys);
+  for (int i = 0; i < kKeys; ++i) r.str(fmt::format("k{}", i)).u32(0).u8(1);
+  for (int i = 0; i < kTensors; ++i) r.tensor(fmt::format("t{}", i), {1}, uint64_t{32} * i);
+  r.pad().zeros(size_t{32} * kTensors);
+  auto f = r.parse();
+  ASSERT_TRUE(f.ok()) << f.error().message();
+  EXPECT_EQ((*f)->metadata().size(), size_t{kKeys});
+  EXPECT_EQ((*f)->tensors().size(), size_t{kTensors});
+  EXPECT_TRUE((*f)->tensor("t19999"));
+  Writer w;
+  w.copy_metadata(**f);
+  for (const auto& t : (*f)->tensors()) w.add_tensor(t.name, t.type, t.shape, t.data, t.size_bytes);
+  ASSERT_FALSE(w.error());
+  auto bytes = w.to_bytes();
+  EXPECT_EQ(bytes.size(), r.b.size());
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 
@@ -226,6 +227,23 @@ TEST(GgufWriter, RejectsInvalidInput) {
     wr.set("k", v);
     expect_error(wr, "must hold");
   }
+  {
+    Writer wr;
+    Value v;
+    v.type = ValueType::kUint8;
+    v.v = uint64_t{300};  // out of range for uint8
+    wr.set("k", v);
+    expect_error(wr, "does not fit");
+  }
+  {
+    Writer wr;
+    Value v;
+    v.type = ValueType::kFloat32;
+    v.v = 1e300;
+    wr.set("k", v);
+    expect_error(wr, "float32");
+  }
+  EXPECT_THROW(Value::of_float(ValueType::kFloat32, 1e300), Error);
   EXPECT_THROW(Value::of_uint(ValueType::kUint8, 256), Error);
   EXPECT_THROW(Value::of_int(ValueType::kInt16, 40000), Error);
   EXPECT_THROW(Value::of_array(Array{ValueType::kUint8, {Value::of_string("x")}}), Error);
@@ -246,6 +264,13 @@ TEST(GgufValue, AccessorsAndFormat) {
   for (int i = 0; i < 10; ++i) a.items.push_back(Value::of_int(ValueType::kInt32, i));
   EXPECT_EQ(format_value(Value::of_array(a), 3), "[0, 1, 2, ... (7 more)]");
   EXPECT_STREQ(value_type_name(ValueType::kFloat64), "float64");
+  // float64 values past the float range narrow to infinity (no undefined conversion).
+  Array big{ValueType::kFloat64,
+            {Value::of_float(ValueType::kFloat64, 1e300), Value::of_float(ValueType::kFloat64, -1e300)}};
+  auto fl = Value::of_array(big).as_float_array();
+  EXPECT_TRUE(std::isinf(fl[0]) && fl[0] > 0);
+  EXPECT_TRUE(std::isinf(fl[1]) && fl[1] < 0);
+  EXPECT_EQ(format_value(Value::of_float(ValueType::kFloat32, 1e-5)), "1e-05");
 }
 
 }  // namespace
