@@ -1,0 +1,281 @@
+#include "server/api.h"
+
+#include <fmt/format.h>
+
+#include "server/openai_response.h"
+#include "server/ui_page.h"
+
+namespace llmchain::server {
+
+using nlohmann::json;
+
+namespace {
+
+HttpResponse json_response(const json& j, int status = 200) {
+  HttpResponse res;
+  res.status = status;
+  res.body = j.dump(-1, ' ', false, json::error_handler_t::replace);
+  return res;
+}
+
+// Constant-time comparison so the key cannot be guessed byte by byte from timings.
+bool equal_ct(const std::string& a, const std::string& b) {
+  if (a.size() != b.size() || b.empty()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+}  // namespace
+
+Api::Api(engine::Engine& engine, ServerOptions opts, Metrics& metrics)
+    : engine_(engine),
+      opts_(std::move(opts)),
+      metrics_(metrics),
+      admission_(std::max(1, opts_.parallel) + std::max(0, opts_.max_queue)) {
+  using namespace std::placeholders;
+  auto bind = [this](HttpResponse (Api::*fn)(const HttpRequest&)) {
+    return [this, fn](const HttpRequest& r) { return (this->*fn)(r); };
+  };
+  add("GET", "/health", false, bind(&Api::health_ready));
+  add("GET", "/health/live", false, bind(&Api::health_live));
+  add("GET", "/health/ready", false, bind(&Api::health_ready));
+  add("GET", "/metrics", false, bind(&Api::metrics));
+  add("GET", "/v1/models", true, bind(&Api::models));
+  add("GET", "/v1/models/(.+)", true, bind(&Api::model));
+  add("POST", "/v1/chat/completions", true, bind(&Api::chat_completions));
+  add("POST", "/v1/completions", true, bind(&Api::completions));
+  add("POST", "/v1/embeddings", true, bind(&Api::embeddings));
+  add("POST", "/tokenize", true, bind(&Api::tokenize));
+  add("POST", "/detokenize", true, bind(&Api::detokenize));
+  if (opts_.ui) add("GET", "/", false, bind(&Api::ui));
+}
+
+Api::~Api() {
+  // Jobs reference the engine and the tracker: never let them outlive us.
+  jobs_.cancel_all();
+  jobs_.wait_idle(Clock::now() + std::chrono::seconds(30));
+}
+
+void Api::add(const std::string& method, const std::string& pattern, bool auth, Handler h) {
+  routes_.push_back({method, std::regex(pattern), pattern, auth, std::move(h)});
+}
+
+std::string Api::model_id() const { return opts_.model_id.empty() ? engine_.info().name : opts_.model_id; }
+
+bool Api::authorized(const HttpRequest& req) const {
+  if (opts_.api_key.empty()) return true;
+  std::string h = req.header("authorization");
+  static const std::string kBearer = "Bearer ";
+  if (h.size() <= kBearer.size() || h.compare(0, kBearer.size(), kBearer) != 0) return false;
+  return equal_ct(h.substr(kBearer.size()), opts_.api_key);
+}
+
+HttpResponse Api::handle(const HttpRequest& in, std::string& route) {
+  HttpRequest req = in;
+  bool path_matched = false;
+  const Route* hit = nullptr;
+  for (const auto& r : routes_) {
+    std::smatch m;
+    if (!std::regex_match(req.path, m, r.pattern)) continue;
+    path_matched = true;
+    if (r.method != req.method) continue;
+    hit = &r;
+    req.path_params.clear();
+    for (size_t i = 1; i < m.size(); ++i) req.path_params.push_back(m[i].str());
+    break;
+  }
+  if (!hit) {
+    route = path_matched ? "method_not_allowed" : "not_found";
+    ApiError e;
+    e.status = path_matched ? 405 : 404;
+    e.message = path_matched ? fmt::format("Method {} is not allowed on {}.", req.method, req.path)
+                             : fmt::format("Unknown endpoint: {} {}.", req.method, req.path);
+    e.code = path_matched ? "method_not_allowed" : "unknown_url";
+    return e.to_response();
+  }
+  route = hit->label;
+  if (hit->auth && !authorized(req)) {
+    ApiError e;
+    e.status = 401;
+    e.message = req.header("authorization").empty()
+                    ? "You didn't provide an API key. Provide it in the Authorization header (Bearer <key>)."
+                    : "Incorrect API key provided.";
+    e.code = "invalid_api_key";
+    HttpResponse res = e.to_response();
+    res.headers.emplace_back("WWW-Authenticate", "Bearer");
+    return res;
+  }
+  try {
+    return hit->handler(req);
+  } catch (const ApiException& e) {
+    return e.error().to_response();
+  } catch (const Error& e) {
+    return api_error_from(e).to_response();
+  } catch (const std::bad_alloc&) {
+    ApiError e{500, "out of memory while handling the request", "server_error", std::nullopt, "out_of_memory"};
+    return e.to_response();
+  } catch (const std::exception& ex) {
+    ApiError e{500, std::string("internal error: ") + ex.what(), "server_error", std::nullopt, "internal_error"};
+    return e.to_response();
+  }
+}
+
+bool Api::ready(std::string* why) const {
+  auto set = [&](const char* w) {
+    if (why) *why = w;
+    return false;
+  };
+  if (shutting_down_.load()) return set("shutting down");
+  if (!engine_.ready()) return set("engine not ready");
+  if (!admission_.has_room()) return set("queue full");
+  return true;
+}
+
+bool Api::drain(Clock::time_point deadline, Clock::time_point hard_deadline) {
+  if (jobs_.wait_idle(deadline)) return true;
+  jobs_.cancel_all();
+  return jobs_.wait_idle(hard_deadline);
+}
+
+HttpResponse Api::health_live(const HttpRequest&) { return json_response({{"status", "ok"}}); }
+
+HttpResponse Api::health_ready(const HttpRequest&) {
+  std::string why;
+  if (ready(&why)) return json_response({{"status", "ok"}});
+  return json_response({{"status", "unavailable"}, {"reason", why}}, 503);
+}
+
+HttpResponse Api::metrics(const HttpRequest&) {
+  HttpResponse res;
+  res.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  res.body = metrics_.render(&engine_);
+  return res;
+}
+
+HttpResponse Api::models(const HttpRequest&) {
+  const auto& info = engine_.info();
+  json m = {{"id", model_id()},
+            {"object", "model"},
+            {"created", 0},
+            {"owned_by", "llmchain"},
+            {"meta",
+             {{"architecture", info.architecture},
+              {"n_ctx", info.n_ctx},
+              {"n_ctx_train", info.n_ctx_train},
+              {"n_vocab", info.n_vocab},
+              {"n_embd", info.n_embd}}}};
+  return json_response({{"object", "list"}, {"data", json::array({m})}});
+}
+
+HttpResponse Api::model(const HttpRequest& req) {
+  const std::string& id = req.path_params.at(0);
+  if (id != model_id()) {
+    ApiError e{404, fmt::format("The model '{}' does not exist; this server serves '{}'.", id, model_id()),
+               "invalid_request_error", "model", "model_not_found"};
+    return e.to_response();
+  }
+  return json_response({{"id", id}, {"object", "model"}, {"created", 0}, {"owned_by", "llmchain"}});
+}
+
+HttpResponse Api::tokenize(const HttpRequest& req) {
+  json body = parse_json_body(req.body);
+  FieldReader r(body);
+  auto content = r.string("content");
+  if (!content) throw_invalid("content", "Missing required parameter: 'content'.", "missing_required_parameter");
+  bool add_special = r.boolean("add_special").value_or(false);
+  bool parse_special = r.boolean("parse_special").value_or(true);
+  bool with_pieces = r.boolean("with_pieces").value_or(false);
+  auto toks = engine_.tokenize(*content, add_special, parse_special);
+  if (!toks) throw ApiException(api_error_from(toks.error()));
+  json out = json::array();
+  for (int32_t t : *toks) {
+    if (with_pieces) {
+      out.push_back({{"id", t}, {"piece", engine_.detokenize({t})}});
+    } else {
+      out.push_back(t);
+    }
+  }
+  return json_response({{"tokens", out}});
+}
+
+HttpResponse Api::detokenize(const HttpRequest& req) {
+  json body = parse_json_body(req.body);
+  auto it = body.find("tokens");
+  if (it == body.end() || it->is_null()) {
+    throw_invalid("tokens", "Missing required parameter: 'tokens'.", "missing_required_parameter");
+  }
+  if (!it->is_array())
+    throw_invalid("tokens", "Invalid type for 'tokens': expected an array of token ids.", "invalid_type");
+  std::vector<int32_t> toks;
+  int32_t n_vocab = engine_.info().n_vocab;
+  for (size_t i = 0; i < it->size(); ++i) {
+    const json& t = (*it)[i];
+    if (!t.is_number_integer() && !t.is_number_unsigned()) {
+      throw_invalid(fmt::format("tokens[{}]", i), fmt::format("Invalid type for 'tokens[{}]': expected an integer.", i),
+                    "invalid_type");
+    }
+    int64_t id = t.get<int64_t>();
+    if (id < 0 || (n_vocab > 0 && id >= n_vocab)) {
+      throw_invalid(fmt::format("tokens[{}]", i),
+                    fmt::format("Token id {} is outside the vocabulary [0, {}).", id, n_vocab));
+    }
+    toks.push_back(static_cast<int32_t>(id));
+  }
+  return json_response({{"content", engine_.detokenize(toks)}});
+}
+
+HttpResponse Api::embeddings(const HttpRequest& req) {
+  json body = parse_json_body(req.body);
+  const auto& info = engine_.info();
+  EmbeddingParams p = parse_embedding_request(body, info.n_vocab);
+  if (p.dimensions && *p.dimensions != info.n_embd) {
+    throw_invalid(
+        "dimensions",
+        fmt::format("'dimensions' = {} is not supported: this model's embeddings have {}.", *p.dimensions, info.n_embd),
+        "unsupported_value");
+  }
+  json data = json::array();
+  int64_t total = 0;
+  for (size_t i = 0; i < p.inputs.size(); ++i) {
+    std::vector<int32_t> toks;
+    if (p.inputs[i].tokens) {
+      toks = *p.inputs[i].tokens;
+    } else {
+      auto t = engine_.tokenize(p.inputs[i].text, true, false);
+      if (!t) throw ApiException(api_error_from(t.error()));
+      toks = std::move(*t);
+    }
+    std::string param = p.inputs.size() == 1 ? "input" : fmt::format("input[{}]", i);
+    if (toks.empty()) throw_invalid(param, fmt::format("'{}' is empty.", param));
+    if (info.n_ctx > 0 && static_cast<int64_t>(toks.size()) > info.n_ctx) {
+      throw_invalid(
+          param,
+          fmt::format("'{}' is {} tokens, longer than the context of {} tokens.", param, toks.size(), info.n_ctx),
+          "context_length_exceeded");
+    }
+    total += static_cast<int64_t>(toks.size());
+    auto emb = engine_.embed(toks);
+    if (!emb) throw ApiException(api_error_from(emb.error()));
+    json e = {{"object", "embedding"}, {"index", i}};
+    if (p.base64) {
+      e["embedding"] = base64_encode(emb->data(), emb->size() * sizeof(float));
+    } else {
+      e["embedding"] = *emb;
+    }
+    data.push_back(std::move(e));
+  }
+  return json_response({{"object", "list"},
+                        {"data", data},
+                        {"model", model_id()},
+                        {"usage", {{"prompt_tokens", total}, {"total_tokens", total}}}});
+}
+
+HttpResponse Api::ui(const HttpRequest&) {
+  HttpResponse res;
+  res.content_type = "text/html; charset=utf-8";
+  res.body = kUiPage;
+  return res;
+}
+
+}  // namespace llmchain::server

@@ -1,0 +1,86 @@
+#pragma once
+// The route table and handlers: HTTP in, Engine (and chain) calls out. Thin by
+// design: request parsing lives in openai_request, response shapes in
+// openai_response, generation plumbing in generation.
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "engine/engine.h"
+#include "server/api_error.h"
+#include "server/generation.h"
+#include "server/http_types.h"
+#include "server/metrics.h"
+#include "server/openai_request.h"
+#include "server/server_options.h"
+
+namespace llmchain::server {
+
+class Api {
+ public:
+  Api(engine::Engine& engine, ServerOptions opts, Metrics& metrics);
+  ~Api();
+  Api(const Api&) = delete;
+  Api& operator=(const Api&) = delete;
+
+  // Authenticates, routes and runs a request; never throws. `route` gets the
+  // matched route's label (the pattern) for metrics and logs.
+  HttpResponse handle(const HttpRequest& req, std::string& route);
+
+  // Ready: engine loaded, not shutting down, room in the queue.
+  bool ready(std::string* why = nullptr) const;
+  // Stops admitting generation requests (503) and marks the server not ready.
+  void begin_shutdown() { shutting_down_.store(true); }
+  // Waits for in-flight generations until `deadline`, then cancels the rest and
+  // waits up to `hard_deadline`. True when everything finished.
+  bool drain(Clock::time_point deadline, Clock::time_point hard_deadline);
+  size_t inflight_jobs() const { return jobs_.size(); }
+  const ServerOptions& options() const { return opts_; }
+  std::string model_id() const;
+
+ private:
+  using Handler = std::function<HttpResponse(const HttpRequest&)>;
+  struct Route {
+    std::string method;
+    std::regex pattern;
+    std::string label;
+    bool auth;
+    Handler handler;
+  };
+  void add(const std::string& method, const std::string& pattern, bool auth, Handler h);
+  bool authorized(const HttpRequest& req) const;
+
+  HttpResponse health_live(const HttpRequest&);
+  HttpResponse health_ready(const HttpRequest&);
+  HttpResponse metrics(const HttpRequest&);
+  HttpResponse models(const HttpRequest&);
+  HttpResponse model(const HttpRequest&);
+  HttpResponse tokenize(const HttpRequest&);
+  HttpResponse detokenize(const HttpRequest&);
+  HttpResponse embeddings(const HttpRequest&);
+  HttpResponse ui(const HttpRequest&);
+  HttpResponse chat_completions(const HttpRequest&);
+  HttpResponse completions(const HttpRequest&);
+
+  struct Prepared {
+    std::vector<int32_t> tokens;
+    std::string text;  // prompt text, for echo
+  };
+  HttpResponse run_completion(const HttpRequest& req, const CompletionParams& p, std::vector<Prepared> prompts);
+  engine::GenerateRequest make_generate_request(const CompletionParams& p, const Prepared& prompt) const;
+  std::optional<Clock::time_point> deadline_from(Clock::time_point start) const;
+  AdmissionTicket admit();
+
+  engine::Engine& engine_;
+  ServerOptions opts_;
+  Metrics& metrics_;
+  Admission admission_;
+  JobTracker jobs_;
+  std::atomic<bool> shutting_down_{false};
+  std::vector<Route> routes_;
+};
+
+}  // namespace llmchain::server

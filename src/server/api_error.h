@@ -1,0 +1,40 @@
+#pragma once
+// Errors in OpenAI's shape: {"error":{"message","type","param","code"}}.
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "base/error.h"
+#include "server/http_types.h"
+
+namespace llmchain::server {
+
+struct ApiError {
+  int status = 400;
+  std::string message;
+  std::string type = "invalid_request_error";
+  std::optional<std::string> param;
+  std::optional<std::string> code;
+
+  nlohmann::json to_json() const;
+  HttpResponse to_response() const;
+};
+
+// Thrown inside request parsing and handlers; converted to a response at the route boundary.
+class ApiException : public std::exception {
+ public:
+  explicit ApiException(ApiError e) : err_(std::move(e)) {}
+  const ApiError& error() const { return err_; }
+  const char* what() const noexcept override { return err_.message.c_str(); }
+
+ private:
+  ApiError err_;
+};
+
+[[noreturn]] void throw_invalid(const std::string& param, const std::string& message,
+                                const std::string& code = "invalid_value");
+
+// Maps an engine/library error to the HTTP status and OpenAI error type clients expect.
+ApiError api_error_from(const Error& e);
+
+}  // namespace llmchain::server

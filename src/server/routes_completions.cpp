@@ -1,0 +1,299 @@
+// /v1/chat/completions and /v1/completions: non-streaming and SSE streaming.
+#include <fmt/format.h>
+
+#include "server/api.h"
+#include "server/openai_response.h"
+
+namespace llmchain::server {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr auto kFarFuture = std::chrono::hours(24 * 365);
+
+HttpResponse rejected_response(const std::string& message) {
+  ApiError e{429, message, "rate_limit_error", std::nullopt, "queue_full"};
+  HttpResponse res = e.to_response();
+  res.headers.emplace_back("Retry-After", "1");
+  return res;
+}
+
+HttpResponse error_response(const Error& err) {
+  ApiError e = api_error_from(err);
+  HttpResponse res = e.to_response();
+  if (e.status == 429) res.headers.emplace_back("Retry-After", "1");
+  return res;
+}
+
+HttpResponse timeout_response(double seconds) {
+  ApiError e{504, fmt::format("The request did not finish within the server's request timeout of {} s.", seconds),
+             "timeout_error", std::nullopt, "timeout"};
+  return e.to_response();
+}
+
+// Per-prompt output collected for the non-streaming response.
+struct ChoiceOutput {
+  std::string text;
+  std::string finish_reason;
+  std::vector<engine::TokenEvent> logprobs;
+};
+
+}  // namespace
+
+std::optional<Clock::time_point> Api::deadline_from(Clock::time_point start) const {
+  if (opts_.request_timeout_s <= 0) return std::nullopt;
+  return start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(opts_.request_timeout_s));
+}
+
+engine::GenerateRequest Api::make_generate_request(const CompletionParams& p, const Prepared& prompt) const {
+  engine::GenerateRequest g;
+  g.prompt = prompt.tokens;
+  int32_t n_ctx = engine_.info().n_ctx;
+  int32_t room = n_ctx > 0 ? n_ctx - static_cast<int32_t>(prompt.tokens.size()) : -1;
+  // max_tokens is capped by what is left of the context (finish_reason "length").
+  if (p.max_tokens) {
+    g.max_tokens = room >= 0 ? std::min(*p.max_tokens, room) : *p.max_tokens;
+  } else {
+    g.max_tokens = -1;
+  }
+  g.stop = p.stop;
+  g.sampling = p.sampling;
+  g.constraint = p.constraint;
+  g.logprobs = p.logprobs;
+  if (p.logprobs >= 0) g.sampling.n_probs = p.logprobs;
+  return g;
+}
+
+HttpResponse Api::chat_completions(const HttpRequest& req) {
+  json body = parse_json_body(req.body);
+  CompletionParams p = parse_chat_request(body, engine_.info().n_vocab);
+  auto prompt = engine_.apply_chat_template(p.messages, true, opts_.chat_template);
+  if (!prompt) throw ApiException(api_error_from(prompt.error()));
+  auto toks = engine_.tokenize(*prompt, true, true);
+  if (!toks) throw ApiException(api_error_from(toks.error()));
+  std::vector<Prepared> prompts;
+  prompts.push_back({std::move(*toks), std::move(*prompt)});
+  return run_completion(req, p, std::move(prompts));
+}
+
+HttpResponse Api::completions(const HttpRequest& req) {
+  json body = parse_json_body(req.body);
+  CompletionParams p = parse_completion_request(body, engine_.info().n_vocab);
+  std::vector<Prepared> prompts;
+  for (const auto& in : p.prompts) {
+    Prepared pr;
+    if (in.tokens) {
+      pr.tokens = *in.tokens;
+      pr.text = engine_.detokenize(pr.tokens);
+    } else {
+      auto t = engine_.tokenize(in.text, true, true);
+      if (!t) throw ApiException(api_error_from(t.error()));
+      pr.tokens = std::move(*t);
+      pr.text = in.text;
+    }
+    prompts.push_back(std::move(pr));
+  }
+  return run_completion(req, p, std::move(prompts));
+}
+
+AdmissionTicket Api::admit() {
+  if (!admission_.try_acquire()) return AdmissionTicket();
+  return AdmissionTicket(&admission_);
+}
+
+HttpResponse Api::run_completion(const HttpRequest& req, const CompletionParams& p, std::vector<Prepared> prompts) {
+  const auto start = Clock::now();
+  const int32_t n_ctx = engine_.info().n_ctx;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    std::string param = p.chat ? "messages" : (prompts.size() == 1 ? "prompt" : fmt::format("prompt[{}]", i));
+    size_t n = prompts[i].tokens.size();
+    if (n == 0) throw_invalid(param, fmt::format("'{}' is empty after tokenization.", param));
+    if (n_ctx > 0 && static_cast<int64_t>(n) >= n_ctx) {
+      throw_invalid(param,
+                    fmt::format("This model's maximum context length is {} tokens, but '{}' is {} tokens. Shorten "
+                                "the {}.",
+                                n_ctx, param, n, p.chat ? "messages" : "prompt"),
+                    "context_length_exceeded");
+    }
+  }
+  if (shutting_down_.load()) {
+    ApiError e{503, "The server is shutting down.", "service_unavailable", std::nullopt, "shutting_down"};
+    return e.to_response();
+  }
+  if (!engine_.ready()) {
+    ApiError e{503, "The model is not loaded yet.", "service_unavailable", std::nullopt, "not_ready"};
+    return e.to_response();
+  }
+  auto ticket = std::make_shared<AdmissionTicket>(admit());
+  if (!ticket->valid()) {
+    metrics_.record_rejection();
+    return rejected_response(
+        fmt::format("Too many requests: {} are already running or queued (--parallel {} + "
+                    "--max-queue {}). Retry later.",
+                    admission_.capacity(), opts_.parallel, opts_.max_queue));
+  }
+  const auto deadline = deadline_from(start);
+  const auto wait_limit = deadline.value_or(start + kFarFuture);
+  const double timeout_s = opts_.request_timeout_s;
+
+  ChunkHeader h;
+  h.id = make_id(p.chat ? "chatcmpl-" : "cmpl-");
+  h.created = unix_now();
+  h.model = model_id();
+  h.include_usage = p.include_usage;
+
+  if (!p.stream) {
+    std::vector<ChoiceOutput> outs;
+    Usage usage;
+    for (const auto& pr : prompts) {
+      auto job = GenerationJob::start(engine_, make_generate_request(p, pr), start, deadline, jobs_, &metrics_, ticket);
+      if (!job->wait_done(wait_limit) || job->timed_out()) {
+        job->cancel();
+        return timeout_response(timeout_s);
+      }
+      const auto& r = job->result();
+      if (!r.ok()) return error_response(r.error());
+      ChoiceOutput o;
+      o.text = p.echo ? pr.text + r->text : r->text;
+      o.finish_reason = openai_finish_reason(r->finish_reason);
+      o.logprobs = r->logprobs;
+      usage.prompt_tokens += r->prompt_tokens;
+      usage.completion_tokens += r->completion_tokens;
+      usage.cached_tokens += r->cached_prompt_tokens;
+      outs.push_back(std::move(o));
+    }
+    json choices = json::array();
+    for (size_t i = 0; i < outs.size(); ++i) {
+      const auto& o = outs[i];
+      if (p.chat) {
+        choices.push_back({{"index", i},
+                           {"message", {{"role", "assistant"}, {"content", o.text}, {"refusal", nullptr}}},
+                           {"logprobs", p.logprobs >= 0 ? chat_logprobs(o.logprobs) : json(nullptr)},
+                           {"finish_reason", o.finish_reason}});
+      } else {
+        size_t offset = p.echo ? prompts[i].text.size() : 0;
+        choices.push_back({{"index", i},
+                           {"text", o.text},
+                           {"logprobs", p.logprobs >= 0 ? completion_logprobs(o.logprobs, offset) : json(nullptr)},
+                           {"finish_reason", o.finish_reason}});
+      }
+    }
+    json out = {{"id", h.id},
+                {"object", p.chat ? "chat.completion" : "text_completion"},
+                {"created", h.created},
+                {"model", h.model},
+                {"system_fingerprint", "llmchain"},
+                {"choices", choices},
+                {"usage", usage.to_json()}};
+    HttpResponse res;
+    res.body = out.dump(-1, ' ', false, json::error_handler_t::replace);
+    return res;
+  }
+
+  // Streaming: start the first generation now and wait for its first token (or
+  // its failure) so that errors found by the engine still get a proper status.
+  auto first =
+      GenerationJob::start(engine_, make_generate_request(p, prompts[0]), start, deadline, jobs_, &metrics_, ticket);
+  auto pending = std::make_shared<std::vector<engine::TokenEvent>>();
+  auto w = first->next(*pending, wait_limit);
+  if (w == GenerationJob::Wait::kTimeout || first->timed_out()) {
+    first->cancel();
+    return timeout_response(timeout_s);
+  }
+  if (w == GenerationJob::Wait::kDone && !first->result().ok()) return error_response(first->result().error());
+
+  HttpResponse res;
+  res.content_type = "text/event-stream";
+  res.headers.emplace_back("Cache-Control", "no-cache");
+  res.headers.emplace_back("X-Accel-Buffering", "no");
+  auto params = std::make_shared<CompletionParams>(p);
+  auto shared_prompts = std::make_shared<std::vector<Prepared>>(std::move(prompts));
+  res.stream = [this, params, shared_prompts, first, pending, ticket, h, start, deadline, wait_limit,
+                timeout_s](const ChunkWriter& write) {
+    const CompletionParams& p = *params;
+    Usage usage;
+    auto send_error = [&](const ApiError& e) { write(sse_data(e.to_json())); };
+    if (p.chat && !write(sse_data(chat_chunk(h, {{"role", "assistant"}, {"content", ""}}, nullptr, std::nullopt)))) {
+      first->cancel();
+      return;
+    }
+    for (size_t i = 0; i < shared_prompts->size(); ++i) {
+      const Prepared& pr = (*shared_prompts)[i];
+      auto job = i == 0 ? first
+                        : GenerationJob::start(engine_, make_generate_request(p, pr), start, deadline, jobs_, &metrics_,
+                                               ticket);
+      std::vector<engine::TokenEvent> events;
+      if (i == 0) events.swap(*pending);
+      size_t offset = 0;
+      if (p.echo && !p.chat) {
+        if (!write(sse_data(completion_chunk(h, static_cast<int>(i), pr.text, nullptr, std::nullopt)))) {
+          job->cancel();
+          return;
+        }
+        offset = pr.text.size();
+      }
+      for (;;) {
+        for (const auto& ev : events) {
+          bool with_lp = p.logprobs >= 0 && ev.chosen;
+          if (ev.text.empty() && !with_lp) continue;
+          std::vector<engine::TokenEvent> one{ev};
+          json chunk =
+              p.chat ? chat_chunk(h, {{"content", ev.text}}, with_lp ? chat_logprobs(one) : json(nullptr), std::nullopt)
+                     : completion_chunk(h, static_cast<int>(i), ev.text,
+                                        with_lp ? completion_logprobs(one, offset) : json(nullptr), std::nullopt);
+          offset += ev.text.size();
+          if (!write(sse_data(chunk))) {
+            job->cancel();  // client went away: cancel this sequence only
+            return;
+          }
+        }
+        events.clear();
+        auto st = job->next(events, std::min(wait_limit, Clock::now() + std::chrono::seconds(2)));
+        if (st == GenerationJob::Wait::kEvents) continue;
+        if (st == GenerationJob::Wait::kTimeout) {
+          if (Clock::now() >= wait_limit) {
+            job->cancel();
+            send_error(
+                {504, fmt::format("The request did not finish within the server's request timeout of {} s.", timeout_s),
+                 "timeout_error", std::nullopt, "timeout"});
+            return;
+          }
+          // Silence (queued or slow prompt): an SSE comment finds clients that left.
+          if (!write(": keep-alive\n\n")) {
+            job->cancel();
+            return;
+          }
+          continue;
+        }
+        break;  // done
+      }
+      const auto& r = job->result();
+      if (job->timed_out()) {
+        send_error({504,
+                    fmt::format("The request did not finish within the server's request timeout of {} s.", timeout_s),
+                    "timeout_error", std::nullopt, "timeout"});
+        return;
+      }
+      if (!r.ok()) {
+        send_error(api_error_from(r.error()));
+        return;
+      }
+      usage.prompt_tokens += r->prompt_tokens;
+      usage.completion_tokens += r->completion_tokens;
+      usage.cached_tokens += r->cached_prompt_tokens;
+      std::string reason = openai_finish_reason(r->finish_reason);
+      json last = p.chat ? chat_chunk(h, json::object(), nullptr, reason)
+                         : completion_chunk(h, static_cast<int>(i), "", nullptr, reason);
+      if (!write(sse_data(last))) return;
+    }
+    if (p.include_usage &&
+        !write(sse_data(usage_chunk(h, p.chat ? "chat.completion.chunk" : "text_completion", usage)))) {
+      return;
+    }
+    write(kSseDone);
+  };
+  return res;
+}
+
+}  // namespace llmchain::server

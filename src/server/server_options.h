@@ -1,0 +1,27 @@
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "base/log.h"
+
+namespace llmchain::server {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080;                 // 0: any free port (see HttpServer::port())
+  int parallel = 1;                // engine sequences decoded at once
+  std::string api_key;             // empty: no auth
+  size_t max_body = 8u << 20;      // bytes; larger request bodies get 413
+  int max_queue = 256;             // requests admitted beyond `parallel`; more get 429
+  double request_timeout_s = 600;  // per generation request; <= 0: none
+  int http_threads = 0;            // 0: sized for parallel + max_queue streaming connections
+  bool ui = true;                  // serve the small chat page at "/"
+  std::string chat_template;       // built-in template name overriding the model's
+  std::string model_id;            // id shown by /v1/models; empty: the engine's model name
+  LogFormat log_format = LogFormat::kText;
+  double shutdown_grace_s = 10;  // in-flight requests get this long to finish on SIGTERM
+  int keep_alive_timeout_s = 30;
+};
+
+}  // namespace llmchain::server
