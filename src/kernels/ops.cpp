@@ -187,4 +187,14 @@ void axpy_f16(float* y, float a, const uint16_t* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * t[x[i]];
 }
 
+void mad_f16(uint16_t* y, const uint16_t* x, float a, int64_t n) {
+  const float* t = half_table().v;
+  for (int64_t i = 0; i < n; ++i) y[i] = fp32_to_fp16(std::fma(t[x[i]], a, t[y[i]]));
+}
+
+void scale_f16(uint16_t* y, float a, int64_t n) {
+  const float* t = half_table().v;
+  for (int64_t i = 0; i < n; ++i) y[i] = fp32_to_fp16(t[y[i]] * a);
+}
+
 }  // namespace llmchain::kernels::ops

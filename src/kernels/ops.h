@@ -33,5 +33,10 @@ void fp16_to_fp32_row(const uint16_t* x, float* y, int64_t n);
 float dot_f32_f16(const float* a, const uint16_t* b, int64_t n);
 // y += a * float(x)
 void axpy_f16(float* y, float a, const uint16_t* x, int64_t n);
+// f16 accumulators, rounded after every operation (as ggml_vec_mad_f16 / ggml_vec_scale_f16):
+// y[i] = f16(fma(float(x[i]), a, float(y[i])))
+void mad_f16(uint16_t* y, const uint16_t* x, float a, int64_t n);
+// y[i] = f16(float(y[i]) * a)
+void scale_f16(uint16_t* y, float a, int64_t n);
 
 }  // namespace llmchain::kernels::ops
