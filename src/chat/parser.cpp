@@ -92,7 +92,7 @@ class Parser {
   Body parse_body(std::initializer_list<const char*> end_words, std::string* found) {
     DepthGuard guard(this);
     Body body;
-    int start_line = cur().line;
+    int start_line = pos_ > 0 ? toks_[pos_ - 1].line : cur().line;  // the opening tag
     while (true) {
       const Token& t = cur();
       switch (t.type) {
