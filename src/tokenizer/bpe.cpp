@@ -2,7 +2,7 @@
 // split the text into words; each word, written with the GPT-2 byte stand-ins, is
 // merged pair by pair in merge-rank order (ties: leftmost) using a heap over a linked
 // list of symbols, so a long word costs O(n log n).
-#include <queue>
+#include <algorithm>
 
 #include "tokenizer/unicode.h"
 #include "tokenizer/vocab.h"
@@ -17,12 +17,12 @@ struct Symbol {
   size_t n;  // 0 once merged into its left neighbour
 };
 
+// 16 bytes: long words keep a heap with one entry per character pair.
 struct Bigram {
   int32_t left;
   int32_t right;
   int32_t rank;
-  size_t left_n;  // lengths when queued: a bigram is stale once either side changed
-  size_t right_n;
+  uint32_t size;  // left + right bytes when queued: stale once either side changed
 };
 
 struct BigramOrder {
@@ -49,14 +49,16 @@ class BpeSession {
       }
     }
     heap_.clear();
-    for (int32_t i = 1; i < static_cast<int32_t>(symbols_.size()); ++i) add_bigram(w, i - 1, i);
+    for (int32_t i = 1; i < static_cast<int32_t>(symbols_.size()); ++i) add_bigram(w, i - 1, i, /*push=*/false);
+    std::make_heap(heap_.begin(), heap_.end(), BigramOrder{});
     while (!heap_.empty()) {
       std::pop_heap(heap_.begin(), heap_.end(), BigramOrder{});
       Bigram b = heap_.back();
       heap_.pop_back();
       Symbol& l = symbols_[b.left];
       Symbol& r = symbols_[b.right];
-      if (l.n != b.left_n || r.n != b.right_n) continue;  // stale
+      // Stale: a side was merged away (n == 0) or grew (l only grows by taking r).
+      if (l.n == 0 || r.n == 0 || l.n + r.n != b.size) continue;
       l.n += r.n;
       r.n = 0;
       l.next = r.next;
@@ -81,14 +83,14 @@ class BpeSession {
   }
 
  private:
-  void add_bigram(std::string_view w, int32_t left, int32_t right) {
+  void add_bigram(std::string_view w, int32_t left, int32_t right, bool push = true) {
     if (left == -1 || right == -1) return;
     const Symbol& l = symbols_[left];
     const Symbol& r = symbols_[right];
     int32_t rank = v_.merge_rank(w.substr(l.offset, l.n), w.substr(r.offset, r.n), scratch_);
     if (rank < 0) return;
-    heap_.push_back(Bigram{left, right, rank, l.n, r.n});
-    std::push_heap(heap_.begin(), heap_.end(), BigramOrder{});
+    heap_.push_back(Bigram{left, right, rank, static_cast<uint32_t>(l.n + r.n)});
+    if (push) std::push_heap(heap_.begin(), heap_.end(), BigramOrder{});
   }
 
   const Tokenizer::Impl& v_;

@@ -2,7 +2,7 @@
 // symbol per UTF-8 character, repeatedly merge the adjacent pair whose concatenation
 // is the vocab token with the highest score (ties: leftmost), then emit each symbol
 // as its token or, failing that, as byte-fallback tokens.
-#include <queue>
+#include <algorithm>
 
 #include "tokenizer/unicode.h"
 #include "tokenizer/vocab.h"
@@ -17,11 +17,11 @@ struct Symbol {
   size_t n;       // bytes; 0 once merged into its left neighbour
 };
 
-struct Bigram {
+struct Bigram {  // 16 bytes: one per character pair of a long text
   int32_t left;
   int32_t right;
   float score;
-  size_t size;
+  uint32_t size;
 };
 
 struct BigramOrder {
@@ -54,21 +54,23 @@ void tokenize_spm(const Tokenizer::Impl& v, std::string_view text, std::vector<i
   }
   if (symbols.empty()) return;
 
-  std::vector<Bigram> storage;
-  storage.reserve(symbols.size());
-  std::priority_queue<Bigram, std::vector<Bigram>, BigramOrder> queue(BigramOrder{}, std::move(storage));
-  auto try_add = [&](int32_t left, int32_t right) {
+  std::vector<Bigram> heap;
+  heap.reserve(symbols.size());
+  auto try_add = [&](int32_t left, int32_t right, bool push) {
     if (left == -1 || right == -1) return;
     const size_t size = symbols[left].n + symbols[right].n;
     int32_t id = v.find(text.substr(symbols[left].offset, size));
     if (id == kNoToken) return;
-    queue.push(Bigram{left, right, v.tokens[id].score, size});
+    heap.push_back(Bigram{left, right, v.tokens[id].score, static_cast<uint32_t>(size)});
+    if (push) std::push_heap(heap.begin(), heap.end(), BigramOrder{});
   };
-  for (int32_t i = 1; i < static_cast<int32_t>(symbols.size()); ++i) try_add(i - 1, i);
+  for (int32_t i = 1; i < static_cast<int32_t>(symbols.size()); ++i) try_add(i - 1, i, false);
+  std::make_heap(heap.begin(), heap.end(), BigramOrder{});
 
-  while (!queue.empty()) {
-    Bigram b = queue.top();
-    queue.pop();
+  while (!heap.empty()) {
+    std::pop_heap(heap.begin(), heap.end(), BigramOrder{});
+    Bigram b = heap.back();
+    heap.pop_back();
     Symbol& l = symbols[b.left];
     Symbol& r = symbols[b.right];
     if (l.n == 0 || r.n == 0 || l.n + r.n != b.size) continue;  // stale
@@ -76,8 +78,8 @@ void tokenize_spm(const Tokenizer::Impl& v, std::string_view text, std::vector<i
     r.n = 0;
     l.next = r.next;
     if (r.next >= 0) symbols[r.next].prev = b.left;
-    try_add(l.prev, b.left);
-    try_add(b.left, l.next);
+    try_add(l.prev, b.left, true);
+    try_add(b.left, l.next, true);
   }
 
   // Every merged symbol is a token; only unmerged characters can miss the vocab.

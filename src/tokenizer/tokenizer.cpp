@@ -160,10 +160,9 @@ std::string Tokenizer::decode(const std::vector<int32_t>& ids, bool remove_speci
   std::string text;
   for (size_t i = first; i < last; ++i) {
     const int32_t id = ids[i];
+    if (!v.valid(id)) continue;  // llama.cpp would fail; we skip it entirely
     std::string_view piece;
-    if (v.valid(id) && (unparse_special || !(v.tokens[id].attr & (detail::kAttrUnknown | detail::kAttrControl)))) {
-      piece = v.pieces[id];
-    }
+    if (unparse_special || !(v.tokens[id].attr & (detail::kAttrUnknown | detail::kAttrControl))) piece = v.pieces[id];
     if (remove_space && !piece.empty() && piece[0] == ' ') piece.remove_prefix(1);
     remove_space = false;
     text.append(piece);

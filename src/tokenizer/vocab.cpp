@@ -162,15 +162,16 @@ void load_merges(const gguf::File& f, Tokenizer::Impl& v) {
 // Tokens llama.cpp recognises by their text (EOT, EOM, FIM) and the EOG set.
 void detect_special_by_text(Tokenizer::Impl& v) {
   auto force_control = [&](int32_t id) { v.tokens[id].attr |= kAttrControl; };
+  // The first text of the list present in the vocab wins (llama.cpp takes whichever its
+  // hash map yields first; the list puts the specific end-of-turn markers first).
   auto pick = [&](int32_t& slot, std::initializer_list<const char*> texts) {
     if (slot != kNoToken) return;
-    for (int32_t id = 0; id < static_cast<int32_t>(v.tokens.size()) && slot == kNoToken; ++id) {
-      for (const char* t : texts) {
-        if (v.tokens[id].text == t) {
-          slot = id;
-          force_control(id);
-          break;
-        }
+    for (const char* t : texts) {
+      int32_t id = v.find(t);
+      if (id != kNoToken) {
+        slot = id;
+        force_control(id);
+        return;
       }
     }
   };
