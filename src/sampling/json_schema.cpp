@@ -1,6 +1,8 @@
 #include "sampling/json_schema.h"
 
+#include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -229,6 +231,7 @@ class SchemaConverter {
       check_alone(s, ptr, kw, {});
       const json& list = s[kw];
       if (!list.is_array() || list.empty()) bad(ptr + "/" + kw, "must be a non-empty array");
+      if (std::string(kw) == "oneOf") check_disjoint(list, ptr + "/oneOf");
       std::vector<std::string> alts;
       for (size_t i = 0; i < list.size(); ++i) {
         alts.push_back(visit(list[i], fmt::format("{}/{}/{}", ptr, kw, i), hint + "-" + std::to_string(i)));
@@ -255,6 +258,68 @@ class SchemaConverter {
     std::vector<std::string> alts;
     for (const auto& t : types) alts.push_back(visit_type(s, ptr, hint, t));
     return new_rule(hint, alternatives(alts));
+  }
+
+  // The JSON types a branch can produce (bit per type; integer counts as
+  // number), following $ref; all types when unknown.
+  uint32_t branch_types(const json& s, int depth = 0) const {
+    static const std::vector<std::string> order = {"object", "array", "string", "number", "boolean", "null"};
+    constexpr uint32_t kAll = 0x3F;
+    if (!s.is_object() || depth > 32) return kAll;
+    if (s.contains("$ref") && s["$ref"].is_string() && s["$ref"].get<std::string>().rfind("#", 0) == 0) {
+      try {
+        json::json_pointer jp(s["$ref"].get<std::string>().substr(1));
+        return root_.contains(jp) ? branch_types(root_.at(jp), depth + 1) : kAll;
+      } catch (const json::exception&) {
+        return kAll;
+      }
+    }
+    auto bit = [&](std::string t) -> uint32_t {
+      if (t == "integer") t = "number";
+      auto it = std::find(order.begin(), order.end(), t);
+      return it == order.end() ? kAll : 1u << (it - order.begin());
+    };
+    if (s.contains("enum") || s.contains("const")) {
+      uint32_t m = 0;
+      json values = s.contains("enum") ? s["enum"] : json::array({s["const"]});
+      for (const auto& v : values) {
+        m |= bit(v.is_number() ? "number" : v.type_name());
+      }
+      return m;
+    }
+    if (!s.contains("type")) return kAll;
+    uint32_t m = 0;
+    for (const auto& t : s["type"].is_array() ? s["type"] : json::array({s["type"]})) {
+      m |= t.is_string() ? bit(t.get<std::string>()) : kAll;
+    }
+    return m;
+  }
+
+  // oneOf needs exactly one branch to match; we generate from any branch, which
+  // is only exact when no value can match two. Accept branches that produce
+  // disjoint JSON types or distinct enum/const values; reject the rest.
+  void check_disjoint(const json& list, const std::string& ptr) const {
+    std::vector<uint32_t> masks;
+    for (const auto& b : list) masks.push_back(branch_types(b));
+    for (size_t i = 0; i < list.size(); ++i) {
+      for (size_t j = i + 1; j < list.size(); ++j) {
+        if ((masks[i] & masks[j]) == 0) continue;
+        auto values = [](const json& b) -> std::optional<json> {
+          if (!b.is_object()) return std::nullopt;
+          if (b.contains("const")) return json::array({b["const"]});
+          if (b.contains("enum") && b["enum"].is_array()) return b["enum"];
+          return std::nullopt;
+        };
+        auto vi = values(list[i]), vj = values(list[j]);
+        bool disjoint = vi && vj;
+        for (size_t a = 0; disjoint && a < vi->size(); ++a) {
+          for (const auto& y : *vj) disjoint = disjoint && (*vi)[a] != y;
+        }
+        if (!disjoint) {
+          unsupported(ptr, fmt::format("oneOf whose branches {} and {} may both match (use anyOf)", i, j));
+        }
+      }
+    }
   }
 
   static std::string infer_type(const json& s) {

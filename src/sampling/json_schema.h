@@ -7,7 +7,8 @@
 // Supported: type (incl. arrays of types), properties, required,
 // additionalProperties (false / true / schema; absent = no extra keys are
 // generated, which is valid), enum, const, items, minItems, maxItems,
-// anyOf, oneOf (as anyOf: branches should be disjoint), $ref (local "#/...",
+// anyOf, oneOf (only when no value can match two branches: disjoint types or
+// distinct enum/const values; otherwise rejected), $ref (local "#/...",
 // incl. $defs and definitions; recursion allowed), minLength, maxLength,
 // pattern (ECMAScript subset, see regex_gbnf.h), format (date, date-time,
 // uuid). Annotations are accepted: title, description, examples, $schema, $id,

@@ -94,6 +94,8 @@ TEST(JsonSchema, UnsupportedKeywordsNameKeywordAndLocation) {
       {R"({"$defs":{"x":{"type":"string","contentEncoding":"base64"}},"type":"null"})", "'contentEncoding'",
        "'/$defs/x/contentEncoding'"},
       {R"({"type":"array","items":[{"type":"null"}]})", "tuple", "'/items'"},
+      {R"({"oneOf":[{"type":"string"},{"type":"string","maxLength":3}]})", "oneOf whose branches 0 and 1", "'/oneOf'"},
+      {R"({"oneOf":[{"type":"number"},{"type":"integer"}]})", "oneOf whose branches 0 and 1", "'/oneOf'"},
       {R"({"properties":{"a/b":{"propertyNames":{}}}})", "'propertyNames'", "'/properties/a~1b/propertyNames'"},
   };
   for (const auto& c : cases) {
@@ -104,6 +106,7 @@ TEST(JsonSchema, UnsupportedKeywordsNameKeywordAndLocation) {
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().code(), ErrorCode::kUnsupported) << c.schema;
   }
+  EXPECT_EQ(error_of(R"({"oneOf":[{"const":"a"},{"enum":["b","c"]},{"type":"integer"}]})"), "");
   EXPECT_NE(error_of(R"({"type":"strin"})"), "");
   EXPECT_NE(error_of(R"({"type":"string","minLength":5,"maxLength":2})"), "");
   EXPECT_NE(error_of(R"({"$ref":"#/$defs/missing"})"), "");
