@@ -1,6 +1,7 @@
 #include "server/http_server.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cctype>
@@ -26,6 +27,16 @@ struct RequestContext {
 };
 thread_local RequestContext t_ctx;
 
+// cpp-httplib 0.11 listens with a backlog of 5, so bursts of connections (many
+// clients opening streams at once) overflow the accept queue and fail. Calling
+// listen() again on the bound socket raises the backlog (Linux semantics).
+class ListenServer : public httplib::Server {
+ public:
+  void raise_backlog(int backlog) {
+    if (svr_sock_ != INVALID_SOCKET) ::listen(svr_sock_, backlog);
+  }
+};
+
 std::string request_id_from(const httplib::Request& req) {
   std::string id = req.get_header_value("X-Request-Id");
   if (!id.empty() && id.size() <= 128 &&
@@ -43,7 +54,7 @@ struct HttpServer::Impl {
   ServerOptions opts;
   Metrics metrics;
   Api api;
-  httplib::Server http;
+  ListenServer http;
   int port = -1;
   std::thread thread;
   std::mutex shutdown_mu;
@@ -163,6 +174,7 @@ Expected<int> HttpServer::bind() {
     return Error(ErrorCode::kIo, fmt::format("cannot listen on {}:{} (address in use or not available)",
                                              impl_->opts.host, impl_->opts.port));
   }
+  impl_->http.raise_backlog(4096);
   impl_->port = port;
   return port;
 }

@@ -351,7 +351,8 @@ json parse_json_body(const std::string& body) {
     // Find the position for a useful message.
     std::string detail;
     try {
-      (void)json::parse(body);
+      json ignored = json::parse(body);
+      (void)ignored;
     } catch (const json::parse_error& e) {
       detail = e.what();
     }

@@ -21,6 +21,7 @@ struct SseResult {
   std::vector<std::string> events;  // payloads of "data:" lines, in order ("[DONE]" included)
   std::string raw;
   std::string content_type;
+  std::string error;  // client-side transport error, if any
   std::vector<json> chunks() const {
     std::vector<json> out;
     for (const auto& e : events) {
@@ -97,6 +98,7 @@ class ServerFixture : public ::testing::Test {
       out.content_type = res->get_header_value("Content-Type");
       if (!res->body.empty()) out.raw += res->body;
     }
+    if (!res) out.error = httplib::to_string(res.error());
     out.events = parse_sse(out.raw);
     return out;
   }

@@ -32,7 +32,9 @@ TEST_F(StreamingTest, ChatChunkSequence) {
     EXPECT_EQ(c["id"], id);
     EXPECT_FALSE(c.contains("usage"));
     EXPECT_EQ(c["choices"][0]["index"], 0);
-    if (i > 0) EXPECT_FALSE(c["choices"][0]["delta"].contains("role"));
+    if (i > 0) {
+      EXPECT_FALSE(c["choices"][0]["delta"].contains("role"));
+    }
     if (i + 1 < chunks.size()) {
       EXPECT_TRUE(c["choices"][0]["finish_reason"].is_null());
       text += c["choices"][0]["delta"].value("content", "");
@@ -99,7 +101,12 @@ TEST_F(StreamingTest, ConcurrentStreams) {
       for (const auto& c : s.chunks()) {
         if (!c["choices"].empty()) text += c["choices"][0]["delta"].value("content", "");
       }
-      if (s.status == 200 && text == want && s.events.back() == "[DONE]") ok++;
+      if (s.status == 200 && text == want && !s.events.empty() && s.events.back() == "[DONE]") {
+        ok++;
+      } else {
+        ADD_FAILURE() << "client " << i << " status " << s.status << " " << s.error << " text '" << text
+                      << "' raw: " << s.raw;
+      }
     });
   }
   for (auto& t : threads) t.join();
@@ -177,7 +184,9 @@ TEST_F(StreamingTest, GracefulShutdownFinishesInFlight) {
   std::this_thread::sleep_for(50ms);
   // Not ready while draining; new work is refused.
   auto ready = get("/health/ready");
-  if (ready) EXPECT_EQ(ready->status, 503);
+  if (ready) {
+    EXPECT_EQ(ready->status, 503);
+  }
   t.join();
   stopper.join();
   ASSERT_FALSE(s.events.empty());
