@@ -2,7 +2,14 @@
 // TinyLlama-1.1B matrix shapes, next to a measured memory-read bandwidth, plus whole-model
 // estimates (sum over the 22 layers' matrices and the output matrix; no attention or norms).
 //
-//   bench_kernels [--threads N] [--types q4_0,q8_0,...] [--tokens T] [--isa scalar|avx2|avx512]
+//   bench_kernels [--threads N] [--types q4_0,q8_0,...] [--tokens T] [--isa scalar|avx2|avx512] [--clock wall|cpu]
+//   [--hot 1]
+//
+// --clock cpu divides process CPU time by the thread count instead of using wall time: on a
+// shared, oversubscribed machine this approximates the speed on idle cores (use with --threads 1;
+// pool workers spin while idle, which inflates CPU time for more threads).
+#include <time.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -17,6 +24,17 @@ using namespace llmchain;
 using namespace llmchain::kernels;
 
 namespace {
+
+bool g_cpu_clock = false;
+bool g_hot = false;  // --hot: one weight copy (cache resident), to see the compute ceiling
+int g_threads = 2;
+
+double now() {
+  if (!g_cpu_clock) return now_seconds();
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return (ts.tv_sec + ts.tv_nsec * 1e-9) / g_threads;
+}
 
 struct Shape {
   int64_t N, K;
@@ -73,7 +91,7 @@ Weights make_weights(GgmlType t, const Shape& s) {
     quantize_row(t, x.data(), rows.data() + r * row, s.K);
   }
   const size_t n_copies = std::max<size_t>(1, (size_t{512} << 20) / w.bytes_per_copy);
-  w.copies.resize(std::min<size_t>(n_copies, 64));
+  w.copies.resize(g_hot ? 1 : std::min<size_t>(n_copies, 64));
   for (auto& c : w.copies) {
     c.resize(w.bytes_per_copy);
     for (int64_t r = 0; r < s.N; ++r) std::memcpy(c.data() + r * row, rows.data() + (r % distinct) * row, row);
@@ -90,12 +108,12 @@ double time_matmul(GgmlType t, const Weights& w, const Shape& s, int64_t T, Thre
   const int calls = static_cast<int>(std::clamp(2e9 / flops, 4.0, 400.0));
   double best = 1e30;
   for (int rep = 0; rep < 3; ++rep) {
-    Stopwatch sw;
+    const double t0 = now();
     for (int i = 0; i < calls; ++i) {
       const auto& c = w.copies[i % w.copies.size()];
       matmul(t, c.data(), s.N, s.K, X.data(), T, Y.data(), s.N, pool);
     }
-    best = std::min(best, sw.seconds() / calls);
+    best = std::min(best, (now() - t0) / calls);
   }
   return best;
 }
@@ -126,13 +144,16 @@ int main(int argc, char** argv) {
     if (a == "--threads") threads = std::atoi(argv[i + 1]);
     if (a == "--types") types = argv[i + 1];
     if (a == "--tokens") T = std::atoll(argv[i + 1]);
+    if (a == "--hot") g_hot = std::string(argv[i + 1]) == "1";
+    if (a == "--clock") g_cpu_clock = std::string(argv[i + 1]) == "cpu";
     if (a == "--isa") {
       const std::string v = argv[i + 1];
       set_isa_for_testing(v == "scalar" ? Isa::kScalar : v == "avx2" ? Isa::kAvx2 : Isa::kAvx512);
     }
   }
+  g_threads = threads;
   ThreadPool pool(threads);
-  std::printf("isa=%s threads=%d\n", isa_name(active_isa()), threads);
+  std::printf("isa=%s threads=%d clock=%s\n", isa_name(active_isa()), threads, g_cpu_clock ? "cpu" : "wall");
   std::printf("memory read bandwidth (1 GiB, %d threads): %.1f GB/s\n\n", threads, read_bandwidth_gbs(pool));
   std::printf("%-5s %-12s %6s %6s | %9s %8s | %10s %9s\n", "type", "matrix", "N", "K", "T=1 us", "GB/s", "GEMM ms",
               "GFLOP/s");

@@ -49,9 +49,16 @@ inline void decode(const uint8_t* b, Decoded* o) {
   if constexpr (kKind == Kind::kQ4_K || kKind == Kind::kQ5_K) {
     o->d = h2f(load_u16(b));
     o->dmin = h2f(load_u16(b + 2));
-    uint32_t u[4];
-    unpack_k4_scales(b + 4, u);
-    const __m128i s = _mm_loadu_si128(reinterpret_cast<const __m128i*>(u));
+    // 12 packed bytes -> bytes 0..7 scales, 8..15 mins, in SIMD (no store-forwarding stall).
+    // Reads 16 bytes from b + 4: the 4 bytes past the scales belong to the same block.
+    const __m128i u = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 4));  // [u0, u1, u2, *]
+    const __m128i a = _mm_shuffle_epi32(u, _MM_SHUFFLE(2, 1, 2, 0));             // [u0, u2, u1, u2]
+    const __m128i hb = _mm_shuffle_epi32(u, _MM_SHUFFLE(1, 1, 0, 0));            // [u0, u0, u1, u1]
+    const __m128i lo = _mm_and_si128(_mm_srlv_epi32(a, _mm_setr_epi32(0, 0, 0, 4)),
+                                     _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f));
+    const __m128i hi =
+        _mm_slli_epi32(_mm_and_si128(_mm_srli_epi32(hb, 6), _mm_setr_epi32(0, 0x03030303, 0, 0x03030303)), 4);
+    const __m128i s = _mm_or_si128(lo, hi);
     const __m512i sc = _mm512_castsi128_si512(_mm_cvtepu8_epi16(s));
     o->mins = _mm_cvtepu8_epi16(_mm_srli_si128(s, 8));
     const uint8_t* qs = b + (kKind == Kind::kQ4_K ? 16 : 48);
@@ -92,37 +99,62 @@ inline void decode(const uint8_t* b, Decoded* o) {
 
 template <Kind kKind, int R, int C>
 void tile_rc(int64_t K, const uint8_t* W, size_t ws, const uint8_t* X, size_t xs, float* Y, int64_t ldy) {
+  constexpr bool kMins = kKind != Kind::kQ6_K;
   __m512 acc[R][C];
-  for (int r = 0; r < R; ++r)
-    for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
+  // Q4_K/Q5_K min terms, -dmin * d8 * sum_j m_j * bsum_j: one register per token holds all R rows
+  // (row r in lanes 4r..4r+3), so the correction costs a few ops per token, not per row and token.
+  __m512 macc[C];
+  for (int c = 0; c < C; ++c) {
+    macc[c] = _mm512_setzero_ps();
+    for (int r = 0; r < R; ++r) acc[r][c] = _mm512_setzero_ps();
+  }
   for (int64_t i = 0; i < K / 256; ++i) {
     Decoded dec[R];
     for (int r = 0; r < R; ++r) decode<kKind>(W + r * ws + i * kBlockBytes<kKind>, &dec[r]);
+    __m512 dw[R];
+    for (int r = 0; r < R; ++r) dw[r] = _mm512_set1_ps(dec[r].d);
+    __m512i mins_all = _mm512_setzero_si512();
+    __m512 dmin_all = _mm512_setzero_ps();
+    if constexpr (kMins) {
+      alignas(64) float dm[16] = {};
+      for (int r = 0; r < R; ++r) {
+        mins_all = _mm512_inserti32x4(mins_all, dec[r].mins, r);
+        for (int l = 0; l < 4; ++l) dm[4 * r + l] = -dec[r].dmin;
+      }
+      dmin_all = _mm512_load_ps(dm);
+    }
     for (int c = 0; c < C; ++c) {
       const auto* a = reinterpret_cast<const ActQ8KBlock*>(X + c * xs) + i;
+      const __m512 dx = _mm512_set1_ps(a->d);
       __m512i xq[4];
       for (int k = 0; k < 4; ++k) xq[k] = _mm512_load_si512(a->qs + 64 * k);
+      if constexpr (kMins) {
+        const __m512i bs = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a->bsums32)));
+        macc[c] =
+            _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_madd_epi16(mins_all, bs)), _mm512_mul_ps(dmin_all, dx), macc[c]);
+      }
       for (int r = 0; r < R; ++r) {
         __m512i isum = _mm512_setzero_si512();
         for (int k = 0; k < 4; ++k)
           isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(dec[r].q[k], xq[k]), dec[r].sc[k]);
-        if constexpr (kKind == Kind::kQ6_K) {
+        if constexpr (!kMins) {
           const __m256i corr =
               _mm256_madd_epi16(dec[r].sc16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a->bsums16)));
           isum = _mm512_sub_epi32(isum, _mm512_castsi256_si512(_mm256_slli_epi32(corr, 5)));
-          acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(dec[r].d * a->d), acc[r][c]);
-        } else {
-          const __m128i msum =
-              _mm_madd_epi16(dec[r].mins, _mm_loadu_si128(reinterpret_cast<const __m128i*>(a->bsums32)));
-          acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(dec[r].d * a->d), acc[r][c]);
-          acc[r][c] = _mm512_fmadd_ps(_mm512_zextps128_ps512(_mm_cvtepi32_ps(msum)),
-                                      _mm512_set1_ps(-dec[r].dmin * a->d), acc[r][c]);
         }
+        acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(dw[r], dx), acc[r][c]);
       }
     }
   }
-  for (int r = 0; r < R; ++r)
-    for (int c = 0; c < C; ++c) Y[c * ldy + r] = _mm512_reduce_add_ps(acc[r][c]);
+  for (int c = 0; c < C; ++c) {
+    alignas(64) float m[16];
+    _mm512_store_ps(m, macc[c]);
+    for (int r = 0; r < R; ++r) {
+      float v = _mm512_reduce_add_ps(acc[r][c]);
+      if constexpr (kMins) v += (m[4 * r] + m[4 * r + 1]) + (m[4 * r + 2] + m[4 * r + 3]);
+      Y[c * ldy + r] = v;
+    }
+  }
 }
 
 template <int R, int C>
