@@ -30,6 +30,8 @@ bool can_matmul(GgmlType t);
 // Activations are quantized like llama.cpp's CPU backend (Q8_0 for Q4_0/Q5_0/Q8_0, Q8_1 for Q4_1/Q5_1,
 // Q8_K for K-quants, F16 for F16, BF16 for BF16). Multi-threaded over pool (all threads participate);
 // scratch is kept per calling thread and reused, so steady-state calls do not allocate.
+// Must not be called from inside a job of the same pool (run() is not reentrant); Y must not alias X
+// or W. Throws llmchain::Error(kUnsupported) when wt has no kernel: check can_matmul() first.
 void matmul(GgmlType wt, const void* W, int64_t N, int64_t K, const float* X, int64_t T, float* Y, int64_t ldy,
             ThreadPool& pool);
 

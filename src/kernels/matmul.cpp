@@ -62,8 +62,11 @@ void matmul(GgmlType wt, const void* W, int64_t N, int64_t K, const float* X, in
   uint8_t* act = scratch.get(x_stride * T);
   const auto* w = static_cast<const uint8_t*>(W);
 
+  // K chunking (float kernels): chunks of kc elements, partial tiles summed into Y.
+  const int64_t kc = kern->k_block > 0 && K > kern->k_block ? kern->k_block : K;
+  const size_t x_chunk_bytes = kc == K ? x_stride : kern->act_row_bytes(kc);
   const int64_t tb =
-      std::max<int64_t>(kTileCols, static_cast<int64_t>(kActBlockBytes / x_stride) / kTileCols * kTileCols);
+      std::max<int64_t>(kTileCols, static_cast<int64_t>(kActBlockBytes / x_chunk_bytes) / kTileCols * kTileCols);
   const int64_t n_tiles = (N + kTileRows - 1) / kTileRows;
   const bool pack_in_job = T >= 2 * pool.size();
   if (!pack_in_job)
@@ -81,11 +84,32 @@ void matmul(GgmlType wt, const void* W, int64_t N, int64_t K, const float* X, in
     const int64_t rb = tile_b * kTileRows, re = std::min(N, tile_e * kTileRows);
     for (int64_t c0 = 0; c0 < T; c0 += tb) {
       const int64_t c1 = std::min(T, c0 + tb);
-      for (int64_t r = rb; r < re; r += kTileRows) {
-        const int nr = static_cast<int>(std::min<int64_t>(kTileRows, re - r));
-        for (int64_t c = c0; c < c1; c += kTileCols) {
-          const int nc = static_cast<int>(std::min<int64_t>(kTileCols, c1 - c));
-          kern->tile(K, w + r * w_stride, w_stride, nr, act + c * x_stride, x_stride, nc, Y + c * ldy + r, ldy);
+      if (kc == K) {
+        for (int64_t r = rb; r < re; r += kTileRows) {
+          const int nr = static_cast<int>(std::min<int64_t>(kTileRows, re - r));
+          for (int64_t c = c0; c < c1; c += kTileCols) {
+            const int nc = static_cast<int>(std::min<int64_t>(kTileCols, c1 - c));
+            kern->tile(K, w + r * w_stride, w_stride, nr, act + c * x_stride, x_stride, nc, Y + c * ldy + r, ldy);
+          }
+        }
+        continue;
+      }
+      for (int64_t k0 = 0; k0 < K; k0 += kc) {
+        const int64_t kn = std::min(kc, K - k0);
+        const size_t w_off = ggml_row_bytes(wt, k0), x_off = kern->act_row_bytes(k0);
+        for (int64_t r = rb; r < re; r += kTileRows) {
+          const int nr = static_cast<int>(std::min<int64_t>(kTileRows, re - r));
+          for (int64_t c = c0; c < c1; c += kTileCols) {
+            const int nc = static_cast<int>(std::min<int64_t>(kTileCols, c1 - c));
+            float part[kTileCols * kTileRows];
+            kern->tile(kn, w + r * w_stride + w_off, w_stride, nr, act + c * x_stride + x_off, x_stride, nc, part,
+                       kTileRows);
+            for (int j = 0; j < nc; ++j)
+              for (int i = 0; i < nr; ++i) {
+                float& y = Y[(c + j) * ldy + r + i];
+                y = k0 == 0 ? part[j * kTileRows + i] : y + part[j * kTileRows + i];
+              }
+          }
         }
       }
     }
@@ -131,7 +155,7 @@ constexpr MatmulKernel make_scalar() {
   return {WT == GgmlType::F32 || WT == GgmlType::F16 || WT == GgmlType::BF16     ? 1
           : WT == GgmlType::Q4_K || WT == GgmlType::Q5_K || WT == GgmlType::Q6_K ? 256
                                                                                  : 32,
-          scalar_act_bytes<WT>, scalar_pack<WT>, scalar_tile<WT>};
+          0, scalar_act_bytes<WT>, scalar_pack<WT>, scalar_tile<WT>};
 }
 
 }  // namespace

@@ -21,6 +21,10 @@ using TileFn = void (*)(int64_t K, const uint8_t* W, size_t w_stride, int nr, co
 
 struct MatmulKernel {
   int64_t k_multiple;  // K must be a multiple of this for the kernel to apply
+  // > 0: the driver may split K into chunks of this many elements (a multiple of k_multiple) so a
+  // tile's weights and activations stay in L1. Requires a linear activation layout: the packed
+  // bytes of elements [k0, k1) start at act_row_bytes(k0).
+  int64_t k_block;
   size_t (*act_row_bytes)(int64_t K);
   void (*pack_act)(const float* x, int64_t K, void* dst);
   TileFn tile;

@@ -73,8 +73,8 @@ LLMC_AVX2_FLOAT(bf16, Kind::kBF16)
 
 }  // namespace
 
-const MatmulKernel kAvx2F32 = {16, act_f32_bytes, pack_act_f32, f32_tile};
-const MatmulKernel kAvx2F16 = {16, act_f32_bytes, pack_act_f16_as_f32, f16_tile};
-const MatmulKernel kAvx2BF16 = {16, act_f32_bytes, pack_act_bf16_as_f32, bf16_tile};
+const MatmulKernel kAvx2F32 = {16, 1024, act_f32_bytes, pack_act_f32, f32_tile};
+const MatmulKernel kAvx2F16 = {16, 1024, act_f32_bytes, pack_act_f16_as_f32, f16_tile};
+const MatmulKernel kAvx2BF16 = {16, 1024, act_f32_bytes, pack_act_bf16_as_f32, bf16_tile};
 
 }  // namespace llmchain::kernels::x86

@@ -135,8 +135,8 @@ LLMC_AVX2_KQUANT(q6_k, Kind::kQ6_K)
 
 }  // namespace
 
-const MatmulKernel kAvx2Q4_K = {256, act_q8k_bytes, pack_act_q8_k, q4_k_tile};
-const MatmulKernel kAvx2Q5_K = {256, act_q8k_bytes, pack_act_q8_k, q5_k_tile};
-const MatmulKernel kAvx2Q6_K = {256, act_q8k_bytes, pack_act_q8_k, q6_k_tile};
+const MatmulKernel kAvx2Q4_K = {256, 0, act_q8k_bytes, pack_act_q8_k, q4_k_tile};
+const MatmulKernel kAvx2Q5_K = {256, 0, act_q8k_bytes, pack_act_q8_k, q5_k_tile};
+const MatmulKernel kAvx2Q6_K = {256, 0, act_q8k_bytes, pack_act_q8_k, q6_k_tile};
 
 }  // namespace llmchain::kernels::x86

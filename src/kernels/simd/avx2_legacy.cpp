@@ -136,10 +136,10 @@ LLMC_AVX2_LEGACY(q8_0, Kind::kQ8_0)
 
 }  // namespace
 
-const MatmulKernel kAvx2Q4_0 = {32, act_q8_bytes, pack_act_q8_0, q4_0_tile};
-const MatmulKernel kAvx2Q4_1 = {32, act_q8_bytes, pack_act_q8_1, q4_1_tile};
-const MatmulKernel kAvx2Q5_0 = {32, act_q8_bytes, pack_act_q8_0, q5_0_tile};
-const MatmulKernel kAvx2Q5_1 = {32, act_q8_bytes, pack_act_q8_1, q5_1_tile};
-const MatmulKernel kAvx2Q8_0 = {32, act_q8_bytes, pack_act_q8_0, q8_0_tile};
+const MatmulKernel kAvx2Q4_0 = {32, 0, act_q8_bytes, pack_act_q8_0, q4_0_tile};
+const MatmulKernel kAvx2Q4_1 = {32, 0, act_q8_bytes, pack_act_q8_1, q4_1_tile};
+const MatmulKernel kAvx2Q5_0 = {32, 0, act_q8_bytes, pack_act_q8_0, q5_0_tile};
+const MatmulKernel kAvx2Q5_1 = {32, 0, act_q8_bytes, pack_act_q8_1, q5_1_tile};
+const MatmulKernel kAvx2Q8_0 = {32, 0, act_q8_bytes, pack_act_q8_0, q8_0_tile};
 
 }  // namespace llmchain::kernels::x86

@@ -79,8 +79,8 @@ LLMC_DEFINE_TILE_DISPATCH(bf16_tile, bf16_rc)
 
 }  // namespace
 
-const MatmulKernel kAvx512F32 = {32, act_f32_bytes, pack_act_f32, f32_tile};
-const MatmulKernel kAvx512F16 = {32, act_f32_bytes, pack_act_f16_as_f32, f16_tile};
-const MatmulKernel kAvx512BF16 = {32, act_bf16_bytes, pack_act_bf16, bf16_tile};
+const MatmulKernel kAvx512F32 = {32, 1024, act_f32_bytes, pack_act_f32, f32_tile};
+const MatmulKernel kAvx512F16 = {32, 1024, act_f32_bytes, pack_act_f16_as_f32, f16_tile};
+const MatmulKernel kAvx512BF16 = {32, 1024, act_bf16_bytes, pack_act_bf16, bf16_tile};
 
 }  // namespace llmchain::kernels::x86

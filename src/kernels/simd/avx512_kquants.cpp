@@ -176,8 +176,8 @@ LLMC_DEFINE_TILE_DISPATCH(q6_k_tile, q6_k_rc)
 
 }  // namespace
 
-const MatmulKernel kAvx512Q4_K = {256, act_q8k_bytes, pack_act_q8_k, q4_k_tile};
-const MatmulKernel kAvx512Q5_K = {256, act_q8k_bytes, pack_act_q8_k, q5_k_tile};
-const MatmulKernel kAvx512Q6_K = {256, act_q8k_bytes, pack_act_q8_k, q6_k_tile};
+const MatmulKernel kAvx512Q4_K = {256, 0, act_q8k_bytes, pack_act_q8_k, q4_k_tile};
+const MatmulKernel kAvx512Q5_K = {256, 0, act_q8k_bytes, pack_act_q8_k, q5_k_tile};
+const MatmulKernel kAvx512Q6_K = {256, 0, act_q8k_bytes, pack_act_q8_k, q6_k_tile};
 
 }  // namespace llmchain::kernels::x86

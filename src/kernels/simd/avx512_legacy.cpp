@@ -167,10 +167,10 @@ LLMC_DEFINE_TILE_DISPATCH(q8_0_tile, q8_0_rc)
 
 }  // namespace
 
-const MatmulKernel kAvx512Q4_0 = {64, act_q8_bytes, pack_act_q8_0, q4_0_tile};
-const MatmulKernel kAvx512Q4_1 = {64, act_q8_bytes, pack_act_q8_1, q4_1_tile};
-const MatmulKernel kAvx512Q5_0 = {64, act_q8_bytes, pack_act_q8_0, q5_0_tile};
-const MatmulKernel kAvx512Q5_1 = {64, act_q8_bytes, pack_act_q8_1, q5_1_tile};
-const MatmulKernel kAvx512Q8_0 = {64, act_q8_bytes, pack_act_q8_0, q8_0_tile};
+const MatmulKernel kAvx512Q4_0 = {64, 0, act_q8_bytes, pack_act_q8_0, q4_0_tile};
+const MatmulKernel kAvx512Q4_1 = {64, 0, act_q8_bytes, pack_act_q8_1, q4_1_tile};
+const MatmulKernel kAvx512Q5_0 = {64, 0, act_q8_bytes, pack_act_q8_0, q5_0_tile};
+const MatmulKernel kAvx512Q5_1 = {64, 0, act_q8_bytes, pack_act_q8_1, q5_1_tile};
+const MatmulKernel kAvx512Q8_0 = {64, 0, act_q8_bytes, pack_act_q8_0, q8_0_tile};
 
 }  // namespace llmchain::kernels::x86

@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "base/error.h"
 #include "kernels/kernels.h"
 #include "unit/kernels/test_util.h"
 
@@ -106,11 +107,29 @@ INSTANTIATE_TEST_SUITE_P(Types, MatmulAllTypes, ::testing::ValuesIn(matmul_types
 
 TEST(Matmul, LargeTokenBlockMatchesReference) {
   ThreadPool pool(2);
-  for (GgmlType t : {GgmlType::Q4_0, GgmlType::Q4_K, GgmlType::F16}) {
+  for (GgmlType t : {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::F16}) {
     const Problem p = make_problem(t, 130, 2048, 70, 400);
     EXPECT_LT(normalized_error(run(p, best_supported_isa(), pool), reference(p)), activation_tolerance(t))
         << ggml_type_name(uint32_t(t));
   }
+}
+
+// K above the float kernels' chunk size (1024) and not a multiple of it: partial sums over chunks.
+TEST(Matmul, FloatTypesChunkedKMatchScalarPath) {
+  ThreadPool pool(2);
+  for (GgmlType t : {GgmlType::F32, GgmlType::F16, GgmlType::BF16}) {
+    const Problem p = make_problem(t, 9, 2560, 6, 500);
+    const auto scalar = run(p, Isa::kScalar, pool);
+    EXPECT_LT(normalized_error(run(p, best_supported_isa(), pool, 1), scalar), 2e-5) << ggml_type_name(uint32_t(t));
+    EXPECT_LT(normalized_error(scalar, reference(p)), activation_tolerance(t)) << ggml_type_name(uint32_t(t));
+  }
+}
+
+TEST(Matmul, UnsupportedTypeThrows) {
+  ThreadPool pool(1);
+  std::vector<float> x(256), y(4);
+  std::vector<uint8_t> w(1024);
+  EXPECT_THROW(matmul(GgmlType::Q2_K, w.data(), 1, 256, x.data(), 1, y.data(), 1, pool), Error);
 }
 
 TEST(Isa, SetForTestingClampsToCpu) {
