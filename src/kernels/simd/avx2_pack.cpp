@@ -54,11 +54,17 @@ void pack_q8(const float* x, int64_t K, void* dst) {
       v[i] = _mm256_loadu_ps(x + 8 * i);
       amax = _mm256_max_ps(amax, _mm256_and_ps(v[i], abs_mask));
     }
-    const float d = hmax8(amax) / 127;
-    const float id = d ? 1.0f / d : 0.0f;
+    // Activations are quantized as ggml's x86 quantize_row_q8_0/q8_1 do at run time (not the _ref
+    // variant used for weights): multiplier 127/max and round-half-to-even. Matching it keeps our
+    // greedy output token-for-token equal to llama.cpp's.
+    const float amax_s = hmax8(amax);
+    const float d = amax_s / 127.f;
+    const float id = amax_s != 0.0f ? 127.f / amax_s : 0.0f;
     const __m256 vid = _mm256_set1_ps(id);
     __m256i q[4];
-    for (int i = 0; i < 4; ++i) q[i] = roundf_epi32(_mm256_mul_ps(v[i], vid));
+    for (int i = 0; i < 4; ++i)
+      q[i] =
+          _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[i], vid), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(qs + 32 * b), pack_epi32_to_epi8(q[0], q[1], q[2], q[3]));
     dv[b] = fp16_round(d);
     if (kWithSum) {

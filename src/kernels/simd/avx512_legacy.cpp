@@ -45,33 +45,63 @@ inline __m512i expand_nibbles_pair(const uint8_t* qa, const uint8_t* qb) {
   return _mm512_and_si512(shifted, _mm512_set1_epi8(0x0F));
 }
 
+// Extended ActQ8 for these kernels: after the ActQ8 row (padded to 64 bytes), per pair of blocks
+// p: float dx16[16] ([dA x8, dB x8]) and int32 nsum16[16] (-(sum of each 4 consecutive quants)),
+// so the per-token work per pair is two loads instead of a permute, a dpbusd and a subtract.
+struct PairExtras {
+  float dx[16];
+  int32_t nsum[16];
+};
+inline size_t act_q8x_extras_offset(int64_t K) { return (act_q8_bytes(K) + 63) / 64 * 64; }
+size_t act_q8x_bytes(int64_t K) { return act_q8x_extras_offset(K) + static_cast<size_t>(K / 64) * sizeof(PairExtras); }
+
+void add_pair_extras(int64_t K, uint8_t* row) {
+  const float* d = act_q8_d(row, K);
+  auto* ex = reinterpret_cast<PairExtras*>(row + act_q8x_extras_offset(K));
+  const __m512i ones = _mm512_set1_epi8(1);
+  for (int64_t p = 0; p < K / 64; ++p) {
+    _mm512_store_ps(ex[p].dx, pair_scale_f32(d + 2 * p));
+    const __m512i q = _mm512_load_si512(row + 64 * p);
+    _mm512_store_si512(ex[p].nsum,
+                       _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, q)));
+  }
+}
+void pack_act_q8_0x(const float* x, int64_t K, void* dst) {
+  pack_act_q8_0(x, K, dst);
+  add_pair_extras(K, static_cast<uint8_t*>(dst));
+}
+void pack_act_q8_1x(const float* x, int64_t K, void* dst) {
+  pack_act_q8_1(x, K, dst);
+  add_pair_extras(K, static_cast<uint8_t*>(dst));
+}
+
 enum class Kind { kQ4_0, kQ4_1, kQ5_0, kQ5_1, kQ8_0 };
 
 template <Kind kKind>
 struct Traits;
 template <>
 struct Traits<Kind::kQ4_0> {
-  static constexpr int kBytes = 18, kOffset = 8;
+  static constexpr int kBytes = 18, kOffset = 8, kShift = 3;
   static constexpr bool kHasMin = false;
 };
 template <>
 struct Traits<Kind::kQ4_1> {
-  static constexpr int kBytes = 20, kOffset = 0;
+  static constexpr int kBytes = 20, kOffset = 0, kShift = 0;
   static constexpr bool kHasMin = true;
 };
 template <>
 struct Traits<Kind::kQ5_0> {
-  static constexpr int kBytes = 22, kOffset = 16;
+  static constexpr int kBytes = 22, kOffset = 16, kShift = 4;
   static constexpr bool kHasMin = false;
 };
 template <>
 struct Traits<Kind::kQ5_1> {
-  static constexpr int kBytes = 24, kOffset = 0;
+  static constexpr int kBytes = 24, kOffset = 0, kShift = 0;
   static constexpr bool kHasMin = true;
 };
 template <>
 struct Traits<Kind::kQ8_0> {
-  static constexpr int kBytes = 34, kOffset = 128;
+  static constexpr int kBytes = 34, kOffset = 128, kShift = 7;
   static constexpr bool kHasMin = false;
 };
 
@@ -108,23 +138,21 @@ void tile_rc(int64_t K, const uint8_t* W, size_t ws, const uint8_t* X, size_t xs
   __m512 acc[R][C];
   for (int r = 0; r < R; ++r)
     for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
-  const float* xd[C];
   const float* xsum[C];
+  const PairExtras* ex[C];
   for (int c = 0; c < C; ++c) {
-    xd[c] = act_q8_d(X + c * xs, K);
     xsum[c] = act_q8_s(X + c * xs, K);
+    ex[c] = reinterpret_cast<const PairExtras*>(X + c * xs + act_q8x_extras_offset(K));
   }
-  const __m512i offset = _mm512_set1_epi8(static_cast<char>(Tr::kOffset));
   for (int64_t p = 0; p < K / 64; ++p) {
     __m512i w[R];
     __m512 dw[R], mw[R];
     for (int r = 0; r < R; ++r) w[r] = load_weights<kKind>(W + r * ws + 2 * p * Tr::kBytes, &dw[r], &mw[r]);
     for (int c = 0; c < C; ++c) {
       const __m512i q = _mm512_load_si512(X + c * xs + 64 * p);
-      const __m512 dx = pair_scale_f32(xd[c] + 2 * p);
+      const __m512 dx = _mm512_load_ps(ex[c][p].dx);
       __m512i seed = _mm512_setzero_si512();
-      if constexpr (Tr::kOffset != 0)
-        seed = _mm512_sub_epi32(seed, _mm512_dpbusd_epi32(_mm512_setzero_si512(), offset, q));
+      if constexpr (Tr::kOffset != 0) seed = _mm512_slli_epi32(_mm512_load_si512(ex[c][p].nsum), Tr::kShift);
       __m512 sx;
       if constexpr (Tr::kHasMin) sx = pair_single_f32(xsum[c] + 2 * p);
       for (int r = 0; r < R; ++r) {
@@ -167,10 +195,10 @@ LLMC_DEFINE_TILE_DISPATCH(q8_0_tile, q8_0_rc)
 
 }  // namespace
 
-const MatmulKernel kAvx512Q4_0 = {64, 0, act_q8_bytes, pack_act_q8_0, q4_0_tile};
-const MatmulKernel kAvx512Q4_1 = {64, 0, act_q8_bytes, pack_act_q8_1, q4_1_tile};
-const MatmulKernel kAvx512Q5_0 = {64, 0, act_q8_bytes, pack_act_q8_0, q5_0_tile};
-const MatmulKernel kAvx512Q5_1 = {64, 0, act_q8_bytes, pack_act_q8_1, q5_1_tile};
-const MatmulKernel kAvx512Q8_0 = {64, 0, act_q8_bytes, pack_act_q8_0, q8_0_tile};
+const MatmulKernel kAvx512Q4_0 = {64, 0, act_q8x_bytes, pack_act_q8_0x, q4_0_tile};
+const MatmulKernel kAvx512Q4_1 = {64, 0, act_q8x_bytes, pack_act_q8_1x, q4_1_tile};
+const MatmulKernel kAvx512Q5_0 = {64, 0, act_q8x_bytes, pack_act_q8_0x, q5_0_tile};
+const MatmulKernel kAvx512Q5_1 = {64, 0, act_q8x_bytes, pack_act_q8_1x, q5_1_tile};
+const MatmulKernel kAvx512Q8_0 = {64, 0, act_q8x_bytes, pack_act_q8_0x, q8_0_tile};
 
 }  // namespace llmchain::kernels::x86
