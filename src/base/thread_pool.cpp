@@ -13,8 +13,21 @@
 
 namespace llmchain {
 namespace {
-constexpr int kSpinIterations = 1 << 16;
+// Spin briefly (decode issues many small jobs back to back), then yield the
+// core (when the machine is oversubscribed a spinning waiter would steal the
+// time slice of the thread it waits for), then sleep on the futex.
+constexpr int kSpinIterations = 1 << 12;
+constexpr int kYieldIterations = 1 << 10;
+
+template <typename Pred>
+void wait_until(Pred done) {
+  for (int i = 0; i < kSpinIterations; ++i) {
+    if (done()) return;
+    LLMC_PAUSE();
+  }
+  while (!done()) std::this_thread::yield();
 }
+}  // namespace
 
 int ThreadPool::hardware_threads() {
   unsigned n = std::thread::hardware_concurrency();
@@ -41,6 +54,8 @@ void ThreadPool::worker(int ith) {
     while ((g = gen_.load(std::memory_order_acquire)) == seen) {
       if (++spins < kSpinIterations) {
         LLMC_PAUSE();
+      } else if (spins < kSpinIterations + kYieldIterations) {
+        std::this_thread::yield();
       } else {
         gen_.wait(seen, std::memory_order_acquire);
       }
@@ -63,7 +78,7 @@ void ThreadPool::run(const Job& fn) {
   gen_.fetch_add(1, std::memory_order_release);
   gen_.notify_all();
   fn(0, n_);
-  while (done_.load(std::memory_order_acquire) != n_ - 1) LLMC_PAUSE();
+  wait_until([&] { return done_.load(std::memory_order_acquire) == n_ - 1; });
   job_ = nullptr;
 }
 
@@ -82,7 +97,7 @@ void ThreadPool::barrier() {
     barrier_count_.store(0, std::memory_order_relaxed);
     barrier_gen_.fetch_add(1, std::memory_order_release);
   } else {
-    while (barrier_gen_.load(std::memory_order_acquire) == gen) LLMC_PAUSE();
+    wait_until([&] { return barrier_gen_.load(std::memory_order_acquire) != gen; });
   }
 }
 

@@ -1,0 +1,99 @@
+#pragma once
+// The continuous-batching loop behind LocalEngine (see local_engine.h).
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "base/thread_pool.h"
+#include "engine/engine.h"
+#include "engine/local_engine.h"
+#include "model/forward.h"
+#include "model/kv_cache.h"
+#include "sampling/sampler.h"
+#include "sampling/stop_matcher.h"
+#include "sampling/vocab.h"
+#include "tokenizer/tokenizer.h"
+
+namespace llmchain::engine {
+
+// One submitted unit of work; lives on the caller's stack while it waits.
+struct Request {
+  enum class Kind { kGenerate, kEmbed } kind = Kind::kGenerate;
+  const GenerateRequest* req = nullptr;
+  const TokenCallback* on_token = nullptr;
+  std::vector<int32_t> embed_tokens;
+
+  GenerateResult result;
+  std::vector<float> embedding;
+  std::optional<Error> error;
+  double t_submit = 0;
+
+  bool done = false;
+  std::mutex mu;
+  std::condition_variable cv;
+};
+
+class Scheduler {
+ public:
+  Scheduler(std::shared_ptr<const model::Model> model, std::shared_ptr<const tokenizer::Tokenizer> tok,
+            const EngineOptions& opts);
+  ~Scheduler();
+
+  // Queues the request and blocks until it has finished (result or error set).
+  void submit_and_wait(Request& r);
+  EngineStats stats() const;
+  int32_t n_ctx() const { return n_ctx_; }
+
+ private:
+  struct Slot {
+    int id = 0;
+    Request* req = nullptr;
+    std::vector<int32_t> cached;  // tokens whose K/V are in positions [0, cached.size())
+    size_t prompt_next = 0;       // next prompt token to prefill
+    int32_t pending = -1;         // sampled token not yet decoded
+    int32_t n_gen = 0;
+    int32_t max_tokens = 0;
+    uint64_t last_used = 0;
+    double t_first = 0;
+    std::unique_ptr<sampling::Sampler> sampler;
+    std::unique_ptr<tokenizer::StreamDecoder> decoder;
+    std::unique_ptr<sampling::StopMatcher> stop;
+    std::vector<double> embed_sum;
+    std::vector<float> logits;
+  };
+
+  void loop();
+  bool admit(Request* r);  // false: no free slot
+  void start_slot(Slot& s, Request* r);
+  void step();
+  void on_logits(Slot& s, const float* logits);
+  void emit(Slot& s, TokenEvent ev);
+  void finish(Slot& s, const char* reason, std::optional<Error> err = std::nullopt);
+
+  std::shared_ptr<const model::Model> model_;
+  std::shared_ptr<const tokenizer::Tokenizer> tok_;
+  std::shared_ptr<const sampling::CompiledVocab> vocab_;
+  EngineOptions opts_;
+  int32_t n_ctx_;
+
+  ThreadPool pool_;
+  model::KvCache kv_;
+  model::Context ctx_;
+  std::vector<Slot> slots_;
+  uint64_t clock_ = 0;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Request*> queue_;
+  bool stop_ = false;
+  int32_t running_ = 0;
+  int64_t prompt_total_ = 0, gen_total_ = 0, rejected_total_ = 0;
+  int32_t kv_used_ = 0;
+  std::thread thread_;
+};
+
+}  // namespace llmchain::engine

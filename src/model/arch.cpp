@@ -1,0 +1,27 @@
+#include "model/arch.h"
+
+namespace llmchain::model {
+
+ArchSpec llama_arch();
+ArchSpec qwen2_arch();
+
+namespace {
+const std::vector<ArchSpec>& registry() {
+  static const std::vector<ArchSpec> r = {llama_arch(), qwen2_arch()};
+  return r;
+}
+}  // namespace
+
+const ArchSpec* find_arch(std::string_view name) {
+  for (const auto& a : registry())
+    if (a.name == name) return &a;
+  return nullptr;
+}
+
+std::vector<std::string> supported_archs() {
+  std::vector<std::string> out;
+  for (const auto& a : registry()) out.push_back(a.name);
+  return out;
+}
+
+}  // namespace llmchain::model

@@ -1,0 +1,23 @@
+#pragma once
+// Per-architecture facts, as data. Adding an architecture means one small
+// arch_<name>.cpp returning its ArchSpec, listed in arch.cpp; the forward
+// pass is shared.
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kernels/ops.h"
+
+namespace llmchain::model {
+
+struct ArchSpec {
+  std::string name;                  // general.architecture value
+  kernels::ops::RopeOrder rope_order;  // llama: pairs; qwen2: halves
+  bool qkv_bias = false;             // attn_q/k/v.bias tensors present
+  bool output_optional = true;       // output.weight may be absent (tied to token_embd)
+};
+
+const ArchSpec* find_arch(std::string_view name);
+std::vector<std::string> supported_archs();
+
+}  // namespace llmchain::model

@@ -1,0 +1,171 @@
+#include "model/forward.h"
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "kernels/kernels.h"
+#include "kernels/ops.h"
+
+namespace llmchain::model {
+
+namespace ops = kernels::ops;
+
+Context::Context(std::shared_ptr<const Model> model, int32_t max_batch)
+    : model_(std::move(model)), max_batch_(max_batch) {
+  const HParams& hp = model_->hparams();
+  const size_t T = max_batch;
+  x_.resize(T * hp.n_embd);
+  xn_.resize(T * hp.n_embd);
+  q_.resize(T * hp.q_dim());
+  k_.resize(T * hp.kv_dim());
+  v_.resize(T * hp.kv_dim());
+  att_.resize(T * hp.q_dim());
+  gate_.resize(T * hp.n_ff);
+  up_.resize(T * hp.n_ff);
+  out_rows_.resize(T * hp.n_embd);
+}
+
+void Context::check_batch(const std::vector<BatchToken>& batch, const KvCache& kv) const {
+  const HParams& hp = model_->hparams();
+  if (batch.empty()) fail(ErrorCode::kInvalidArgument, "decode: empty batch");
+  if (static_cast<int32_t>(batch.size()) > max_batch_)
+    fail(ErrorCode::kInvalidArgument, "decode: batch of {} tokens exceeds the maximum {}", batch.size(), max_batch_);
+  for (const auto& t : batch) {
+    if (t.token < 0 || t.token >= hp.n_vocab)
+      fail(ErrorCode::kInvalidArgument, "decode: token id {} outside the vocabulary (0..{})", t.token, hp.n_vocab - 1);
+    if (t.seq < 0 || t.seq >= kv.n_seq()) fail(ErrorCode::kInvalidArgument, "decode: bad sequence slot {}", t.seq);
+    if (t.pos < 0 || t.pos >= kv.n_ctx())
+      fail(ErrorCode::kResourceExhausted, "decode: position {} is outside the context of {}", t.pos, kv.n_ctx());
+  }
+}
+
+void Context::attention(const std::vector<BatchToken>& batch, int il, KvCache& kv, ThreadPool& pool) {
+  const HParams& hp = model_->hparams();
+  const int T = static_cast<int>(batch.size());
+  const int H = hp.n_head, HD = hp.head_dim, group = hp.n_head / hp.n_head_kv;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(HD));
+  if (q16_.size() < static_cast<size_t>(pool.size()) * HD) {
+    q16_.resize(static_cast<size_t>(pool.size()) * HD);
+    acc16_.resize(static_cast<size_t>(pool.size()) * HD);
+  }
+
+  pool.run([&](int ith, int nth) {
+    float* qh = q16_.data() + static_cast<size_t>(ith) * HD;
+    uint16_t* acc = acc16_.data() + static_cast<size_t>(ith) * HD;
+    for (int item = ith; item < T * H; item += nth) {
+      const int t = item / H, h = item % H, hk = h / group;
+      const BatchToken& bt = batch[t];
+      // Same arithmetic as llama.cpp's CPU flash attention with an f16 cache: Q rounded to f16,
+      // one pass of online softmax over the positions, V accumulated in f16, divided by the sum at the end.
+      const float* q = q_.data() + static_cast<size_t>(t) * hp.q_dim() + h * HD;
+      for (int d = 0; d < HD; ++d) qh[d] = ops::fp16_to_fp32(ops::fp32_to_fp16(q[d]));
+      std::fill(acc, acc + HD, uint16_t{0});
+      float M = -std::numeric_limits<float>::infinity(), S = 0.0f;
+      const int n_pos = bt.pos + 1;
+      for (int p = 0; p < n_pos; ++p) {
+        const float s = ops::dot_f32_f16(qh, kv.k(il, bt.seq, p) + hk * HD, HD) * scale;
+        float ms = 1.0f, vs = 1.0f;
+        if (s > M) {
+          const float m_old = M;
+          M = s;
+          ms = std::exp(m_old - M);
+          ops::scale_f16(acc, ms, HD);
+        } else {
+          vs = std::exp(s - M);
+        }
+        ops::mad_f16(acc, kv.v(il, bt.seq, p) + hk * HD, vs, HD);
+        S = S * ms + vs;
+      }
+      float* out = att_.data() + static_cast<size_t>(t) * hp.q_dim() + h * HD;
+      const float inv = S == 0.0f ? 0.0f : 1.0f / S;
+      for (int d = 0; d < HD; ++d) out[d] = ops::fp16_to_fp32(acc[d]) * inv;
+    }
+  });
+}
+
+Expected<bool> Context::decode(const std::vector<BatchToken>& batch, KvCache& kv, ThreadPool& pool) {
+  return capture([&] {
+    check_batch(batch, kv);
+    const Model& m = *model_;
+    const HParams& hp = m.hparams();
+    const int64_t T = static_cast<int64_t>(batch.size());
+    const int64_t D = hp.n_embd, QD = hp.q_dim(), KVD = hp.kv_dim(), F = hp.n_ff;
+
+    // Token embeddings (any weight type: rows are dequantized).
+    const Tensor& emb = m.token_embd();
+    for (int64_t t = 0; t < T; ++t) {
+      const auto* row = static_cast<const uint8_t*>(emb.data) + emb.row_bytes() * batch[t].token;
+      kernels::dequantize_row(emb.type, row, x_.data() + t * D, D);
+    }
+
+    auto norm_rows = [&](const float* in, const Tensor& w, float* out, int64_t rows) {
+      pool.parallel_for(rows, [&](int64_t b, int64_t e, int) {
+        for (int64_t t = b; t < e; ++t) ops::rms_norm(in + t * D, w.f32(), out + t * D, D, hp.rms_eps);
+      });
+    };
+    auto matmul = [&](const Tensor& w, const float* in, float* out, int64_t rows) {
+      kernels::matmul(w.type, w.data, w.n_rows, w.n_cols, in, rows, out, w.n_rows, pool);
+    };
+    auto add_bias = [&](float* y, const Tensor& b, int64_t n) {
+      if (!b) return;
+      for (int64_t t = 0; t < T; ++t) ops::add(y + t * n, b.f32(), n);
+    };
+
+    for (int il = 0; il < hp.n_layer; ++il) {
+      const LayerWeights& L = m.layers()[il];
+      // Attention block.
+      norm_rows(x_.data(), L.attn_norm, xn_.data(), T);
+      matmul(L.wq, xn_.data(), q_.data(), T);
+      matmul(L.wk, xn_.data(), k_.data(), T);
+      matmul(L.wv, xn_.data(), v_.data(), T);
+      add_bias(q_.data(), L.bq, QD);
+      add_bias(k_.data(), L.bk, KVD);
+      add_bias(v_.data(), L.bv, KVD);
+      for (int64_t t = 0; t < T; ++t) {
+        const BatchToken& bt = batch[t];
+        ops::rope(q_.data() + t * QD, hp.n_head, hp.head_dim, hp.n_rot, bt.pos, hp.rope_freq_base,
+                  hp.rope_freq_scale, m.arch().rope_order, m.rope_freq_factors());
+        ops::rope(k_.data() + t * KVD, hp.n_head_kv, hp.head_dim, hp.n_rot, bt.pos, hp.rope_freq_base,
+                  hp.rope_freq_scale, m.arch().rope_order, m.rope_freq_factors());
+        ops::fp32_to_fp16_row(k_.data() + t * KVD, kv.k(il, bt.seq, bt.pos), KVD);
+        ops::fp32_to_fp16_row(v_.data() + t * KVD, kv.v(il, bt.seq, bt.pos), KVD);
+      }
+      attention(batch, il, kv, pool);
+      matmul(L.wo, att_.data(), xn_.data(), T);
+      for (int64_t t = 0; t < T; ++t) ops::add(x_.data() + t * D, xn_.data() + t * D, D);
+
+      // Feed-forward block (SwiGLU).
+      norm_rows(x_.data(), L.ffn_norm, xn_.data(), T);
+      matmul(L.w_gate, xn_.data(), gate_.data(), T);
+      matmul(L.w_up, xn_.data(), up_.data(), T);
+      pool.parallel_for(T, [&](int64_t b, int64_t e, int) {
+        for (int64_t t = b; t < e; ++t) ops::silu_mul(gate_.data() + t * F, up_.data() + t * F, gate_.data() + t * F, F);
+      });
+      matmul(L.w_down, gate_.data(), xn_.data(), T);
+      for (int64_t t = 0; t < T; ++t) ops::add(x_.data() + t * D, xn_.data() + t * D, D);
+    }
+
+    for (const auto& bt : batch) {
+      int32_t used = kv.used(bt.seq);
+      if (bt.pos + 1 > used) kv.set_used(bt.seq, bt.pos + 1);
+    }
+
+    norm_rows(x_.data(), m.output_norm(), xn_.data(), T);
+    n_out_ = 0;
+    for (int64_t t = 0; t < T; ++t) {
+      if (!batch[t].logits) continue;
+      std::memcpy(out_rows_.data() + n_out_ * D, xn_.data() + t * D, sizeof(float) * D);
+      ++n_out_;
+    }
+    if (n_out_ > 0) {
+      const Tensor& out = m.output();
+      const size_t need = static_cast<size_t>(n_out_) * hp.n_vocab;
+      if (logits_.size() < need) logits_.resize(need);
+      matmul(out, out_rows_.data(), logits_.data(), n_out_);
+    }
+    return true;
+  });
+}
+
+}  // namespace llmchain::model

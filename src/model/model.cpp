@@ -1,0 +1,145 @@
+#include "model/model.h"
+
+#include <fmt/format.h>
+
+
+namespace llmchain::model {
+namespace {
+
+[[noreturn]] void bad_model(const gguf::File& f, const std::string& what) {
+  fail(ErrorCode::kInvalidFile, "{}: {}", f.path(), what);
+}
+
+int32_t need_int(const gguf::File& f, const std::string& key) {
+  const auto* v = f.find(key);
+  if (!v) bad_model(f, fmt::format("missing metadata key '{}'", key));
+  int64_t x = v->as_int();
+  if (x <= 0 || x > (1 << 30)) bad_model(f, fmt::format("metadata '{}' = {} is out of range", key, x));
+  return static_cast<int32_t>(x);
+}
+
+}  // namespace
+
+Expected<HParams> read_hparams(const gguf::File& f) {
+  return capture([&] {
+    HParams hp;
+    hp.arch = f.architecture();
+    if (hp.arch.empty()) bad_model(f, "missing 'general.architecture'");
+    const std::string a = hp.arch + ".";
+    hp.n_embd = need_int(f, a + "embedding_length");
+    hp.n_layer = need_int(f, a + "block_count");
+    hp.n_head = need_int(f, a + "attention.head_count");
+    hp.n_head_kv = static_cast<int32_t>(f.get_int(a + "attention.head_count_kv", hp.n_head));
+    hp.n_ff = need_int(f, a + "feed_forward_length");
+    hp.n_ctx_train = static_cast<int32_t>(f.get_int(a + "context_length", 2048));
+    if (hp.n_head_kv <= 0 || hp.n_head % hp.n_head_kv != 0)
+      bad_model(f, fmt::format("head_count {} is not a multiple of head_count_kv {}", hp.n_head, hp.n_head_kv));
+    hp.head_dim = static_cast<int32_t>(f.get_int(a + "attention.key_length", hp.n_embd / hp.n_head));
+    if (hp.head_dim <= 0 || hp.head_dim % 2 != 0) bad_model(f, fmt::format("bad head dimension {}", hp.head_dim));
+    hp.n_rot = static_cast<int32_t>(f.get_int(a + "rope.dimension_count", hp.head_dim));
+    if (hp.n_rot <= 0 || hp.n_rot > hp.head_dim || hp.n_rot % 2 != 0)
+      bad_model(f, fmt::format("bad rope.dimension_count {}", hp.n_rot));
+    hp.rms_eps = static_cast<float>(f.get_float(a + "attention.layer_norm_rms_epsilon", 1e-5));
+    hp.rope_freq_base = static_cast<float>(f.get_float(a + "rope.freq_base", 10000.0));
+    std::string scaling = f.get_string(a + "rope.scaling.type", "none");
+    double factor = f.get_float(a + "rope.scaling.factor", 0.0);
+    if (factor == 0.0) factor = 1.0 / f.get_float(a + "rope.scale_linear", 1.0);
+    else if (scaling == "linear" || scaling == "none") factor = 1.0 / factor;
+    else factor = 1.0;  // yarn/llama3 style scaling is carried by rope_freqs.weight
+    hp.rope_freq_scale = static_cast<float>(factor);
+    return hp;
+  });
+}
+
+Expected<std::shared_ptr<const Model>> Model::load(const std::string& path) {
+  auto file = gguf::File::open(path);
+  if (!file) return file.error();
+  return from_file(std::move(*file));
+}
+
+Expected<std::shared_ptr<const Model>> Model::from_file(std::shared_ptr<const gguf::File> file) {
+  return capture([&]() -> std::shared_ptr<const Model> {
+    auto m = std::shared_ptr<Model>(new Model());
+    m->file_ = std::move(file);
+    m->bind(*m->file_);
+    return m;
+  });
+}
+
+void Model::bind(const gguf::File& f) {
+  hp_ = read_hparams(f).value();
+  arch_ = find_arch(hp_.arch);
+  if (!arch_) {
+    std::string list;
+    for (const auto& n : supported_archs()) list += (list.empty() ? "" : ", ") + n;
+    fail(ErrorCode::kUnsupported, "{}: unsupported architecture '{}' (supported: {})", f.path(), hp_.arch, list);
+  }
+
+  auto get = [&](const std::string& name, int64_t cols, int64_t rows, bool required) -> Tensor {
+    const gguf::TensorInfo* ti = f.tensor(name);
+    if (!ti) {
+      if (required) bad_model(f, fmt::format("missing tensor '{}'", name));
+      return {};
+    }
+    int64_t tc = ti->shape.size() > 0 ? ti->shape[0] : 1;
+    int64_t tr = ti->shape.size() > 1 ? ti->shape[1] : 1;
+    for (size_t d = 2; d < ti->shape.size(); ++d) tr *= ti->shape[d];
+    if (tc != cols || tr != rows)
+      bad_model(f, fmt::format("tensor '{}' has shape [{}, {}], expected [{}, {}]", name, tc, tr, cols, rows));
+    const auto* info = ggml_type_info(ti->type);
+    if (!info || !info->compute_supported)
+      bad_model(f, fmt::format("tensor '{}' has type {} which llmchain cannot compute with yet", name,
+                               ggml_type_name(ti->type)));
+    weight_bytes_ += ti->size_bytes;
+    return Tensor{static_cast<GgmlType>(ti->type), ti->data, cols, rows};
+  };
+  auto vec = [&](const std::string& name, int64_t n, bool required) -> Tensor {
+    Tensor t = get(name, n, 1, required);
+    if (t && t.type != GgmlType::F32) bad_model(f, fmt::format("tensor '{}' must be F32", name));
+    return t;
+  };
+
+  const int64_t D = hp_.n_embd;
+  const gguf::TensorInfo* te = f.tensor("token_embd.weight");
+  if (!te || te->shape.size() < 2) bad_model(f, "missing tensor 'token_embd.weight'");
+  hp_.n_vocab = static_cast<int32_t>(te->shape[1]);
+  token_embd_ = get("token_embd.weight", D, hp_.n_vocab, true);
+  output_norm_ = vec("output_norm.weight", D, true);
+  output_ = get("output.weight", D, hp_.n_vocab, !arch_->output_optional);
+  if (!output_) output_ = token_embd_;
+  if (const auto* rf = f.tensor("rope_freqs.weight")) {
+    if (rf->type != 0 || rf->n_elements() != hp_.n_rot / 2) bad_model(f, "tensor 'rope_freqs.weight' has a bad shape");
+    rope_freqs_ = reinterpret_cast<const float*>(rf->data);
+  }
+
+  const int64_t Q = hp_.q_dim(), KV = hp_.kv_dim(), F = hp_.n_ff;
+  layers_.resize(hp_.n_layer);
+  for (int il = 0; il < hp_.n_layer; ++il) {
+    auto n = [&](const char* suffix) { return fmt::format("blk.{}.{}", il, suffix); };
+    LayerWeights& L = layers_[il];
+    L.attn_norm = vec(n("attn_norm.weight"), D, true);
+    L.wq = get(n("attn_q.weight"), D, Q, true);
+    L.wk = get(n("attn_k.weight"), D, KV, true);
+    L.wv = get(n("attn_v.weight"), D, KV, true);
+    L.wo = get(n("attn_output.weight"), Q, D, true);
+    L.bq = vec(n("attn_q.bias"), Q, arch_->qkv_bias);
+    L.bk = vec(n("attn_k.bias"), KV, arch_->qkv_bias);
+    L.bv = vec(n("attn_v.bias"), KV, arch_->qkv_bias);
+    L.ffn_norm = vec(n("ffn_norm.weight"), D, true);
+    L.w_gate = get(n("ffn_gate.weight"), D, F, true);
+    L.w_up = get(n("ffn_up.weight"), D, F, true);
+    L.w_down = get(n("ffn_down.weight"), F, D, true);
+  }
+}
+
+size_t Model::bytes_per_token() const {
+  size_t total = 0;
+  for (const auto& L : layers_) {
+    for (const Tensor* t : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down})
+      total += t->row_bytes() * t->n_rows;
+  }
+  total += output_.row_bytes() * output_.n_rows;
+  return total;
+}
+
+}  // namespace llmchain::model

@@ -1,0 +1,85 @@
+#pragma once
+// A loaded model: hyper-parameters and weights sliced from the memory-mapped
+// GGUF file. Immutable after load and shared by every session; per-sequence
+// state lives in KvCache and scratch lives in Context (forward.h).
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+#include "base/ggml_types.h"
+#include "gguf/gguf.h"
+#include "model/arch.h"
+
+namespace llmchain::model {
+
+struct HParams {
+  std::string arch;
+  int32_t n_vocab = 0;
+  int32_t n_ctx_train = 0;
+  int32_t n_embd = 0;
+  int32_t n_layer = 0;
+  int32_t n_head = 0;
+  int32_t n_head_kv = 0;
+  int32_t n_ff = 0;
+  int32_t head_dim = 0;  // n_embd / n_head unless attention.key_length says otherwise
+  int32_t n_rot = 0;     // rope.dimension_count (defaults to head_dim)
+  float rms_eps = 1e-5f;
+  float rope_freq_base = 10000.0f;
+  float rope_freq_scale = 1.0f;  // 1 / rope.scaling.factor for linear scaling
+  int32_t q_dim() const { return n_head * head_dim; }
+  int32_t kv_dim() const { return n_head_kv * head_dim; }
+};
+
+// A weight matrix: n_rows rows of n_cols elements (ggml ne1 x ne0), or a vector (n_rows == 1).
+struct Tensor {
+  GgmlType type = GgmlType::F32;
+  const void* data = nullptr;
+  int64_t n_cols = 0;
+  int64_t n_rows = 0;
+  size_t row_bytes() const { return ggml_row_bytes(type, n_cols); }
+  const float* f32() const { return static_cast<const float*>(data); }
+  explicit operator bool() const { return data != nullptr; }
+};
+
+struct LayerWeights {
+  Tensor attn_norm, wq, wk, wv, wo, bq, bk, bv;
+  Tensor ffn_norm, w_gate, w_up, w_down;
+};
+
+class Model {
+ public:
+  static Expected<std::shared_ptr<const Model>> load(const std::string& path);
+  static Expected<std::shared_ptr<const Model>> from_file(std::shared_ptr<const gguf::File> file);
+
+  const HParams& hparams() const { return hp_; }
+  const ArchSpec& arch() const { return *arch_; }
+  const gguf::File& file() const { return *file_; }
+  std::shared_ptr<const gguf::File> file_ptr() const { return file_; }
+
+  const Tensor& token_embd() const { return token_embd_; }
+  const Tensor& output_norm() const { return output_norm_; }
+  const Tensor& output() const { return output_; }  // token_embd when tied
+  const std::vector<LayerWeights>& layers() const { return layers_; }
+  const float* rope_freq_factors() const { return rope_freqs_; }
+  size_t weight_bytes() const { return weight_bytes_; }
+
+  // Bytes of weights read per generated token (all layers + output), for bandwidth figures.
+  size_t bytes_per_token() const;
+
+ private:
+  void bind(const gguf::File& f);
+
+  std::shared_ptr<const gguf::File> file_;
+  const ArchSpec* arch_ = nullptr;
+  HParams hp_;
+  Tensor token_embd_, output_norm_, output_;
+  std::vector<LayerWeights> layers_;
+  const float* rope_freqs_ = nullptr;
+  size_t weight_bytes_ = 0;
+};
+
+Expected<HParams> read_hparams(const gguf::File& f);
+
+}  // namespace llmchain::model

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# End-to-end checks of the llmchain command line against llama.cpp's goldens.
+# usage: cli_test.sh LLMCHAIN_BINARY SHARED_DIR
+set -u
+BIN=$1
+SHARED=$2
+pass=0
+fail=0
+check() {  # name expected actual
+  if [ "$2" == "$3" ]; then
+    pass=$((pass + 1))
+  else
+    fail=$((fail + 1))
+    printf 'FAIL %s\n  expected: %q\n  actual:   %q\n' "$1" "$2" "$3"
+  fi
+}
+golden() {  # model-json case-index field
+  node -e "const g=require('$SHARED/testdata/golden/$1.json'); const v=g.cases[$2]['$3']; process.stdout.write(typeof v==='string'?v:JSON.stringify(v))"
+}
+
+for model in stories260K TinyStories-656K-Q8_0; do
+  file=$SHARED/models/$model.gguf
+  for i in 1 2 3; do
+    prompt=$(golden $model $i prompt)
+    expected=$(golden $model $i completion_text)
+    actual=$("$BIN" run -m "$file" -p "$prompt" -n 64 --temp 0 -t 2 2>/dev/null)
+    check "run $model case $i" "$expected" "$actual"
+    expected_ids=$(golden $model $i prompt_tokens | tr -d ' ')
+    actual_ids=$("$BIN" tokenize -m "$file" "$prompt" 2>/dev/null | tr -d ' \n')
+    check "tokenize $model case $i" "$expected_ids" "$actual_ids"
+  done
+done
+
+# Same seed => same output; stderr carries the speed line, stdout only the text.
+a=$("$BIN" run -m "$SHARED/models/stories260K.gguf" -p "Once upon a time" -n 24 --temp 0.9 --seed 42 2>/dev/null)
+b=$("$BIN" run -m "$SHARED/models/stories260K.gguf" -p "Once upon a time" -n 24 --temp 0.9 --seed 42 2>/dev/null)
+check "seeded run is deterministic" "$a" "$b"
+err=$("$BIN" run -m "$SHARED/models/stories260K.gguf" -p "Once" -n 4 --temp 0 2>&1 >/dev/null)
+case "$err" in *tok/s*) pass=$((pass + 1)) ;; *) fail=$((fail + 1)); echo "FAIL speed line on stderr: $err" ;; esac
+
+# A missing or corrupt model gives a clear error naming the file, exit code 1.
+out=$("$BIN" run -m /nonexistent.gguf -p x 2>&1); rc=$?
+check "missing model exit code" 1 "$rc"
+case "$out" in *nonexistent.gguf*) pass=$((pass + 1)) ;; *) fail=$((fail + 1)); echo "FAIL missing model message: $out" ;; esac
+tmp=$(mktemp)
+head -c 5000 "$SHARED/models/stories260K.gguf" >"$tmp"
+out=$("$BIN" run -m "$tmp" -p x 2>&1); rc=$?
+check "truncated model exit code" 1 "$rc"
+rm -f "$tmp"
+
+# JSON schema: stdout is exactly one JSON document valid for the schema.
+schema=$(mktemp --suffix .json)
+echo '{"type":"object","properties":{"hero":{"type":"string","maxLength":10},"age":{"type":"integer"}},"required":["hero","age"],"additionalProperties":false}' >"$schema"
+out=$("$BIN" run -m "$SHARED/models/stories260K.gguf" -p "Once upon a time" -n 200 --seed 3 --json-schema "$schema" 2>/dev/null)
+valid=$(node -e "try{const j=JSON.parse(process.argv[1]); console.log(typeof j.hero==='string'&&Number.isInteger(j.age)&&Object.keys(j).length===2?'ok':'bad')}catch(e){console.log('bad')}" "$out")
+check "json-schema output valid ($out)" ok "$valid"
+rm -f "$schema"
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

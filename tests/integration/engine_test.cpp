@@ -1,0 +1,202 @@
+// The whole engine path (tokenizer -> scheduler -> forward -> sampler ->
+// detokenizer) against llama.cpp's goldens, plus batching, prefix-cache,
+// stop-string, constraint and determinism behaviour on the shared models.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <future>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "engine/local_engine.h"
+
+namespace llmchain {
+namespace {
+
+const std::string kShared = LLMCHAIN_SHARED_DIR;
+
+nlohmann::json load_golden(const std::string& name) {
+  std::ifstream in(kShared + "/testdata/golden/" + name + ".json");
+  return nlohmann::json::parse(in);
+}
+
+std::unique_ptr<engine::LocalEngine> load(const std::string& model, int parallel = 1, int ctx = 256) {
+  engine::EngineOptions o;
+  o.n_parallel = parallel;
+  o.n_ctx = ctx;
+  o.n_threads = 2;
+  auto e = engine::LocalEngine::load(kShared + "/models/" + model, o);
+  EXPECT_TRUE(e.ok()) << (e.ok() ? "" : e.error().what());
+  return std::move(*e);
+}
+
+engine::GenerateRequest greedy_request(std::vector<int32_t> prompt, int n) {
+  engine::GenerateRequest r;
+  r.prompt = std::move(prompt);
+  r.max_tokens = n;
+  r.sampling.temperature = 0;
+  return r;
+}
+
+class EngineGolden : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(EngineGolden, TokenizeGenerateDetokenizeMatchLlamaCpp) {
+  auto golden = load_golden(GetParam());
+  auto eng = load(golden["model"].get<std::string>());
+  for (const auto& c : golden["cases"]) {
+    const std::string prompt = c["prompt"];
+    auto ids = eng->tokenize(prompt, true, true);
+    ASSERT_TRUE(ids.ok());
+    EXPECT_EQ(*ids, c["prompt_tokens"].get<std::vector<int32_t>>()) << prompt;
+    auto expected = c["completion_tokens"].get<std::vector<int32_t>>();
+    std::vector<int32_t> got;
+    auto res = eng->generate(greedy_request(*ids, static_cast<int>(expected.size())), [&](const engine::TokenEvent& ev) {
+      if (ev.token >= 0) got.push_back(ev.token);
+      return true;
+    });
+    ASSERT_TRUE(res.ok()) << res.error().what();
+    EXPECT_EQ(got, expected) << prompt;
+    EXPECT_EQ(res->text, c["completion_text"].get<std::string>()) << prompt;
+    EXPECT_EQ(res->finish_reason, "length");
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(SharedModels, EngineGolden, ::testing::Values("stories260K", "TinyStories-656K-Q8_0"));
+
+TEST(Engine, TopLogprobsMatchLlamaCpp) {
+  auto golden = load_golden("stories260K");
+  auto eng = load("stories260K.gguf");
+  const auto& c = golden["cases"][1];
+  auto req = greedy_request(c["prompt_tokens"].get<std::vector<int32_t>>(), 1);
+  req.logprobs = 5;
+  auto res = eng->generate(req, nullptr);
+  ASSERT_TRUE(res.ok());
+  ASSERT_EQ(res->logprobs.size(), 1u);
+  const auto& top = res->logprobs[0].top;
+  ASSERT_EQ(top.size(), 5u);
+  for (size_t i = 0; i < 5; ++i) {
+    EXPECT_EQ(top[i].token, c["first_token_top5_logprobs"][i]["id"].get<int32_t>());
+    EXPECT_NEAR(top[i].logprob, c["first_token_top5_logprobs"][i]["logprob"].get<double>(), 2e-3);
+  }
+}
+
+TEST(Engine, ConcurrentRequestsMatchSequentialOnes) {
+  auto golden = load_golden("stories260K");
+  auto eng = load("stories260K.gguf", 4);
+  std::vector<std::future<std::vector<int32_t>>> futs;
+  for (const auto& c : golden["cases"]) {
+    auto prompt = c["prompt_tokens"].get<std::vector<int32_t>>();
+    futs.push_back(std::async(std::launch::async, [&eng, prompt] {
+      std::vector<int32_t> got;
+      auto r = eng->generate(greedy_request(prompt, 64), [&](const engine::TokenEvent& ev) {
+        got.push_back(ev.token);
+        return true;
+      });
+      EXPECT_TRUE(r.ok());
+      return got;
+    }));
+  }
+  size_t i = 0;
+  for (const auto& c : golden["cases"]) {
+    EXPECT_EQ(futs[i++].get(), c["completion_tokens"].get<std::vector<int32_t>>()) << c["prompt"];
+  }
+}
+
+TEST(Engine, PrefixCacheReusesKv) {
+  auto eng = load("stories260K.gguf");
+  auto ids = *eng->tokenize("Once upon a time there was a dog", true, true);
+  auto r1 = eng->generate(greedy_request(ids, 8), nullptr);
+  auto r2 = eng->generate(greedy_request(ids, 8), nullptr);
+  ASSERT_TRUE(r1.ok() && r2.ok());
+  EXPECT_EQ(r1->cached_prompt_tokens, 0);
+  EXPECT_EQ(r2->cached_prompt_tokens, static_cast<int32_t>(ids.size()) - 1);
+  EXPECT_EQ(r1->text, r2->text);
+}
+
+TEST(Engine, StopStringIsNeverEmitted) {
+  auto eng = load("stories260K.gguf");
+  auto ids = *eng->tokenize("Once upon a time", true, true);
+  auto req = greedy_request(ids, 64);
+  req.stop = {"Lily"};
+  std::string streamed;
+  auto r = eng->generate(req, [&](const engine::TokenEvent& ev) {
+    streamed += ev.text;
+    return true;
+  });
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->finish_reason, "stop");
+  EXPECT_EQ(r->text, ", there was a little girl named ");
+  EXPECT_EQ(streamed, r->text);
+}
+
+TEST(Engine, SameSeedSameOutput) {
+  auto eng = load("TinyStories-656K-Q8_0.gguf", 2);
+  auto ids = *eng->tokenize("The little dog", true, true);
+  engine::GenerateRequest req;
+  req.prompt = ids;
+  req.max_tokens = 32;
+  req.sampling.temperature = 1.0f;
+  req.sampling.seed = 1234;
+  auto a = eng->generate(req, nullptr);
+  auto b = eng->generate(req, nullptr);
+  req.sampling.seed = 99;
+  auto c = eng->generate(req, nullptr);
+  ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+  EXPECT_EQ(a->text, b->text);
+  EXPECT_NE(a->text, c->text);
+}
+
+TEST(Engine, CancelFromCallbackStopsSequence) {
+  auto eng = load("stories260K.gguf");
+  auto ids = *eng->tokenize("Once upon a time", true, true);
+  int n = 0;
+  auto r = eng->generate(greedy_request(ids, 64), [&](const engine::TokenEvent&) { return ++n < 3; });
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->finish_reason, "cancelled");
+  EXPECT_EQ(r->completion_tokens, 3);
+}
+
+TEST(Engine, JsonSchemaOutputIsValidJson) {
+  auto eng = load("stories260K.gguf");
+  auto ids = *eng->tokenize("Once upon a time", true, true);
+  auto req = greedy_request(ids, 200);
+  req.sampling.temperature = 0.8f;
+  req.sampling.seed = 7;
+  req.constraint.json_schema = nlohmann::json::parse(
+      R"({"type":"object","properties":{"name":{"type":"string","maxLength":12},"age":{"type":"integer"}},"required":["name","age"],"additionalProperties":false})");
+  auto r = eng->generate(req, nullptr);
+  ASSERT_TRUE(r.ok()) << r.error().what();
+  auto j = nlohmann::json::parse(r->text, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << r->text;
+  EXPECT_TRUE(j["name"].is_string());
+  EXPECT_TRUE(j["age"].is_number_integer());
+}
+
+TEST(Engine, UnsupportedSchemaKeywordIsRejected) {
+  auto eng = load("stories260K.gguf");
+  auto req = greedy_request({1}, 8);
+  req.constraint.json_schema = nlohmann::json::parse(R"({"type":"integer","minimum":3,"fancyKeyword":1})");
+  auto r = eng->generate(req, nullptr);
+  ASSERT_FALSE(r.ok());
+}
+
+TEST(Engine, PromptLongerThanContextIsAnError) {
+  auto eng = load("stories260K.gguf", 1, 32);
+  std::vector<int32_t> ids(40, 403);
+  auto r = eng->generate(greedy_request(ids, 4), nullptr);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(std::string(r.error().what()).find("context"), std::string::npos);
+}
+
+TEST(Engine, EmbeddingIsNormalised) {
+  auto eng = load("stories260K.gguf");
+  auto e = eng->embed(*eng->tokenize("hello world", true, true));
+  ASSERT_TRUE(e.ok());
+  double n = 0;
+  for (float v : *e) n += v * v;
+  EXPECT_NEAR(n, 1.0, 1e-4);
+  EXPECT_EQ(e->size(), 64u);
+}
+
+}  // namespace
+}  // namespace llmchain
