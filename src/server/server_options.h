@@ -21,7 +21,7 @@ struct ServerOptions {
   std::string model_id;            // id shown by /v1/models; empty: the engine's model name
   LogFormat log_format = LogFormat::kText;
   double shutdown_grace_s = 10;  // in-flight requests get this long to finish on SIGTERM
-  int keep_alive_timeout_s = 30;
+  int keep_alive_timeout_s = 5;  // idle keep-alive connections also delay shutdown by up to this
 };
 
 }  // namespace llmchain::server

@@ -1,0 +1,192 @@
+// llmchain serve: the OpenAI-compatible HTTP server (see src/server/).
+#include <pthread.h>
+#include <signal.h>
+
+#include <atomic>
+#include <memory>
+#include <thread>
+
+#include "apps/command.h"
+#include "base/log.h"
+#include "server/http_server.h"
+#include "server/server_config.h"
+#include "server/testing/fake_engine.h"
+#ifdef LLMCHAIN_HAVE_LOCAL_ENGINE
+#include "engine/local_engine.h"
+#endif
+
+namespace llmchain::apps {
+namespace {
+
+struct ServeOptions {
+  std::string model;
+  std::string config;
+  std::string log_format = "text";
+  std::string log_level = "info";
+  int ctx_size = 0;
+  int threads = 0;
+  bool no_ui = false;
+  bool fake_engine = false;
+  int fake_token_delay_ms = 0;
+  server::ServerOptions server;
+};
+
+// Applies a config-file value unless the flag (or its LLMCHAIN_* variable) was given.
+template <typename T>
+void from_config(const nlohmann::json& cfg, const char* key, CLI::Option* opt, T& target) {
+  if (!cfg.contains(key) || opt->count() > 0) return;
+  target = cfg[key].get<T>();
+}
+
+int run_serve(ServeOptions& o, CLI::App* sub) {
+  if (!o.config.empty()) {
+    auto cfg = server::load_server_config(o.config);
+    if (!cfg) {
+      std::fprintf(stderr, "error: %s\n", cfg.error().what());
+      return 2;
+    }
+    try {
+      auto& s = o.server;
+      from_config(*cfg, "model", sub->get_option("--model"), o.model);
+      from_config(*cfg, "host", sub->get_option("--host"), s.host);
+      from_config(*cfg, "port", sub->get_option("--port"), s.port);
+      from_config(*cfg, "parallel", sub->get_option("--parallel"), s.parallel);
+      from_config(*cfg, "ctx_size", sub->get_option("--ctx-size"), o.ctx_size);
+      from_config(*cfg, "api_key", sub->get_option("--api-key"), s.api_key);
+      from_config(*cfg, "log_format", sub->get_option("--log-format"), o.log_format);
+      from_config(*cfg, "threads", sub->get_option("--threads"), o.threads);
+      from_config(*cfg, "chat_template", sub->get_option("--chat-template"), s.chat_template);
+      from_config(*cfg, "max_body", sub->get_option("--max-body"), s.max_body);
+      from_config(*cfg, "max_queue", sub->get_option("--max-queue"), s.max_queue);
+      from_config(*cfg, "request_timeout", sub->get_option("--request-timeout"), s.request_timeout_s);
+      from_config(*cfg, "model_alias", sub->get_option("--alias"), s.model_id);
+      from_config(*cfg, "shutdown_grace", sub->get_option("--shutdown-grace"), s.shutdown_grace_s);
+      if (cfg->contains("ui") && sub->get_option("--no-ui")->count() == 0) o.no_ui = !(*cfg)["ui"].get<bool>();
+    } catch (const nlohmann::json::exception& e) {
+      std::fprintf(stderr, "error: config %s: wrong type for a server setting (%s)\n", o.config.c_str(), e.what());
+      return 2;
+    }
+  }
+  if (o.log_format != "text" && o.log_format != "json") {
+    std::fprintf(stderr, "error: --log-format must be text or json, not '%s'\n", o.log_format.c_str());
+    return 2;
+  }
+  o.server.log_format = o.log_format == "json" ? LogFormat::kJson : LogFormat::kText;
+  o.server.ui = !o.no_ui;
+  init_logging(o.server.log_format, o.log_level);
+
+  std::unique_ptr<engine::Engine> engine;
+  if (o.fake_engine) {
+    server::testing::FakeEngineOptions fo;
+    if (!o.server.model_id.empty()) fo.name = o.server.model_id;
+    fo.n_ctx = o.ctx_size > 0 ? o.ctx_size : 2048;
+    fo.parallel = o.server.parallel;
+    fo.token_delay_ms = o.fake_token_delay_ms;
+    engine = std::make_unique<server::testing::FakeEngine>(fo);
+    LLMC_LOG_WARN("serving the scripted fake engine (--fake-engine), not a model");
+  } else {
+    if (o.model.empty()) {
+      std::fprintf(stderr, "error: --model (-m) is required (or --fake-engine for testing)\n");
+      return 2;
+    }
+#ifdef LLMCHAIN_HAVE_LOCAL_ENGINE
+    engine::EngineOptions eo;
+    eo.n_parallel = o.server.parallel;
+    eo.n_ctx = o.ctx_size;
+    eo.n_threads = o.threads;
+    eo.max_queue = o.server.max_queue;
+    eo.chat_template = o.server.chat_template;
+    eo.model_name = o.server.model_id;
+    auto loaded = engine::LocalEngine::load(o.model, eo);
+    if (!loaded) {
+      std::fprintf(stderr, "error: %s\n", loaded.error().what());
+      return 1;
+    }
+    engine = std::move(*loaded);
+#else
+    std::fprintf(stderr, "error: this build has no local engine yet; use --fake-engine\n");
+    return 1;
+#endif
+  }
+
+  // Signals are taken by a watcher thread (blocked everywhere else, so the
+  // server's threads inherit the mask) which starts the graceful shutdown.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+
+  server::HttpServer srv(*engine, o.server);
+  auto port = srv.bind();
+  if (!port) {
+    std::fprintf(stderr, "error: %s\n", port.error().what());
+    return 1;
+  }
+  LLMC_LOG_INFO("llmchain server listening on http://{}:{} (model {}, parallel {}, ctx {})", o.server.host, *port,
+                engine->info().name, o.server.parallel, engine->info().n_ctx);
+  std::atomic<bool> done{false};
+  std::thread watcher([&] {
+    timespec tick{0, 200 * 1000 * 1000};
+    while (!done.load()) {
+      int sig = sigtimedwait(&sigs, nullptr, &tick);
+      if (sig == SIGINT || sig == SIGTERM) {
+        LLMC_LOG_INFO("signal {}: shutting down (grace {} s)", sig, o.server.shutdown_grace_s);
+        bool clean = srv.shutdown();
+        LLMC_LOG_INFO("shutdown {}", clean ? "complete" : "forced: some requests were cancelled");
+        return;
+      }
+    }
+  });
+  srv.serve();
+  done.store(true);
+  watcher.join();
+  srv.shutdown();
+  return 0;
+}
+
+}  // namespace
+
+LLMC_REGISTER_COMMAND(serve, [](CLI::App& app) -> CommandAction {
+  auto o = std::make_shared<ServeOptions>();
+  auto* sub = app.add_subcommand("serve", "Serve a model over an OpenAI-compatible HTTP API");
+  auto& s = o->server;
+  env_option(sub->add_option("-m,--model", o->model, "GGUF model file"), "MODEL");
+  env_option(sub->add_option("--host", s.host, "Address to listen on")->capture_default_str(), "HOST");
+  env_option(sub->add_option("--port", s.port, "Port (0: any free port)")->capture_default_str(), "PORT");
+  env_option(sub->add_option("--parallel", s.parallel, "Sequences decoded at once")
+                 ->capture_default_str()
+                 ->check(CLI::Range(1, 4096)),
+             "PARALLEL");
+  env_option(sub->add_option("--ctx-size", o->ctx_size, "Context per sequence (0: model default)"), "CTX_SIZE");
+  env_option(sub->add_option("--api-key", s.api_key, "Require Authorization: Bearer KEY on /v1 and /chains"),
+             "API_KEY");
+  env_option(sub->add_option("--config", o->config, "YAML config file (server: section)"), "CONFIG");
+  env_option(sub->add_option("--log-format", o->log_format, "text or json")->capture_default_str(), "LOG_FORMAT");
+  env_option(sub->add_option("--log-level", o->log_level, "trace|debug|info|warn|error|off")->capture_default_str(),
+             "LOG_LEVEL");
+  env_option(sub->add_option("--threads", o->threads, "Compute threads (0: all cores)"), "THREADS");
+  env_option(sub->add_option("--chat-template", s.chat_template, "Built-in chat template overriding the model's"),
+             "CHAT_TEMPLATE");
+  env_option(sub->add_flag("--no-ui", o->no_ui, "Do not serve the chat page at /"), "NO_UI");
+  env_option(
+      sub->add_option("--max-body", s.max_body, "Largest request body in bytes (413 above)")->capture_default_str(),
+      "MAX_BODY");
+  env_option(sub->add_option("--max-queue", s.max_queue, "Requests queued beyond --parallel (429 above)")
+                 ->capture_default_str()
+                 ->check(CLI::NonNegativeNumber),
+             "MAX_QUEUE");
+  env_option(sub->add_option("--request-timeout", s.request_timeout_s, "Seconds per generation request (0: none)")
+                 ->capture_default_str(),
+             "REQUEST_TIMEOUT");
+  env_option(sub->add_option("--alias", s.model_id, "Model id shown by /v1/models"), "MODEL_ALIAS");
+  env_option(sub->add_option("--shutdown-grace", s.shutdown_grace_s, "Seconds in-flight requests get on SIGTERM")
+                 ->capture_default_str(),
+             "SHUTDOWN_GRACE");
+  env_option(sub->add_flag("--fake-engine", o->fake_engine, "Serve a scripted fake engine (tests)"), "FAKE_ENGINE");
+  env_option(sub->add_option("--fake-token-delay-ms", o->fake_token_delay_ms, "Fake engine: delay per token"),
+             "FAKE_TOKEN_DELAY_MS");
+  return {sub, [o, sub] { return run_serve(*o, sub); }};
+});
+
+}  // namespace llmchain::apps

@@ -1,0 +1,488 @@
+#include "server/gateway_proxy.h"
+
+#include <httplib.h>
+
+#include <algorithm>
+#include <cctype>
+#include <condition_variable>
+#include <optional>
+#include <thread>
+
+#include "base/log.h"
+#include "server/api_error.h"
+#include "server/openai_response.h"
+
+namespace llmchain::server {
+
+using Clock = std::chrono::steady_clock;
+using nlohmann::json;
+
+// Filled by the reader thread (headers, then body bytes as they arrive),
+// emptied by the request's handler or stream. `data` holds at most `capacity`
+// bytes: the reader waits for the client (backpressure) rather than buffer a
+// whole generation.
+struct GatewayProxy::Pipe {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool have_headers = false;
+  int status = 0;
+  httplib::Headers headers;
+  std::string data;
+  bool finished = false;  // the reader is done (body complete, or failed)
+  bool failed = false;
+  bool connect_failed = false;
+  std::string error;
+  bool cancelled = false;  // the reader must stop (client gone, shutdown)
+  std::string cancel_reason;
+  size_t capacity = 1u << 20;
+
+  void cancel(const std::string& why) {
+    {
+      std::lock_guard lock(mu);
+      if (!cancelled) {
+        cancelled = true;
+        cancel_reason = why;
+      }
+    }
+    cv.notify_all();
+  }
+};
+
+namespace {
+
+using Pipe = GatewayProxy::Pipe;
+
+// One request to one engine, read on its own thread into a Pipe. Destroying
+// it stops the read (closing the engine connection) and joins the thread.
+class UpstreamCall {
+ public:
+  UpstreamCall(const UpstreamUrl& addr, httplib::Request req, double connect_timeout_s, double read_timeout_s,
+               size_t capacity)
+      : pipe(std::make_shared<Pipe>()) {
+    pipe->capacity = std::max<size_t>(capacity, 4096);
+    thread = std::thread([p = pipe, addr, req = std::move(req), connect_timeout_s, read_timeout_s]() mutable {
+      read(*p, addr, std::move(req), connect_timeout_s, read_timeout_s);
+    });
+  }
+  ~UpstreamCall() {
+    pipe->cancel("the response was abandoned");
+    join();
+  }
+  UpstreamCall(const UpstreamCall&) = delete;
+  UpstreamCall& operator=(const UpstreamCall&) = delete;
+  void join() {
+    if (thread.joinable()) thread.join();
+  }
+
+  std::shared_ptr<Pipe> pipe;
+  std::thread thread;
+
+ private:
+  static void set_timeout(httplib::Client& cli, void (httplib::Client::*fn)(time_t, time_t), double s) {
+    auto sec = static_cast<time_t>(s);
+    (cli.*fn)(sec, static_cast<time_t>((s - static_cast<double>(sec)) * 1e6));
+  }
+
+  static void read(Pipe& p, const UpstreamUrl& addr, httplib::Request req, double connect_timeout_s,
+                   double read_timeout_s) {
+    httplib::Client cli(addr.str());
+    set_timeout(cli, &httplib::Client::set_connection_timeout, connect_timeout_s);
+    set_timeout(cli, &httplib::Client::set_read_timeout, read_timeout_s);
+    set_timeout(cli, &httplib::Client::set_write_timeout, 60);
+    cli.set_keep_alive(false);
+    cli.set_tcp_nodelay(true);
+    req.response_handler = [&p](const httplib::Response& res) {
+      std::lock_guard lock(p.mu);
+      p.have_headers = true;
+      p.status = res.status;
+      p.headers = res.headers;
+      p.cv.notify_all();
+      return !p.cancelled;
+    };
+    req.content_receiver = [&p](const char* d, size_t n, uint64_t, uint64_t) {
+      std::unique_lock lock(p.mu);
+      p.cv.wait(lock, [&] { return p.cancelled || p.data.size() < p.capacity; });
+      if (p.cancelled) return false;
+      p.data.append(d, n);
+      p.cv.notify_all();
+      return true;
+    };
+    auto res = cli.send(req);
+    std::lock_guard lock(p.mu);
+    p.finished = true;
+    if (!res) {
+      p.failed = true;
+      p.connect_failed = res.error() == httplib::Error::Connection;
+      p.error = p.cancelled ? p.cancel_reason : httplib::to_string(res.error());
+    }
+    p.cv.notify_all();
+  }
+};
+
+// Decrements the in-flight count when the last holder (handler or stream) is done.
+struct InflightToken {
+  explicit InflightToken(std::atomic<int>& n) : n_(n) { ++n_; }
+  ~InflightToken() { --n_; }
+  InflightToken(const InflightToken&) = delete;
+  InflightToken& operator=(const InflightToken&) = delete;
+  std::atomic<int>& n_;
+};
+
+HttpResponse json_response(const json& j, int status = 200) {
+  HttpResponse res;
+  res.status = status;
+  res.body = j.dump(-1, ' ', false, json::error_handler_t::replace);
+  return res;
+}
+
+HttpResponse error_response(int status, const std::string& message, const std::string& type,
+                            const std::string& code) {
+  ApiError e{status, message, type, std::nullopt, code};
+  HttpResponse res = e.to_response();
+  if (status == 503) res.headers.emplace_back("Retry-After", "1");
+  return res;
+}
+
+bool equal_ct(const std::string& a, const std::string& b) {
+  if (a.size() != b.size() || b.empty()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+// Headers that describe one connection, not the request: never forwarded.
+bool hop_by_hop(const std::string& lower) {
+  static const char* kSkip[] = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
+                                "te",         "trailer",    "transfer-encoding",  "upgrade",
+                                "host",       "content-length", "accept-encoding", "expect"};
+  return std::any_of(std::begin(kSkip), std::end(kSkip), [&](const char* s) { return lower == s; });
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+// Where the last complete SSE event in `buf` ends (just past its blank line); 0 if none.
+size_t complete_events_end(const std::string& buf) {
+  size_t lf = buf.rfind("\n\n");
+  size_t crlf = buf.rfind("\r\n\r\n");
+  size_t end = 0;
+  if (lf != std::string::npos) end = lf + 2;
+  if (crlf != std::string::npos) end = std::max(end, crlf + 4);
+  return end;
+}
+
+// Everything the reader delivers, until it finishes.
+std::string read_all(Pipe& p) {
+  std::string body;
+  std::unique_lock lock(p.mu);
+  while (true) {
+    p.cv.wait(lock, [&] { return !p.data.empty() || p.finished; });
+    body += p.data;
+    p.data.clear();
+    p.cv.notify_all();
+    if (p.finished) return body;
+  }
+}
+
+}  // namespace
+
+GatewayProxy::GatewayProxy(std::shared_ptr<UpstreamPool> pool, ServerOptions opts, GatewayOptions gw)
+    : pool_(std::move(pool)), opts_(std::move(opts)), gw_(std::move(gw)) {}
+
+GatewayProxy::~GatewayProxy() {
+  begin_shutdown();
+  auto now = Clock::now();
+  drain(now, now + std::chrono::seconds(10));
+}
+
+void GatewayProxy::track(const std::shared_ptr<Pipe>& p) {
+  std::lock_guard lock(pipes_mu_);
+  pipes_.erase(std::remove_if(pipes_.begin(), pipes_.end(), [](const auto& w) { return w.expired(); }), pipes_.end());
+  pipes_.push_back(p);
+}
+
+bool GatewayProxy::drain(Clock::time_point deadline, Clock::time_point hard_deadline) {
+  auto wait_until = [&](Clock::time_point t) {
+    while (inflight_.load() > 0 && Clock::now() < t) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return inflight_.load() == 0;
+  };
+  if (wait_until(deadline)) return true;
+  {
+    std::lock_guard lock(pipes_mu_);
+    for (auto& w : pipes_) {
+      if (auto p = w.lock()) p->cancel("the gateway is shutting down");
+    }
+  }
+  wait_until(hard_deadline);
+  return false;
+}
+
+bool GatewayProxy::ready(std::string* why) const {
+  if (shutting_down_.load()) {
+    if (why) *why = "shutting down";
+    return false;
+  }
+  if (pool_->healthy_count() == 0) {
+    if (why) *why = fmt::format("no healthy upstream engine (0 of {})", pool_->size());
+    return false;
+  }
+  return true;
+}
+
+bool GatewayProxy::authorized(const HttpRequest& req) const {
+  if (opts_.api_key.empty()) return true;
+  std::string h = req.header("authorization");
+  static const std::string kBearer = "Bearer ";
+  if (h.size() <= kBearer.size() || h.compare(0, kBearer.size(), kBearer) != 0) return false;
+  return equal_ct(h.substr(kBearer.size()), opts_.api_key);
+}
+
+HttpResponse GatewayProxy::handle(const HttpRequest& req, std::string& route) {
+  const std::string& path = req.path;
+  const std::string& m = req.method;
+  bool proxied_post = path == "/v1/chat/completions" || path == "/v1/completions" || path == "/v1/embeddings" ||
+                      path == "/tokenize" || path == "/detokenize";
+  bool proxied_get = path == "/v1/models" || (path.rfind("/v1/models/", 0) == 0 && path.size() > 11);
+  bool own = path == "/health" || path == "/health/live" || path == "/health/ready" || path == "/metrics" ||
+             path == "/gateway/upstreams";
+  route = proxied_get && path != "/v1/models" ? "/v1/models/(.+)" : path;
+  if (!proxied_post && !proxied_get && !own) {
+    route = "not_found";
+    return error_response(404, fmt::format("Unknown endpoint: {} {}.", m, path), "invalid_request_error",
+                          "unknown_url");
+  }
+  if ((proxied_post && m != "POST") || (!proxied_post && m != "GET")) {
+    route = "method_not_allowed";
+    return error_response(405, fmt::format("Method {} is not allowed on {}.", m, path), "invalid_request_error",
+                          "method_not_allowed");
+  }
+  bool needs_auth = proxied_post || proxied_get || path == "/gateway/upstreams";
+  if (needs_auth && !authorized(req)) {
+    HttpResponse res = error_response(
+        401,
+        req.header("authorization").empty()
+            ? "You didn't provide an API key. Provide it in the Authorization header (Bearer <key>)."
+            : "Incorrect API key provided.",
+        "invalid_request_error", "invalid_api_key");
+    res.headers.emplace_back("WWW-Authenticate", "Bearer");
+    return res;
+  }
+  try {
+    if (path == "/health/live") return json_response({{"status", "ok"}});
+    if (path == "/health" || path == "/health/ready") return health_ready(req);
+    if (path == "/gateway/upstreams") return upstreams(req);
+    if (path == "/metrics") {
+      HttpResponse res;
+      res.content_type = "text/plain; version=0.0.4; charset=utf-8";
+      res.body = metrics_text();
+      return res;
+    }
+    return forward(req);
+  } catch (const std::exception& ex) {
+    return error_response(500, std::string("internal error: ") + ex.what(), "server_error", "internal_error");
+  }
+}
+
+HttpResponse GatewayProxy::health_ready(const HttpRequest&) {
+  std::string why;
+  if (ready(&why)) {
+    return json_response({{"status", "ok"}, {"upstreams_healthy", pool_->healthy_count()}});
+  }
+  return json_response({{"status", "unavailable"}, {"reason", why}}, 503);
+}
+
+HttpResponse GatewayProxy::upstreams(const HttpRequest&) {
+  json list = json::array();
+  size_t healthy = 0;
+  for (const auto& s : pool_->status()) {
+    healthy += s.healthy ? 1 : 0;
+    list.push_back(s.to_json());
+  }
+  return json_response({{"upstreams", list}, {"healthy", healthy}, {"total", list.size()}});
+}
+
+std::string GatewayProxy::metrics_text() const {
+  std::string out;
+  auto metric = [&](const char* name, const char* type, const char* help) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+  };
+  metric("llmchain_gateway_requests_total", "counter", "Requests the gateway forwarded to engines.");
+  out += fmt::format("llmchain_gateway_requests_total {}\n", requests_.load());
+  metric("llmchain_gateway_retries_total", "counter", "Attempts repeated on another engine before a first byte.");
+  out += fmt::format("llmchain_gateway_retries_total {}\n", retries_.load());
+  metric("llmchain_gateway_stream_errors_total", "counter", "Streams broken by an engine after they had started.");
+  out += fmt::format("llmchain_gateway_stream_errors_total {}\n", stream_errors_.load());
+  metric("llmchain_gateway_unavailable_total", "counter", "Requests no engine could take (503).");
+  out += fmt::format("llmchain_gateway_unavailable_total {}\n", unavailable_.load());
+  metric("llmchain_gateway_requests_inflight", "gauge", "Requests being forwarded now.");
+  out += fmt::format("llmchain_gateway_requests_inflight {}\n", inflight_.load());
+  auto st = pool_->status();
+  auto per_upstream = [&](const char* name, const char* type, const char* help, auto value) {
+    metric(name, type, help);
+    for (const auto& s : st) out += fmt::format("{}{{upstream=\"{}\"}} {}\n", name, s.url, value(s));
+  };
+  per_upstream("llmchain_gateway_upstream_healthy", "gauge", "1 when the engine's last health check passed.",
+               [](const UpstreamStatus& s) { return s.healthy ? 1 : 0; });
+  per_upstream("llmchain_gateway_upstream_outstanding", "gauge", "Requests outstanding on the engine.",
+               [](const UpstreamStatus& s) { return static_cast<int64_t>(s.outstanding); });
+  per_upstream("llmchain_gateway_upstream_breaker_open", "gauge", "1 while the engine's circuit breaker is open.",
+               [](const UpstreamStatus& s) { return s.breaker == BreakerState::kClosed ? 0 : 1; });
+  per_upstream("llmchain_gateway_upstream_requests_total", "counter", "Attempts sent to the engine.",
+               [](const UpstreamStatus& s) { return s.requests_total; });
+  per_upstream("llmchain_gateway_upstream_failures_total", "counter", "Attempts that failed on the engine.",
+               [](const UpstreamStatus& s) { return s.failures_total; });
+  return out;
+}
+
+HttpResponse GatewayProxy::forward(const HttpRequest& req) {
+  if (shutting_down_.load()) {
+    return error_response(503, "The gateway is shutting down.", "server_error", "shutting_down");
+  }
+  ++requests_;
+  auto token = std::make_shared<InflightToken>(inflight_);
+
+  httplib::Request base;
+  base.method = req.method;
+  base.path = req.path;
+  base.body = req.body;
+  for (const auto& [k, v] : req.headers) {
+    if (hop_by_hop(k)) continue;
+    if (k == "authorization" && !gw_.upstream_api_key.empty()) continue;
+    base.headers.emplace(k, v);
+  }
+  if (!gw_.upstream_api_key.empty()) base.headers.emplace("Authorization", "Bearer " + gw_.upstream_api_key);
+  if (!req.request_id.empty() && !base.has_header("x-request-id")) base.headers.emplace("X-Request-Id", req.request_id);
+  if (!req.body.empty() && !base.has_header("content-type")) base.headers.emplace("Content-Type", "application/json");
+  double read_timeout_s = opts_.request_timeout_s > 0 ? opts_.request_timeout_s + 5 : 3600;
+
+  std::set<std::string> tried;
+  std::optional<HttpResponse> last;  // an engine's own answer, if every attempt fails
+  std::string last_error;
+  int attempts = std::max(1, gw_.max_attempts);
+  for (int attempt = 0; attempt < attempts; ++attempt) {
+    auto lease = pool_->acquire(tried);
+    if (!lease) {
+      if (last_error.empty()) last_error = lease.error().message();
+      break;
+    }
+    if (attempt > 0) ++retries_;
+    std::string url = lease->url();
+    tried.insert(url);
+    auto call = std::make_shared<UpstreamCall>(lease->address(), base, gw_.connect_timeout_s, read_timeout_s,
+                                               gw_.stream_buffer);
+    track(call->pipe);
+    Pipe& p = *call->pipe;
+    bool have_headers = false, cancelled = false;
+    {
+      std::unique_lock lock(p.mu);
+      p.cv.wait(lock, [&] { return p.have_headers || p.finished; });
+      have_headers = p.have_headers;
+      cancelled = p.cancelled;
+    }
+    if (cancelled) {
+      return error_response(503, "The gateway is shutting down.", "server_error", "shutting_down");
+    }
+    if (!have_headers) {
+      call->join();
+      last_error = fmt::format("{}: {}", url, p.error);
+      lease->failure(p.connect_failed ? UpstreamFailure::kConnect : UpstreamFailure::kError, last_error);
+      LLMC_LOG_WARN("gateway: {} {} failed on {} before a response ({}); {}", req.method, req.path, url, p.error,
+                    attempt + 1 < attempts ? "retrying on another engine" : "giving up");
+      continue;
+    }
+    int status = p.status;
+    std::string content_type = p.headers.count("Content-Type") ? p.headers.find("Content-Type")->second : "";
+    HttpResponse res;
+    res.status = status;
+    res.content_type = content_type.empty() ? "application/json" : content_type;
+    for (const auto& [k, v] : p.headers) {
+      std::string lk = lower(k);
+      if (lk == "retry-after" || lk == "www-authenticate" || lk == "cache-control" || lk == "x-accel-buffering") {
+        res.headers.emplace_back(k, v);
+      }
+    }
+    if (status == 200 && content_type.rfind("text/event-stream", 0) == 0) {
+      // Committed: from here the client sees this engine's stream.
+      auto held = std::make_shared<UpstreamPool::Lease>(std::move(*lease));
+      res.stream = [this, call, held, token, url](const ChunkWriter& write) {
+        Pipe& p = *call->pipe;
+        std::string pending;  // an event not complete yet
+        bool saw_done = false;
+        while (true) {
+          std::string chunk;
+          bool fin = false;
+          {
+            std::unique_lock lock(p.mu);
+            p.cv.wait(lock, [&] { return !p.data.empty() || p.finished; });
+            chunk.swap(p.data);
+            fin = p.finished;
+          }
+          p.cv.notify_all();
+          pending += chunk;
+          if (size_t end = complete_events_end(pending); end > 0) {
+            std::string out = pending.substr(0, end);
+            pending.erase(0, end);
+            if (out.find("data: [DONE]") != std::string::npos) saw_done = true;
+            if (!write(out)) {
+              p.cancel("the client disconnected");
+              return;  // the lease goes back without a verdict
+            }
+          }
+          if (fin) break;
+        }
+        call->join();
+        if (saw_done || !p.failed) {
+          held->success();
+          return;
+        }
+        ++stream_errors_;
+        if (!p.cancelled) held->failure(UpstreamFailure::kError, fmt::format("{}: stream broken: {}", url, p.error));
+        LLMC_LOG_WARN("gateway: stream from {} broke after it had started ({}); sent an error event", url, p.error);
+        ApiError e{502,
+                   fmt::format("The engine {} failed after the response had started ({}); the response is "
+                               "incomplete and was not retried.",
+                               url, p.error),
+                   "server_error", std::nullopt, "upstream_stream_broken"};
+        if (write(sse_data(e.to_json()))) write("data: [DONE]\n\n");
+      };
+      return res;
+    }
+    // Buffered: nothing reaches the client until the whole answer is here.
+    res.body = read_all(p);
+    call->join();
+    if (p.cancelled) {
+      return error_response(503, "The gateway is shutting down.", "server_error", "shutting_down");
+    }
+    if (p.failed) {
+      last_error = fmt::format("{}: response broken: {}", url, p.error);
+      lease->failure(UpstreamFailure::kError, last_error);
+      continue;
+    }
+    if (status == 502 || status == 503 || status == 504) {
+      last_error = fmt::format("{}: HTTP {}", url, status);
+      lease->failure(UpstreamFailure::kError, last_error);
+      last = std::move(res);
+      continue;
+    }
+    if (status == 429) {  // busy, not broken: another engine may have room
+      lease->success();
+      last_error = fmt::format("{}: HTTP 429 (queue full)", url);
+      last = std::move(res);
+      continue;
+    }
+    if (status >= 500) {
+      lease->failure(UpstreamFailure::kError, fmt::format("{}: HTTP {}", url, status));
+    } else {
+      lease->success();
+    }
+    return res;
+  }
+  if (last) return std::move(*last);
+  ++unavailable_;
+  return error_response(503, fmt::format("No upstream engine could answer the request: {}.", last_error),
+                        "server_error", "upstream_unavailable");
+}
+
+}  // namespace llmchain::server

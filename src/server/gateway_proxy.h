@@ -1,0 +1,86 @@
+#pragma once
+// GatewayProxy: the gateway role's routes. LLM calls (/v1/chat/completions,
+// /v1/completions, /v1/embeddings, /v1/models, /tokenize, /detokenize) are
+// forwarded to an engine picked by the UpstreamPool; the gateway answers its
+// own health (/health/live, /health/ready: ready while >= 1 engine is healthy),
+// /gateway/upstreams (each engine's state) and /metrics.
+//
+// Forwarding rules:
+//  - An attempt that fails before the engine's first response byte
+//    (cannot connect, reset, timeout, HTTP 502/503/504, or 429 when another
+//    engine may have room) is retried on another engine, up to max_attempts
+//    engines. A buffered (non-streamed) response is retried the same way when
+//    its body breaks, since the client has not seen any of it.
+//  - An SSE response (text/event-stream) is passed through event by event as
+//    it arrives. Once it has started it is never retried: if the engine fails
+//    mid-stream the client gets an error event
+//    (data: {"error":{...,"code":"upstream_stream_broken"}}) and then
+//    data: [DONE], so no stream ends silently.
+//  - A client that goes away closes the engine connection, which cancels the
+//    engine's sequence.
+// Transport-neutral (HttpRequest/HttpResponse), like Api; gateway_server.h
+// binds it to cpp-httplib.
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "server/gateway_pool.h"
+#include "server/http_types.h"
+#include "server/server_options.h"
+
+namespace llmchain::server {
+
+struct GatewayOptions {
+  std::string upstream_api_key;  // sent to engines as Bearer; empty: the client's Authorization is passed on
+  int max_attempts = 3;          // engines tried per request before its first byte
+  double connect_timeout_s = 2;  // per attempt
+  size_t stream_buffer = 1u << 20;  // bytes read ahead of a slow client, per stream
+};
+
+class GatewayProxy {
+ public:
+  // Uses opts.api_key (required from clients when set), opts.request_timeout_s
+  // (engine read timeout; <= 0: one hour) and opts.ui (ignored: no UI here).
+  GatewayProxy(std::shared_ptr<UpstreamPool> pool, ServerOptions opts, GatewayOptions gw = {});
+  ~GatewayProxy();
+  GatewayProxy(const GatewayProxy&) = delete;
+  GatewayProxy& operator=(const GatewayProxy&) = delete;
+
+  // Routes a request; never throws. `route` gets the route label for logs.
+  HttpResponse handle(const HttpRequest& req, std::string& route);
+  // Forwards one request to an engine (the proxied routes' handler).
+  HttpResponse forward(const HttpRequest& req);
+
+  bool ready(std::string* why = nullptr) const;
+  // Readiness goes 503 and new proxied requests get 503.
+  void begin_shutdown() { shutting_down_.store(true); }
+  // Waits until no request is in flight or `deadline`, then breaks the rest
+  // (their streams end with an error event) and waits until `hard_deadline`.
+  // True when everything finished by itself.
+  bool drain(std::chrono::steady_clock::time_point deadline, std::chrono::steady_clock::time_point hard_deadline);
+  int inflight() const { return inflight_.load(); }
+
+  UpstreamPool& pool() { return *pool_; }
+  std::string metrics_text() const;
+
+  struct Pipe;  // one engine call's data, shared by its reader thread and the response
+
+ private:
+  HttpResponse upstreams(const HttpRequest& req);
+  HttpResponse health_ready(const HttpRequest& req);
+  bool authorized(const HttpRequest& req) const;
+  void track(const std::shared_ptr<Pipe>& p);
+
+  std::shared_ptr<UpstreamPool> pool_;
+  ServerOptions opts_;
+  GatewayOptions gw_;
+  std::atomic<bool> shutting_down_{false};
+  std::atomic<int> inflight_{0};
+  std::atomic<int64_t> requests_{0}, retries_{0}, stream_errors_{0}, unavailable_{0};
+  std::mutex pipes_mu_;
+  std::vector<std::weak_ptr<Pipe>> pipes_;  // in-flight calls, for drain()
+};
+
+}  // namespace llmchain::server

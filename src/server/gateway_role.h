@@ -1,0 +1,18 @@
+#pragma once
+// `llmchain serve --role gateway`: the whole process lifecycle of the gateway
+// role in one call, so apps/cmd_serve.cpp only maps its flags onto options.
+#include "server/gateway_pool.h"
+#include "server/gateway_proxy.h"
+#include "server/server_options.h"
+
+namespace llmchain::server {
+
+// Creates the upstream pool, binds server.host:server.port, starts health
+// checks and serves until SIGINT or SIGTERM, then shuts down gracefully
+// (readiness 503, in-flight requests get server.shutdown_grace_s). Blocks
+// SIGINT/SIGTERM in the calling thread (and so in every thread it starts).
+// Returns the process exit code: 0 after a signal, 2 for bad options, 1 when
+// it cannot listen. Logging must be initialised by the caller.
+int run_gateway(const ServerOptions& server, const UpstreamPoolOptions& pool, const GatewayOptions& gateway = {});
+
+}  // namespace llmchain::server

@@ -1,0 +1,203 @@
+#include "server/gateway_server.h"
+
+#include <httplib.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cctype>
+#include <mutex>
+#include <thread>
+
+#include "server/access_log.h"
+#include "server/api_error.h"
+#include "server/openai_response.h"
+
+namespace llmchain::server {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string request_id_of(const httplib::Request& req) {
+  std::string id = req.get_header_value("X-Request-Id");
+  if (!id.empty() && id.size() <= 128 &&
+      std::all_of(id.begin(), id.end(), [](unsigned char c) { return std::isalnum(c) || c == '-' || c == '_'; })) {
+    return id;
+  }
+  return make_id("req-");
+}
+
+// One request through the proxy: httplib in, HttpRequest/HttpResponse through, httplib out.
+void serve_one(GatewayProxy& proxy, const httplib::Request& req, httplib::Response& res, std::string& route,
+               std::string& request_id) {
+  HttpRequest in;
+  in.method = req.method;
+  in.path = req.path;
+  in.body = req.body;
+  in.request_id = request_id = request_id_of(req);
+  for (const auto& [k, v] : req.headers) {
+    std::string key = k;
+    std::transform(key.begin(), key.end(), key.begin(), [](unsigned char c) { return std::tolower(c); });
+    in.headers.emplace(std::move(key), v);
+  }
+  HttpResponse out = proxy.handle(in, route);
+  res.status = out.status;
+  for (auto& [k, v] : out.headers) res.set_header(k, v);
+  res.set_header("X-Request-Id", in.request_id);
+  if (out.stream) {
+    auto stream = std::make_shared<StreamBody>(std::move(out.stream));
+    res.set_chunked_content_provider(out.content_type, [stream](size_t, httplib::DataSink& sink) {
+      (*stream)([&sink](std::string_view chunk) { return sink.write(chunk.data(), chunk.size()); });
+      sink.done();
+      return true;
+    });
+  } else {
+    res.set_content(std::move(out.body), out.content_type);
+  }
+}
+
+void route_all(httplib::Server& http, const httplib::Server::Handler& h) {
+  http.Get(".*", h);
+  http.Post(".*", h);
+  http.Put(".*", h);
+  http.Delete(".*", h);
+  http.Patch(".*", h);
+  http.Options(".*", h);
+}
+
+// See http_server.cpp: cpp-httplib 0.11 listens with a backlog of 5.
+class ListenServer : public httplib::Server {
+ public:
+  void raise_backlog(int backlog) {
+    if (svr_sock_ != INVALID_SOCKET) ::listen(svr_sock_, backlog);
+  }
+};
+
+struct RequestContext {
+  Clock::time_point start;
+  std::string route = "unmatched";
+  std::string request_id;
+};
+thread_local RequestContext t_ctx;
+
+}  // namespace
+
+void register_gateway_routes(httplib::Server& http, std::shared_ptr<GatewayProxy> proxy) {
+  route_all(http, [proxy](const httplib::Request& req, httplib::Response& res) {
+    std::string route, id;
+    serve_one(*proxy, req, res, route, id);
+  });
+}
+
+void register_gateway_routes(httplib::Server& http, std::shared_ptr<UpstreamPool> pool, ServerOptions options,
+                             GatewayOptions gateway) {
+  register_gateway_routes(http, std::make_shared<GatewayProxy>(std::move(pool), std::move(options), gateway));
+}
+
+struct GatewayServer::Impl {
+  Impl(std::shared_ptr<UpstreamPool> pool, ServerOptions o, GatewayOptions g)
+      : opts(o), proxy(std::move(pool), std::move(o), std::move(g)) {}
+  ServerOptions opts;
+  GatewayProxy proxy;
+  ListenServer http;
+  int port = -1;
+  std::thread thread;
+  std::mutex shutdown_mu;
+  bool shut_down = false;
+  bool shutdown_ok = true;
+};
+
+GatewayServer::GatewayServer(std::shared_ptr<UpstreamPool> pool, ServerOptions opts, GatewayOptions gateway)
+    : impl_(std::make_unique<Impl>(std::move(pool), std::move(opts), std::move(gateway))) {
+  auto& http = impl_->http;
+  const auto& o = impl_->opts;
+  // Each stream holds a worker for its whole duration (plus one reader thread
+  // per engine call); size for many concurrent streams.
+  size_t threads = o.http_threads > 0 ? static_cast<size_t>(o.http_threads)
+                                      : static_cast<size_t>(std::max(256, std::max(0, o.max_queue) + 64));
+  http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  http.set_payload_max_length(o.max_body);
+  http.set_keep_alive_max_count(1000);
+  http.set_keep_alive_timeout(o.keep_alive_timeout_s);
+  http.set_read_timeout(60, 0);
+  http.set_write_timeout(60, 0);
+  http.set_tcp_nodelay(true);
+  http.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
+    t_ctx = RequestContext{Clock::now(), "unmatched", ""};
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  route_all(http, [this](const httplib::Request& req, httplib::Response& res) {
+    serve_one(impl_->proxy, req, res, t_ctx.route, t_ctx.request_id);
+  });
+  http.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request&, httplib::Response& res) {
+    if (!res.body.empty() || res.is_chunked_content_provider_) return httplib::Server::HandlerResponse::Unhandled;
+    ApiError e;
+    e.status = res.status;
+    e.message = res.status == 413 ? fmt::format("The request body is larger than the gateway's limit of {} bytes.",
+                                                impl_->opts.max_body)
+                                  : fmt::format("HTTP error {}.", res.status);
+    e.code = res.status == 413 ? "payload_too_large" : "bad_request";
+    res.set_content(e.to_json().dump(), "application/json");
+    return httplib::Server::HandlerResponse::Handled;
+  }));
+  http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+    ApiError e{500, "internal server error", "server_error", std::nullopt, "internal_error"};
+    res.status = 500;
+    res.set_content(e.to_json().dump(), "application/json");
+  });
+  http.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+    double ms = std::chrono::duration<double, std::milli>(Clock::now() - t_ctx.start).count();
+    write_access_log(impl_->opts.log_format,
+                     {t_ctx.request_id, req.method, req.path, t_ctx.route, res.status, ms, req.remote_addr});
+  });
+}
+
+GatewayServer::~GatewayServer() {
+  shutdown();
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+Expected<int> GatewayServer::bind() {
+  if (impl_->port > 0) return impl_->port;
+  const auto& o = impl_->opts;
+  int port = -1;
+  if (o.port == 0) {
+    port = impl_->http.bind_to_any_port(o.host);
+  } else if (impl_->http.bind_to_port(o.host, o.port)) {
+    port = o.port;
+  }
+  if (port <= 0) {
+    return Error(ErrorCode::kIo, fmt::format("cannot listen on {}:{} (address in use or not available)", o.host, o.port));
+  }
+  impl_->http.raise_backlog(4096);
+  impl_->port = port;
+  return port;
+}
+
+void GatewayServer::serve() { impl_->http.listen_after_bind(); }
+
+Expected<int> GatewayServer::start() {
+  auto port = bind();
+  if (!port) return port;
+  impl_->thread = std::thread([this] { serve(); });
+  for (int i = 0; i < 500 && !impl_->http.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  return port;
+}
+
+bool GatewayServer::shutdown() {
+  std::lock_guard lock(impl_->shutdown_mu);
+  if (impl_->shut_down) return impl_->shutdown_ok;
+  impl_->shut_down = true;
+  impl_->proxy.begin_shutdown();
+  auto grace = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(impl_->opts.shutdown_grace_s));
+  auto now = Clock::now();
+  impl_->shutdown_ok = impl_->proxy.drain(now + grace, now + grace + std::chrono::seconds(5));
+  impl_->http.stop();
+  if (impl_->thread.joinable() && impl_->thread.get_id() != std::this_thread::get_id()) impl_->thread.join();
+  return impl_->shutdown_ok;
+}
+
+int GatewayServer::port() const { return impl_->port; }
+GatewayProxy& GatewayServer::proxy() { return impl_->proxy; }
+
+}  // namespace llmchain::server
