@@ -18,7 +18,8 @@ Expected<Template> Template::parse(std::string source, std::string name, const T
   });
 }
 
-Expected<std::string> Template::render(const nlohmann::json& context) const {
+template <typename Json>
+Expected<std::string> Template::render_json(const Json& context) const {
   return capture([&]() -> std::string {
     if (!context.is_object())
       fail(ErrorCode::kInvalidArgument, "{}: render context must be a JSON object", program_->name);
@@ -36,6 +37,12 @@ Expected<std::string> Template::render(const nlohmann::json& context) const {
     Interpreter interp(*program_, limits);
     return interp.render(ctx);
   });
+}
+
+Expected<std::string> Template::render(const nlohmann::json& context) const { return render_json(context); }
+
+Expected<std::string> Template::render_ordered(const nlohmann::ordered_json& context) const {
+  return render_json(context);
 }
 
 const std::string& Template::name() const { return program_->name; }

@@ -37,6 +37,9 @@ class Template {
   // context must be a JSON object; its keys are the template's variables.
   // Runtime errors read "name:line: message". Thread-safe.
   Expected<std::string> render(const nlohmann::json& context) const;
+  // Same, keeping the context's key order (nlohmann::json sorts object keys;
+  // HF renders dicts, e.g. tool schemas under tojson, in insertion order).
+  Expected<std::string> render_ordered(const nlohmann::ordered_json& context) const;
 
   const std::string& name() const;
   // True when the source compares against a 'text' string literal: the
@@ -44,6 +47,8 @@ class Template {
   bool handles_content_parts() const;
 
  private:
+  template <typename Json>
+  Expected<std::string> render_json(const Json& context) const;
   Template(std::shared_ptr<const Program> program, const TemplateOptions& options)
       : program_(std::move(program)), options_(options) {}
   std::shared_ptr<const Program> program_;

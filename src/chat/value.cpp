@@ -284,19 +284,20 @@ int compare_impl(const Value& a, const Value& b, int depth) {
   fail(ErrorCode::kInvalidArgument, "'<' not supported between instances of '{}' and '{}'", type_name(a), type_name(b));
 }
 
-Value from_json_impl(const nlohmann::json& j, int depth) {
+template <typename Json>
+Value from_json_impl(const Json& j, int depth) {
   if (depth > kMaxValueDepth) fail(ErrorCode::kResourceExhausted, "value nesting exceeds {} levels", kMaxValueDepth);
   switch (j.type()) {
     case nlohmann::json::value_t::null: return Value(nullptr);
-    case nlohmann::json::value_t::boolean: return Value(j.get<bool>());
-    case nlohmann::json::value_t::number_integer: return Value(j.get<int64_t>());
+    case nlohmann::json::value_t::boolean: return Value(j.template get<bool>());
+    case nlohmann::json::value_t::number_integer: return Value(j.template get<int64_t>());
     case nlohmann::json::value_t::number_unsigned: {
-      uint64_t u = j.get<uint64_t>();
+      uint64_t u = j.template get<uint64_t>();
       if (u <= static_cast<uint64_t>(INT64_MAX)) return Value(static_cast<int64_t>(u));
       return Value(static_cast<double>(u));
     }
-    case nlohmann::json::value_t::number_float: return Value(j.get<double>());
-    case nlohmann::json::value_t::string: return Value(j.get<std::string>());
+    case nlohmann::json::value_t::number_float: return Value(j.template get<double>());
+    case nlohmann::json::value_t::string: return Value(j.template get<std::string>());
     case nlohmann::json::value_t::array: {
       std::vector<Value> items;
       items.reserve(j.size());
@@ -423,6 +424,7 @@ std::string to_repr(const Value& v) {
 bool values_equal(const Value& a, const Value& b) { return equal_impl(a, b, 0); }
 int compare_values(const Value& a, const Value& b) { return compare_impl(a, b, 0); }
 Value from_json(const nlohmann::json& j) { return from_json_impl(j, 0); }
+Value from_json(const nlohmann::ordered_json& j) { return from_json_impl(j, 0); }
 nlohmann::json to_json(const Value& v) { return to_json_impl(v, 0); }
 
 std::string dump_json(const Value& v, const JsonDumpOptions& opts) {

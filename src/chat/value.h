@@ -131,6 +131,7 @@ int compare_values(const Value& a, const Value& b);  // <0, 0, >0
 // Conversions to and from JSON. from_json fails past kMaxValueDepth;
 // to_json fails on Undefined and callables (as json.dumps would).
 Value from_json(const nlohmann::json& j);
+Value from_json(const nlohmann::ordered_json& j);  // keeps the caller's key order
 nlohmann::json to_json(const Value& v);
 
 // json.dumps(v, ensure_ascii, indent, separators, sort_keys) with Python's exact spacing.

@@ -103,3 +103,20 @@ TEST(Filters, IndentEscapeMisc) {
 
 }  // namespace
 }  // namespace llmchain::chat::testing
+
+namespace llmchain::chat::testing {
+namespace {
+
+TEST(Filters, ToJsonKeepsOrderedContextKeyOrder) {
+  auto t = Template::parse("{{ tool|tojson }}");
+  ASSERT_TRUE(t.ok());
+  nlohmann::ordered_json ctx;
+  ctx["tool"]["type"] = "function";
+  ctx["tool"]["function"]["name"] = "f";
+  EXPECT_EQ(*t->render_ordered(ctx), R"({"type": "function", "function": {"name": "f"}})");
+  nlohmann::json sorted = nlohmann::json::parse(ctx.dump());
+  EXPECT_EQ(*t->render(sorted), R"({"function": {"name": "f"}, "type": "function"})");
+}
+
+}  // namespace
+}  // namespace llmchain::chat::testing
