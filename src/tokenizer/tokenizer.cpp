@@ -99,7 +99,7 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special, 
           continue;
         }
         std::string raw;
-        if (v.add_space_prefix && prev_special) raw = " ";
+        if (v.add_space_prefix && prev_special) raw.push_back(' ');
         raw.append(text.substr(fr.offset, fr.length));
         detail::tokenize_spm(v, escape_whitespace(raw), out);
         prev_special = false;

@@ -32,17 +32,22 @@ TEST(VocabBuild, SpmWithoutByteTokensMapsToUnk) {
   EXPECT_EQ((*tok)->encode("a", true, false), (std::vector<int32_t>{1, 5}));
 }
 
-TEST(VocabBuild, SpmWithoutByteTokensOrUnkDropsBytes) {
+TEST(VocabBuild, SpmUnknownDefaultsToTokenZero) {
+  // SPM's unknown token is id 0 unless the metadata names another one (as llama.cpp),
+  // so byte fallback always has somewhere to go.
   auto w = spm_writer({"x", "<s>", "</s>", "\xE2\x96\x81", "a",
                        "\xE2\x96\x81"
                        "a"},
                       {1, 3, 3, 1, 1, 1});
-  w.set_i32("tokenizer.ggml.unknown_token_id", 0);
   std::shared_ptr<test::MemVocab> keep;
   auto tok = test::build(w, &keep);
   ASSERT_TRUE(tok) << tok.error().message();
-  // unk id 0 is "x" here; without a byte token the bytes still map to it (documented).
+  EXPECT_EQ((*tok)->unk(), 0);
   EXPECT_EQ((*tok)->encode("a\xC3\xA9", false, false), (std::vector<int32_t>{5, 0, 0}));
+  w.set_u32("tokenizer.ggml.unknown_token_id", 4);
+  auto tok2 = test::build(w, &keep);
+  ASSERT_TRUE(tok2) << tok2.error().message();
+  EXPECT_EQ((*tok2)->encode("a\xC3\xA9", false, false), (std::vector<int32_t>{5, 4, 4}));
 }
 
 TEST(VocabBuild, Errors) {
