@@ -31,12 +31,9 @@ struct UpstreamPool::Endpoint {
 
 const char* breaker_state_name(BreakerState s) {
   switch (s) {
-    case BreakerState::kClosed:
-      return "closed";
-    case BreakerState::kOpen:
-      return "open";
-    case BreakerState::kHalfOpen:
-      return "half_open";
+    case BreakerState::kClosed: return "closed";
+    case BreakerState::kOpen: return "open";
+    case BreakerState::kHalfOpen: return "half_open";
   }
   return "closed";
 }
@@ -314,7 +311,8 @@ void UpstreamPool::stop() {
 }
 
 void UpstreamPool::run() {
-  auto health_every = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(opts_.health_interval_s));
+  auto health_every =
+      std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(opts_.health_interval_s));
   auto resolve_every =
       std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(opts_.resolve_interval_s));
   auto next_health = Clock::now() + health_every;
@@ -338,8 +336,7 @@ void UpstreamPool::run() {
 }
 
 BreakerState UpstreamPool::breaker_now(Endpoint& ep, Clock::time_point now) const {
-  if (ep.breaker == BreakerState::kOpen &&
-      now - ep.opened_at >= std::chrono::duration<double>(opts_.breaker_open_s)) {
+  if (ep.breaker == BreakerState::kOpen && now - ep.opened_at >= std::chrono::duration<double>(opts_.breaker_open_s)) {
     ep.breaker = BreakerState::kHalfOpen;
     ep.trial_in_flight = false;
   }

@@ -135,8 +135,7 @@ HttpResponse json_response(const json& j, int status = 200) {
   return res;
 }
 
-HttpResponse error_response(int status, const std::string& message, const std::string& type,
-                            const std::string& code) {
+HttpResponse error_response(int status, const std::string& message, const std::string& type, const std::string& code) {
   ApiError e{status, message, type, std::nullopt, code};
   HttpResponse res = e.to_response();
   if (status == 503) res.headers.emplace_back("Retry-After", "1");
@@ -152,9 +151,9 @@ bool equal_ct(const std::string& a, const std::string& b) {
 
 // Headers that describe one connection, not the request: never forwarded.
 bool hop_by_hop(const std::string& lower) {
-  static const char* kSkip[] = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
-                                "te",         "trailer",    "transfer-encoding",  "upgrade",
-                                "host",       "content-length", "accept-encoding", "expect"};
+  static const char* kSkip[] = {"connection", "keep-alive",     "proxy-authenticate", "proxy-authorization",
+                                "te",         "trailer",        "transfer-encoding",  "upgrade",
+                                "host",       "content-length", "accept-encoding",    "expect"};
   return std::any_of(std::begin(kSkip), std::end(kSkip), [&](const char* s) { return lower == s; });
 }
 
@@ -260,12 +259,12 @@ HttpResponse GatewayProxy::handle(const HttpRequest& req, std::string& route) {
   }
   bool needs_auth = proxied_post || proxied_get || path == "/gateway/upstreams";
   if (needs_auth && !authorized(req)) {
-    HttpResponse res = error_response(
-        401,
-        req.header("authorization").empty()
-            ? "You didn't provide an API key. Provide it in the Authorization header (Bearer <key>)."
-            : "Incorrect API key provided.",
-        "invalid_request_error", "invalid_api_key");
+    HttpResponse res =
+        error_response(401,
+                       req.header("authorization").empty()
+                           ? "You didn't provide an API key. Provide it in the Authorization header (Bearer <key>)."
+                           : "Incorrect API key provided.",
+                       "invalid_request_error", "invalid_api_key");
     res.headers.emplace_back("WWW-Authenticate", "Bearer");
     return res;
   }

@@ -33,9 +33,9 @@
 namespace llmchain::server {
 
 struct GatewayOptions {
-  std::string upstream_api_key;  // sent to engines as Bearer; empty: the client's Authorization is passed on
-  int max_attempts = 3;          // engines tried per request before its first byte
-  double connect_timeout_s = 2;  // per attempt
+  std::string upstream_api_key;     // sent to engines as Bearer; empty: the client's Authorization is passed on
+  int max_attempts = 3;             // engines tried per request before its first byte
+  double connect_timeout_s = 2;     // per attempt
   size_t stream_buffer = 1u << 20;  // bytes read ahead of a slow client, per stream
 };
 

@@ -33,8 +33,8 @@ int run_gateway(const ServerOptions& server, const UpstreamPoolOptions& pool_opt
     return 1;
   }
   (*pool)->start();
-  LLMC_LOG_INFO("llmchain gateway listening on http://{}:{} ({} upstream endpoint(s), {} healthy)", server.host,
-                *port, (*pool)->size(), (*pool)->healthy_count());
+  LLMC_LOG_INFO("llmchain gateway listening on http://{}:{} ({} upstream endpoint(s), {} healthy)", server.host, *port,
+                (*pool)->size(), (*pool)->healthy_count());
   std::atomic<bool> done{false};
   std::thread watcher([&] {
     timespec tick{0, 200 * 1000 * 1000};

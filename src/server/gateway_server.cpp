@@ -167,7 +167,8 @@ Expected<int> GatewayServer::bind() {
     port = o.port;
   }
   if (port <= 0) {
-    return Error(ErrorCode::kIo, fmt::format("cannot listen on {}:{} (address in use or not available)", o.host, o.port));
+    return Error(ErrorCode::kIo,
+                 fmt::format("cannot listen on {}:{} (address in use or not available)", o.host, o.port));
   }
   impl_->http.raise_backlog(4096);
   impl_->port = port;

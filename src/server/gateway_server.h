@@ -23,8 +23,8 @@ namespace llmchain::server {
 // Routes every method and path of `http` to the proxy (its own 404/405 included).
 void register_gateway_routes(httplib::Server& http, std::shared_ptr<GatewayProxy> proxy);
 // Same, with a proxy made from the pool (options.api_key empty: no auth).
-void register_gateway_routes(httplib::Server& http, std::shared_ptr<UpstreamPool> pool,
-                             ServerOptions options = {}, GatewayOptions gateway = {});
+void register_gateway_routes(httplib::Server& http, std::shared_ptr<UpstreamPool> pool, ServerOptions options = {},
+                             GatewayOptions gateway = {});
 
 class GatewayServer {
  public:
