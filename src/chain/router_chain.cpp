@@ -102,7 +102,7 @@ std::string RouterChain::route(const Json& input, const RunConfig& config) const
   std::string lines;
   for (const auto& d : destinations_) lines += "- " + d.name + ": " + d.description + "\n";
   if (!lines.empty()) lines.pop_back();
-  const auto& key = default_->input_keys()[0];
+  const std::string key = default_->input_keys()[0];
   Json vars = {{"destinations", lines}, {"input", input.contains(key) ? input[key] : input}};
   if (input.is_object()) {
     for (auto it = input.begin(); it != input.end(); ++it) {

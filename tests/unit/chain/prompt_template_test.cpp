@@ -102,3 +102,26 @@ TEST(ChatPromptTemplate, MissingPlaceholderAndOptional) {
 
 }  // namespace
 }  // namespace llmchain::chain
+
+namespace llmchain::chain {
+namespace {
+
+#if defined(LLMCHAIN_CHAIN_HAS_JINJA)
+TEST(PromptTemplate, JinjaRendersWithChatTemplateEngine) {
+  PromptTemplate t("Hello {{ name | upper }}{% for i in items %} {{ i }}{% endfor %}", TemplateFormat::kJinja);
+  EXPECT_EQ(t.input_variables(), (std::vector<std::string>{"name", "items"}));
+  EXPECT_EQ(t.format({{"name", "bo"}, {"items", {1, 2}}}), "Hello BO 1 2");
+  try {
+    t.format({{"name", "bo"}});
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("missing variable 'items'"), std::string::npos);
+  }
+  auto p = t.partial({{"items", Json::array()}});
+  EXPECT_EQ(p->format({{"name", "x"}}), "Hello X");
+  EXPECT_THROW(PromptTemplate("{% if %}", TemplateFormat::kJinja), Error);
+}
+#endif
+
+}  // namespace
+}  // namespace llmchain::chain

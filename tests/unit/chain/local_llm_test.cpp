@@ -1,0 +1,118 @@
+// LocalLLM over a scripted engine::Engine.
+#include "chain/local_llm.h"
+
+#include <gtest/gtest.h>
+
+#include <mutex>
+
+#include "chain/llm_chain.h"
+
+namespace llmchain::chain {
+namespace {
+
+class ScriptedEngine : public engine::Engine {
+ public:
+  const engine::ModelInfo& info() const override { return info_; }
+  bool ready() const override { return true; }
+  Expected<std::vector<int32_t>> tokenize(const std::string& text, bool add_special,
+                                          bool parse_special) const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    last_tokenized = text;
+    last_parse_special = parse_special;
+    std::vector<int32_t> t;
+    if (add_special) t.push_back(1);
+    for (char c : text) t.push_back(static_cast<unsigned char>(c));
+    return t;
+  }
+  std::string detokenize(const std::vector<int32_t>&) const override { return ""; }
+  Expected<std::string> apply_chat_template(const std::vector<engine::ChatMessage>& messages,
+                                            bool add_generation_prompt, const std::string&) const override {
+    std::string s;
+    for (const auto& m : messages) s += "<|" + m.role + "|>" + m.content;
+    if (add_generation_prompt) s += "<|assistant|>";
+    return s;
+  }
+  Expected<engine::GenerateResult> generate(const engine::GenerateRequest& req,
+                                            const engine::TokenCallback& on_token) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      last_request = req;
+    }
+    engine::GenerateResult r;
+    for (const char* piece : {"Hi", "", " there"}) {
+      engine::TokenEvent ev;
+      ev.text = piece;
+      if (!on_token(ev)) {
+        return Error(ErrorCode::kCancelled, "cancelled");
+      }
+      r.text += piece;
+    }
+    r.finish_reason = "stop";
+    r.prompt_tokens = static_cast<int32_t>(req.prompt.size());
+    r.completion_tokens = 3;
+    return r;
+  }
+  Expected<std::vector<float>> embed(const std::vector<int32_t>&) override { return std::vector<float>{}; }
+  engine::EngineStats stats() const override { return {}; }
+
+  engine::ModelInfo info_{"tiny-model"};
+  mutable std::mutex mu_;
+  mutable std::string last_tokenized;
+  mutable bool last_parse_special = false;
+  engine::GenerateRequest last_request;
+};
+
+TEST(LocalLLM, PromptAndParams) {
+  ScriptedEngine eng;
+  LocalLLMOptions o;
+  o.max_tokens = 77;
+  LocalLLM llm(eng, o);
+  EXPECT_EQ(llm.model_name(), "tiny-model");
+  EXPECT_TRUE(llm.supports_json_schema());
+  LlmParams p;
+  p.temperature = 0.0f;
+  p.seed = 42;
+  p.stop = std::vector<std::string>{"END"};
+  p.json_schema = Json{{"type", "object"}};
+  auto r = llm.generate(LlmInput::text("abc"), p);
+  EXPECT_EQ(r.text, "Hi there");
+  EXPECT_EQ(r.prompt_tokens, 4);  // BOS + 3 bytes
+  EXPECT_EQ(eng.last_tokenized, "abc");
+  EXPECT_FALSE(eng.last_parse_special);
+  EXPECT_EQ(eng.last_request.max_tokens, 77);
+  EXPECT_FLOAT_EQ(eng.last_request.sampling.temperature, 0.0f);
+  EXPECT_EQ(eng.last_request.sampling.seed, 42u);
+  EXPECT_EQ(eng.last_request.stop, (std::vector<std::string>{"END"}));
+  ASSERT_TRUE(eng.last_request.constraint.json_schema);
+}
+
+TEST(LocalLLM, ChatUsesTemplateAndStreams) {
+  ScriptedEngine eng;
+  auto llm = std::make_shared<LocalLLM>(eng);
+  std::vector<std::string> pieces;
+  auto r = llm->stream(LlmInput::from_messages({{"system", "S"}, {"user", "U"}}), {}, [&](const std::string& p) {
+    pieces.push_back(p);
+    return true;
+  });
+  EXPECT_EQ(eng.last_tokenized, "<|system|>S<|user|>U<|assistant|>");
+  EXPECT_TRUE(eng.last_parse_special);
+  EXPECT_EQ(pieces, (std::vector<std::string>{"Hi", " there"}));  // empty pieces are not emitted
+  EXPECT_EQ(r.text, "Hi there");
+  // stopping from the callback is a cancelled result, not an error
+  auto stopped = llm->stream(LlmInput::text("x"), {}, [](const std::string&) { return false; });
+  EXPECT_EQ(stopped.finish_reason, "cancelled");
+}
+
+TEST(LocalLLM, InAChain) {
+  ScriptedEngine eng;
+  auto llm = std::make_shared<LocalLLM>(eng);
+  LLMChain chain(llm, PromptTemplate::from_template("Write a product description for {product}."));
+  EXPECT_EQ(chain.run("socks"), "Hi there");
+  EXPECT_EQ(eng.last_tokenized, "Write a product description for socks.");
+  RunConfig cfg;
+  cfg.cancel.cancel();
+  EXPECT_THROW(chain.run("socks", cfg), Error);
+}
+
+}  // namespace
+}  // namespace llmchain::chain
