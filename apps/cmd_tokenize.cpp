@@ -22,7 +22,8 @@ struct TokenizeOptions {
   bool from_stdin = false;
   bool no_bos = false;
   bool no_parse_special = false;
-  bool ids_only = false;
+  bool ids_only = false;  // kept for compatibility: ids are the default
+  bool pieces = false;
 };
 
 struct DetokenizeOptions {
@@ -55,7 +56,7 @@ int run_tokenize(const TokenizeOptions& o) {
   std::vector<int32_t> ids = tok->encode(text, /*add_special=*/!o.no_bos, /*parse_special=*/!o.no_parse_special);
   nlohmann::json out = nlohmann::json::array();
   for (int32_t id : ids) {
-    if (o.ids_only) {
+    if (!o.pieces) {
       out.push_back(id);
     } else {
       // A piece may hold part of a UTF-8 character: dump() shows U+FFFD there.
@@ -109,14 +110,15 @@ int run_detokenize(const DetokenizeOptions& o) {
 LLMC_REGISTER_COMMAND(tokenize, [](CLI::App& app) -> CommandAction {
   auto o = std::make_shared<TokenizeOptions>();
   auto* sub =
-      app.add_subcommand("tokenize", "Print the token ids of a text as JSON ([{id, piece}...], or ids with --ids)");
+      app.add_subcommand("tokenize", "Print the token ids of a text as a JSON array ([{id, piece}...] with --pieces)");
   sub->add_option("-m,--model", o->model, "GGUF model or vocab file")->required();
   sub->add_option("text", o->text, "Text to tokenize");
   sub->add_option("-f,--file", o->file, "Read the text from a file");
   sub->add_flag("--stdin", o->from_stdin, "Read the text from standard input");
   sub->add_flag("--no-bos", o->no_bos, "Do not add BOS/EOS (or CLS/SEP) tokens");
   sub->add_flag("--no-parse-special", o->no_parse_special, "Treat control tokens in the text as plain text");
-  sub->add_flag("--ids", o->ids_only, "Print only the ids: [1, 2, 3]");
+  sub->add_flag("--ids", o->ids_only, "Print only the ids: [1, 2, 3] (the default)");
+  sub->add_flag("--pieces", o->pieces, "Print [{id, piece}, ...]");
   return {sub, [o] { return run_tokenize(*o); }};
 });
 

@@ -10,9 +10,16 @@ find_package(OpenSSL REQUIRED)
 find_package(ICU REQUIRED COMPONENTS uc i18n)
 find_package(httplib CONFIG QUIET)
 if(NOT httplib_FOUND)
+  # Debian ships cpp-httplib as a compiled library (libcpp-httplib.so) built with
+  # OpenSSL, zlib and brotli; every user must see the same feature macros because
+  # the Client/Server class layouts depend on them.
   find_path(HTTPLIB_INCLUDE_DIR httplib.h REQUIRED)
+  find_library(LLMCHAIN_CPP_HTTPLIB_LIB cpp-httplib REQUIRED)
   add_library(httplib::httplib INTERFACE IMPORTED)
   target_include_directories(httplib::httplib INTERFACE ${HTTPLIB_INCLUDE_DIR})
+  target_link_libraries(httplib::httplib INTERFACE ${LLMCHAIN_CPP_HTTPLIB_LIB} OpenSSL::SSL OpenSSL::Crypto)
+  target_compile_definitions(httplib::httplib INTERFACE CPPHTTPLIB_OPENSSL_SUPPORT CPPHTTPLIB_ZLIB_SUPPORT
+                                                        CPPHTTPLIB_BROTLI_SUPPORT)
 endif()
 if(LLMCHAIN_TESTS)
   find_package(GTest REQUIRED)

@@ -5,11 +5,14 @@ set -euo pipefail
 
 PKGS=(build-essential cmake ninja-build pkg-config git
   nlohmann-json3-dev libfmt-dev libspdlog-dev libcli11-dev libcpp-httplib-dev
-  libyaml-cpp-dev libsqlite3-dev libssl-dev libicu-dev zlib1g-dev
+  libyaml-cpp-dev libsqlite3-dev libssl-dev libicu-dev zlib1g-dev libbrotli-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev curl ca-certificates)
 
 missing=()
+# Node.js (end-to-end tests with the official OpenAI SDK, browser and manifest tests):
+# use the machine's own node when present, else Debian's.
+if ! command -v node >/dev/null 2>&1; then PKGS+=(nodejs npm); fi
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done

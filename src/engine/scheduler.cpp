@@ -153,7 +153,9 @@ void Scheduler::start_slot(Slot& s, Request* r) {
   const GenerateRequest& g = *r->req;
   const int32_t room = n_ctx_ - static_cast<int32_t>(prompt.size());
   s.max_tokens = g.max_tokens < 0 ? room : std::min(g.max_tokens, room);
-  auto sampler = sampling::Sampler::create(g.sampling, g.constraint, vocab_);
+  sampling::SamplingParams sp = g.sampling;
+  sp.n_probs = std::max(sp.n_probs, g.logprobs);
+  auto sampler = sampling::Sampler::create(sp, g.constraint, vocab_);
   if (!sampler.ok()) {
     finish(s, "error", sampler.error());
     return;

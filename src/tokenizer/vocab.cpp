@@ -87,6 +87,7 @@ int32_t read_id(const gguf::File& f, const char* key, int32_t current, int32_t n
   const gguf::Value* v = f.find(key);
   if (!v) return current;
   int64_t id = v->as_int();
+  if (id == 0xFFFFFFFFll || id == -1) return -1;  // LLAMA_TOKEN_NULL stored as uint32: explicitly "none"
   if (id < 0 || id >= n_vocab) {
     LLMC_LOG_WARN("tokenizer: bad special token {} = {}, keeping {}", key, id, current);
     return current;
