@@ -52,6 +52,17 @@ namespace {
 
 using Pipe = GatewayProxy::Pipe;
 
+// What a failed engine call looked like, in words (httplib's names are terse).
+std::string describe(httplib::Error e) {
+  switch (e) {
+    case httplib::Error::Connection: return "could not connect";
+    case httplib::Error::ConnectionTimeout: return "connect timed out";
+    case httplib::Error::Read: return "connection lost or timed out while reading";
+    case httplib::Error::Write: return "connection lost while sending the request";
+    default: return httplib::to_string(e);
+  }
+}
+
 // One request to one engine, read on its own thread into a Pipe. Destroying
 // it stops the read (closing the engine connection) and joins the thread.
 class UpstreamCall {
@@ -112,8 +123,8 @@ class UpstreamCall {
     p.finished = true;
     if (!res) {
       p.failed = true;
-      p.connect_failed = res.error() == httplib::Error::Connection;
-      p.error = p.cancelled ? p.cancel_reason : httplib::to_string(res.error());
+      p.connect_failed = res.error() == httplib::Error::Connection || res.error() == httplib::Error::ConnectionTimeout;
+      p.error = p.cancelled ? p.cancel_reason : describe(res.error());
     }
     p.cv.notify_all();
   }
