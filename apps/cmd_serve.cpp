@@ -1,13 +1,18 @@
 // llmchain serve: the OpenAI-compatible HTTP server (see src/server/).
 #include <pthread.h>
 #include <signal.h>
+#include <yaml-cpp/yaml.h>
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include "apps/command.h"
 #include "base/log.h"
+#include "chain/language_model.h"
+#include "chain/local_llm.h"
+#include "chain/yaml_loader.h"
 #include "server/http_server.h"
 #include "server/server_config.h"
 #include "server/testing/fake_engine.h"
@@ -21,6 +26,7 @@ namespace {
 struct ServeOptions {
   std::string model;
   std::string config;
+  std::string chains;  // chains YAML; "" = --config when that file declares chains:
   std::string log_format = "text";
   std::string log_level = "info";
   int ctx_size = 0;
@@ -30,6 +36,39 @@ struct ServeOptions {
   int fake_token_delay_ms = 0;
   server::ServerOptions server;
 };
+
+// Builds the chains declared in `path` (chain/yaml_loader.h). Local models (models: {x: {path:
+// ...}}) are served by this server's own engine, whatever their path says: one model per server.
+// `required`: a file without chains is an error (--chains) rather than nothing to serve (--config).
+Expected<chain::ChainConfig> load_chains(const std::string& path, bool required, engine::Engine& engine) {
+  chain::LoadOptions lo;
+  lo.local_model_factory = [&engine](const chain::LocalModelSpec& spec) -> Expected<chain::LanguageModelPtr> {
+    chain::LocalLLMOptions llo;
+    llo.name = spec.name;
+    llo.chat_template = spec.options.value("chat_template", "");
+    if (spec.options.contains("params")) {
+      auto p = capture([&] { return chain::LlmParams::from_json(spec.options["params"]); });
+      if (!p.ok()) return p.error();
+      if (p->temperature) llo.sampling.temperature = *p->temperature;
+      if (p->top_p) llo.sampling.top_p = *p->top_p;
+      if (p->seed) llo.sampling.seed = *p->seed;
+      if (p->max_tokens) llo.max_tokens = *p->max_tokens;
+    }
+    return chain::LanguageModelPtr(std::make_shared<chain::LocalLLM>(engine, llo));
+  };
+  if (!required) {
+    // A server-only config (a server: section, or bare server keys) has nothing to load.
+    bool has_chains = false;
+    try {
+      YAML::Node root = YAML::LoadFile(path);
+      has_chains = root.IsMap() && root["chains"];
+    } catch (const YAML::Exception&) {
+      has_chains = true;  // let the loader report the error with its location
+    }
+    if (!has_chains) return chain::ChainConfig{std::make_shared<chain::ChainRegistry>(), {}, {}, {path}};
+  }
+  return chain::load_chain_config(path, lo);
+}
 
 // Applies a config-file value unless the flag (or its LLMCHAIN_* variable) was given.
 template <typename T>
@@ -109,6 +148,21 @@ int run_serve(ServeOptions& o, CLI::App* sub) {
 #endif
   }
 
+  // Chains: --chains FILE, else the chains: of --config FILE (if it has any).
+  std::optional<chain::ChainConfig> chains;
+  if (!o.chains.empty() || !o.config.empty()) {
+    const bool explicit_chains = !o.chains.empty();
+    const std::string path = explicit_chains ? o.chains : o.config;
+    auto loaded = load_chains(path, explicit_chains, *engine);
+    if (!loaded) {
+      std::fprintf(stderr, "error: chains: %s\n", loaded.error().what());
+      return 2;
+    }
+    chains = std::move(*loaded);
+    o.server.chains = chains->registry;
+    LLMC_LOG_INFO("serving {} chain(s) from {} under /chains", chains->registry->list().size(), path);
+  }
+
   // Signals are taken by a watcher thread (blocked everywhere else, so the
   // server's threads inherit the mask) which starts the graceful shutdown.
   sigset_t sigs;
@@ -161,14 +215,16 @@ LLMC_REGISTER_COMMAND(serve, [](CLI::App& app) -> CommandAction {
   env_option(sub->add_option("--ctx-size", o->ctx_size, "Context per sequence (0: model default)"), "CTX_SIZE");
   env_option(sub->add_option("--api-key", s.api_key, "Require Authorization: Bearer KEY on /v1 and /chains"),
              "API_KEY");
-  env_option(sub->add_option("--config", o->config, "YAML config file (server: section)"), "CONFIG");
+  env_option(sub->add_option("--config", o->config, "YAML config file (server: section; chains: served under /chains)"),
+             "CONFIG");
+  env_option(sub->add_option("--chains", o->chains, "YAML chains file (or folder) served under /chains"), "CHAINS");
   env_option(sub->add_option("--log-format", o->log_format, "text or json")->capture_default_str(), "LOG_FORMAT");
   env_option(sub->add_option("--log-level", o->log_level, "trace|debug|info|warn|error|off")->capture_default_str(),
              "LOG_LEVEL");
   env_option(sub->add_option("--threads", o->threads, "Compute threads (0: all cores)"), "THREADS");
   env_option(sub->add_option("--chat-template", s.chat_template, "Built-in chat template overriding the model's"),
              "CHAT_TEMPLATE");
-  env_option(sub->add_flag("--no-ui", o->no_ui, "Do not serve the chat page at /"), "NO_UI");
+  env_option(sub->add_flag("--no-ui", o->no_ui, "Do not serve the playground at /"), "NO_UI");
   env_option(
       sub->add_option("--max-body", s.max_body, "Largest request body in bytes (413 above)")->capture_default_str(),
       "MAX_BODY");

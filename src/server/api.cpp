@@ -3,7 +3,7 @@
 #include <fmt/format.h>
 
 #include "server/openai_response.h"
-#include "server/ui_page.h"
+#include "server/web_assets.h"
 
 namespace llmchain::server {
 
@@ -48,13 +48,24 @@ Api::Api(engine::Engine& engine, ServerOptions opts, Metrics& metrics)
   add("POST", "/v1/embeddings", true, bind(&Api::embeddings));
   add("POST", "/tokenize", true, bind(&Api::tokenize));
   add("POST", "/detokenize", true, bind(&Api::detokenize));
-  if (opts_.ui) add("GET", "/", false, bind(&Api::ui));
+  add("GET", "/chains", true, bind(&Api::chains_list));
+  add("POST", "/chains/([^/]+)/invoke", true, bind(&Api::chain_invoke));
+  add("POST", "/chains/([^/]+)/batch", true, bind(&Api::chain_batch));
+  add("POST", "/chains/([^/]+)/stream", true, bind(&Api::chain_stream));
+  add("GET", "/chains/([^/]+)/input_schema", true, bind(&Api::chain_input_schema));
+  add("GET", "/chains/([^/]+)/output_schema", true, bind(&Api::chain_output_schema));
+  if (opts_.ui) {
+    add("GET", "/", false, bind(&Api::ui));
+    add("GET", "/ui/([A-Za-z0-9_.-]+)", false, bind(&Api::ui_asset));
+  }
 }
 
 Api::~Api() {
   // Jobs reference the engine and the tracker: never let them outlive us.
   jobs_.cancel_all();
+  chain_runs_.cancel_all();
   jobs_.wait_idle(Clock::now() + std::chrono::seconds(30));
+  chain_runs_.wait_idle(Clock::now() + std::chrono::seconds(30));
 }
 
 void Api::add(const std::string& method, const std::string& pattern, bool auth, Handler h) {
@@ -133,9 +144,11 @@ bool Api::ready(std::string* why) const {
 }
 
 bool Api::drain(Clock::time_point deadline, Clock::time_point hard_deadline) {
-  if (jobs_.wait_idle(deadline)) return true;
+  if (jobs_.wait_idle(deadline) && chain_runs_.wait_idle(deadline)) return true;
   jobs_.cancel_all();
-  return jobs_.wait_idle(hard_deadline);
+  chain_runs_.cancel_all();
+  bool jobs_done = jobs_.wait_idle(hard_deadline);
+  return chain_runs_.wait_idle(hard_deadline) && jobs_done;
 }
 
 HttpResponse Api::health_live(const HttpRequest&) { return json_response({{"status", "ok"}}); }
@@ -271,11 +284,39 @@ HttpResponse Api::embeddings(const HttpRequest& req) {
                         {"usage", {{"prompt_tokens", total}, {"total_tokens", total}}}});
 }
 
-HttpResponse Api::ui(const HttpRequest&) {
+namespace {
+
+HttpResponse asset_response(const WebAsset& a) {
   HttpResponse res;
-  res.content_type = "text/html; charset=utf-8";
-  res.body = kUiPage;
+  res.content_type = a.content_type;
+  res.body.assign(reinterpret_cast<const char*>(a.data), a.size);
+  // The page builds every model-controlled string with textContent; the policy is the second
+  // line of defence: no inline script, nothing loaded from elsewhere.
+  res.headers.emplace_back("Content-Security-Policy",
+                           "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                           "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'");
+  res.headers.emplace_back("X-Content-Type-Options", "nosniff");
+  res.headers.emplace_back("Cache-Control", "no-cache");
   return res;
+}
+
+}  // namespace
+
+HttpResponse Api::ui(const HttpRequest&) {
+  const WebAsset* a = find_web_asset("index.html");
+  if (!a)
+    throw ApiException(ApiError{404, "The playground is not part of this build.", "invalid_request_error", std::nullopt,
+                                "unknown_url"});
+  return asset_response(*a);
+}
+
+HttpResponse Api::ui_asset(const HttpRequest& req) {
+  const WebAsset* a = find_web_asset(req.path_params.at(0));
+  if (!a) {
+    throw ApiException(ApiError{404, fmt::format("Unknown endpoint: GET {}.", req.path), "invalid_request_error",
+                                std::nullopt, "unknown_url"});
+  }
+  return asset_response(*a);
 }
 
 }  // namespace llmchain::server

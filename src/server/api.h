@@ -11,6 +11,7 @@
 
 #include "engine/engine.h"
 #include "server/api_error.h"
+#include "server/chain_runs.h"
 #include "server/generation.h"
 #include "server/http_types.h"
 #include "server/metrics.h"
@@ -62,6 +63,16 @@ class Api {
   HttpResponse detokenize(const HttpRequest&);
   HttpResponse embeddings(const HttpRequest&);
   HttpResponse ui(const HttpRequest&);
+  HttpResponse ui_asset(const HttpRequest&);
+  // LangServe-shaped chain routes (routes_chains.cpp).
+  HttpResponse chains_list(const HttpRequest&);
+  HttpResponse chain_invoke(const HttpRequest&);
+  HttpResponse chain_batch(const HttpRequest&);
+  HttpResponse chain_stream(const HttpRequest&);
+  HttpResponse chain_input_schema(const HttpRequest&);
+  HttpResponse chain_output_schema(const HttpRequest&);
+  // 503 while shutting down, 429 when the queue is full; otherwise a valid ticket.
+  std::optional<HttpResponse> admit_chain(AdmissionTicket& ticket);
   HttpResponse chat_completions(const HttpRequest&);
   HttpResponse completions(const HttpRequest&);
 
@@ -79,6 +90,7 @@ class Api {
   Metrics& metrics_;
   Admission admission_;
   JobTracker jobs_;
+  ChainRuns chain_runs_;  // running chain calls, cancelled and awaited on shutdown
   std::atomic<bool> shutting_down_{false};
   std::vector<Route> routes_;
 };

@@ -1,9 +1,14 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "base/log.h"
+
+namespace llmchain::chain {
+class ChainRegistry;
+}
 
 namespace llmchain::server {
 
@@ -16,12 +21,14 @@ struct ServerOptions {
   int max_queue = 256;             // requests admitted beyond `parallel`; more get 429
   double request_timeout_s = 600;  // per generation request; <= 0: none
   int http_threads = 0;            // 0: sized for parallel + max_queue streaming connections
-  bool ui = true;                  // serve the small chat page at "/"
+  bool ui = true;                  // serve the playground (web/) at "/" and "/ui/*"
   std::string chat_template;       // built-in template name overriding the model's
   std::string model_id;            // id shown by /v1/models; empty: the engine's model name
   LogFormat log_format = LogFormat::kText;
   double shutdown_grace_s = 10;  // in-flight requests get this long to finish on SIGTERM
   int keep_alive_timeout_s = 5;  // idle keep-alive connections also delay shutdown by up to this
+  // Chains served under /chains (LangServe-shaped); null or empty: GET /chains lists none.
+  std::shared_ptr<chain::ChainRegistry> chains;
 };
 
 }  // namespace llmchain::server

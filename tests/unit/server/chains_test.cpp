@@ -1,0 +1,215 @@
+// The LangServe-shaped /chains routes over a ChainRegistry built from YAML with scripted models.
+#include "chain/language_model.h"
+#include "chain/registry.h"
+#include "chain/yaml_loader.h"
+#include "server_fixture.h"
+
+namespace llmchain::server::test {
+namespace {
+
+constexpr const char* kChainsYaml = R"YAML(
+models:
+  fake: {type: fake, responses: ["Hello there, friend"]}
+  json: {type: fake, responses: ['{"translation": "Hola"}']}
+chains:
+  greet:
+    description: Greets someone
+    model: fake
+    prompt: "Say hello to {name}."
+    output_key: text
+  translate:
+    model: json
+    prompt: "Translate: {text}"
+    parser: {type: json}
+    output_key: translation
+  support:
+    model: fake
+    prompt:
+      messages:
+        - system: You help.
+        - placeholder: history
+        - user: "{question}"
+    memory: {type: buffer}
+    output_key: answer
+  guarded:
+    model: fake
+    prompt: "Echo {text}"
+    output_key: reply
+    guards:
+      input: [{type: deny_list, terms: [forbidden], action: block}]
+)YAML";
+
+class ChainsTest : public ServerFixture {
+ protected:
+  void start_with_chains(ServerOptions opts = {}) {
+    auto cfg = chain::load_chain_config_string(kChainsYaml, "chains_test.yaml");
+    ASSERT_TRUE(cfg.ok()) << cfg.error().message();
+    config_ = std::move(*cfg);
+    opts.chains = config_.registry;
+    start(opts);
+  }
+  std::shared_ptr<chain::FakeLLM> fake(const std::string& name) {
+    return std::dynamic_pointer_cast<chain::FakeLLM>(config_.models.at(name));
+  }
+  chain::ChainConfig config_;
+};
+
+TEST_F(ChainsTest, ListsChainsWithInputVariables) {
+  start_with_chains();
+  auto r = get("/chains");
+  ASSERT_EQ(r->status, 200) << r->body;
+  auto data = json::parse(r->body)["data"];
+  ASSERT_EQ(data.size(), 4u);
+  EXPECT_EQ(data[0]["name"], "greet");
+  EXPECT_EQ(data[0]["description"], "Greets someone");
+  EXPECT_EQ(data[0]["input_variables"], json::array({"name"}));
+}
+
+TEST_F(ChainsTest, NoRegistryListsNothing) {
+  start();
+  auto r = get("/chains");
+  ASSERT_EQ(r->status, 200);
+  EXPECT_TRUE(json::parse(r->body)["data"].empty());
+  EXPECT_EQ(post("/chains/greet/invoke", json{{"input", {{"name", "x"}}}})->status, 404);
+}
+
+TEST_F(ChainsTest, Invoke) {
+  start_with_chains();
+  auto r = post("/chains/greet/invoke", json{{"input", {{"name", "Ada"}}}});
+  ASSERT_EQ(r->status, 200) << r->body;
+  auto j = json::parse(r->body);
+  EXPECT_EQ(j["output"], "Hello there, friend");
+  EXPECT_EQ(j["metadata"]["chain"], "greet");
+  EXPECT_TRUE(j["metadata"]["run_id"].is_string());
+  EXPECT_EQ(fake("fake")->last_call().input.prompt, "Say hello to Ada.");
+}
+
+TEST_F(ChainsTest, InvokeParsesJson) {
+  start_with_chains();
+  auto r = post("/chains/translate/invoke", json{{"input", {{"text", "Hello"}}}});
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(json::parse(r->body)["output"], (json{{"translation", "Hola"}}));
+}
+
+TEST_F(ChainsTest, Batch) {
+  start_with_chains();
+  auto r = post("/chains/greet/batch", json{{"inputs", {{{"name", "a"}}, {{"name", "b"}}, {{"name", "c"}}}}});
+  ASSERT_EQ(r->status, 200) << r->body;
+  auto j = json::parse(r->body);
+  ASSERT_EQ(j["output"].size(), 3u);
+  for (const auto& o : j["output"]) EXPECT_EQ(o, "Hello there, friend");
+  EXPECT_EQ(j["metadata"]["run_ids"].size(), 3u);
+  EXPECT_EQ(fake("fake")->call_count(), 3u);
+}
+
+TEST_F(ChainsTest, BatchNeedsAnArray) {
+  start_with_chains();
+  auto r = post("/chains/greet/batch", json{{"inputs", {{"name", "a"}}}});
+  EXPECT_EQ(r->status, 400);
+  EXPECT_EQ(json::parse(r->body)["error"]["param"], "inputs");
+}
+
+TEST_F(ChainsTest, StreamSendsDataEventsThenEnd) {
+  start_with_chains();
+  auto s = post_stream("/chains/greet/stream", json{{"input", {{"name", "Ada"}}}});
+  ASSERT_EQ(s.status, 200) << s.raw;
+  EXPECT_NE(s.content_type.find("text/event-stream"), std::string::npos);
+  std::string text;
+  size_t n_data = 0, pos = 0;
+  json end;
+  while (true) {
+    size_t e = s.raw.find("\n\n", pos);
+    if (e == std::string::npos) break;
+    std::string block = s.raw.substr(pos, e - pos);
+    pos = e + 2;
+    if (block.rfind("event: data\ndata: ", 0) == 0) {
+      ++n_data;
+      text += json::parse(block.substr(18)).get<std::string>();
+    } else if (block.rfind("event: end\ndata: ", 0) == 0) {
+      end = json::parse(block.substr(17));
+    }
+  }
+  EXPECT_GT(n_data, 1u) << s.raw;
+  EXPECT_EQ(text, "Hello there, friend");
+  EXPECT_EQ(end["output"], "Hello there, friend");
+  EXPECT_EQ(s.raw.rfind("event: end"), s.raw.find("event: end")) << "one end event, last";
+}
+
+TEST_F(ChainsTest, StreamErrorBeforeFirstChunkHasAStatus) {
+  start_with_chains();
+  auto s = post_stream("/chains/greet/stream", json{{"input", {{"wrong", "x"}}}});
+  EXPECT_EQ(s.status, 400) << s.raw;
+  EXPECT_TRUE(json::parse(s.raw).contains("error"));
+}
+
+TEST_F(ChainsTest, Schemas) {
+  start_with_chains();
+  auto in = get("/chains/greet/input_schema");
+  ASSERT_EQ(in->status, 200) << in->body;
+  auto is = json::parse(in->body);
+  EXPECT_EQ(is["type"], "object");
+  EXPECT_TRUE(is["properties"].contains("name")) << is.dump();
+  auto out = get("/chains/greet/output_schema");
+  ASSERT_EQ(out->status, 200) << out->body;
+  EXPECT_TRUE(json::parse(out->body).is_object());
+  EXPECT_EQ(get("/chains/nope/input_schema")->status, 404);
+}
+
+TEST_F(ChainsTest, MemoryFollowsTheSessionId) {
+  start_with_chains();
+  auto first = post("/chains/support/invoke", json{{"input", {{"question", "My order 42 is late"}}},
+                                                   {"config", {{"configurable", {{"session_id", "s1"}}}}}});
+  ASSERT_EQ(first->status, 200) << first->body;
+  auto second =
+      post("/chains/support/invoke", json{{"input", {{"question", "Any news?"}}}, {"config", {{"session_id", "s1"}}}});
+  ASSERT_EQ(second->status, 200) << second->body;
+  auto with_history = fake("fake")->last_call().input.as_text();
+  EXPECT_NE(with_history.find("My order 42 is late"), std::string::npos) << with_history;
+  EXPECT_NE(with_history.find("Hello there, friend"), std::string::npos) << with_history;
+  // Another session starts empty.
+  auto other = post("/chains/support/invoke",
+                    json{{"input", {{"question", "Hi"}}}, {"config", {{"configurable", {{"session_id", "s2"}}}}}});
+  ASSERT_EQ(other->status, 200);
+  EXPECT_EQ(fake("fake")->last_call().input.as_text().find("My order 42"), std::string::npos);
+}
+
+TEST_F(ChainsTest, GuardBlockIs400NamingTheGuard) {
+  start_with_chains();
+  auto r = post("/chains/guarded/invoke", json{{"input", {{"text", "this is forbidden"}}}});
+  ASSERT_EQ(r->status, 400) << r->body;
+  auto err = json::parse(r->body)["error"];
+  EXPECT_EQ(err["code"], "guard_blocked");
+  EXPECT_NE(err["message"].get<std::string>().find("guard '"), std::string::npos) << err.dump();
+  EXPECT_EQ(fake("fake")->call_count(), 0u);
+}
+
+TEST_F(ChainsTest, UnknownChainIs404) {
+  start_with_chains();
+  auto r = post("/chains/nope/invoke", json{{"input", {}}});
+  ASSERT_EQ(r->status, 404);
+  auto err = json::parse(r->body)["error"];
+  EXPECT_EQ(err["code"], "chain_not_found");
+  EXPECT_EQ(err["type"], "invalid_request_error");
+  EXPECT_EQ(post_stream("/chains/nope/stream", json{{"input", {}}}).status, 404);
+}
+
+TEST_F(ChainsTest, MissingInputIs400) {
+  start_with_chains();
+  auto r = post("/chains/greet/invoke", json{{"config", {}}});
+  EXPECT_EQ(r->status, 400);
+  EXPECT_EQ(json::parse(r->body)["error"]["param"], "input");
+}
+
+TEST_F(ChainsTest, AuthAppliesAsForV1) {
+  ServerOptions o;
+  o.api_key = "sekrit";
+  start_with_chains(o);
+  EXPECT_EQ(get("/chains")->status, 401);
+  EXPECT_EQ(post("/chains/greet/invoke", json{{"input", {{"name", "x"}}}})->status, 401);
+  api_key_ = "sekrit";
+  EXPECT_EQ(get("/chains")->status, 200);
+  EXPECT_EQ(post("/chains/greet/invoke", json{{"input", {{"name", "x"}}}})->status, 200);
+}
+
+}  // namespace
+}  // namespace llmchain::server::test
