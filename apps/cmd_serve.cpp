@@ -13,6 +13,7 @@
 #include "chain/language_model.h"
 #include "chain/local_llm.h"
 #include "chain/yaml_loader.h"
+#include "server/gateway_role.h"
 #include "server/http_server.h"
 #include "server/server_config.h"
 #include "server/testing/fake_engine.h"
@@ -35,6 +36,10 @@ struct ServeOptions {
   bool fake_engine = false;
   int fake_token_delay_ms = 0;
   server::ServerOptions server;
+  // --role gateway: no model; OpenAI routes proxied to engine replicas.
+  std::string role = "all";
+  server::UpstreamPoolOptions upstream;
+  server::GatewayOptions gateway;
 };
 
 // Builds the chains declared in `path` (chain/yaml_loader.h). Local models (models: {x: {path:
@@ -113,6 +118,13 @@ int run_serve(ServeOptions& o, CLI::App* sub) {
   o.server.log_format = o.log_format == "json" ? LogFormat::kJson : LogFormat::kText;
   o.server.ui = !o.no_ui;
   init_logging(o.server.log_format, o.log_level);
+  if (o.role == "gateway") {
+    if (o.upstream.upstreams.empty()) {
+      std::fprintf(stderr, "error: --role gateway needs at least one --upstream URL\n");
+      return 2;
+    }
+    return server::run_gateway(o.server, o.upstream, o.gateway);
+  }
 
   std::unique_ptr<engine::Engine> engine;
   if (o.fake_engine) {
@@ -242,6 +254,28 @@ LLMC_REGISTER_COMMAND(serve, [](CLI::App& app) -> CommandAction {
   env_option(sub->add_flag("--fake-engine", o->fake_engine, "Serve a scripted fake engine (tests)"), "FAKE_ENGINE");
   env_option(sub->add_option("--fake-token-delay-ms", o->fake_token_delay_ms, "Fake engine: delay per token"),
              "FAKE_TOKEN_DELAY_MS");
+  env_option(sub->add_option("--role", o->role, "all (engine + chains), engine, or gateway")
+                 ->check(CLI::IsMember({"all", "engine", "gateway"}))
+                 ->capture_default_str(),
+             "ROLE");
+  env_option(sub->add_option("--upstream", o->upstream.upstreams,
+                             "Gateway: engine URL, repeatable (a DNS name resolving to several pods is re-resolved)")
+                 ->delimiter(','),
+             "UPSTREAM");
+  env_option(sub->add_option("--upstream-api-key", o->gateway.upstream_api_key, "Gateway: API key sent to engines"),
+             "UPSTREAM_API_KEY");
+  env_option(
+      sub->add_option("--health-interval", o->upstream.health_interval_s, "Gateway: seconds between health checks")
+          ->capture_default_str(),
+      "HEALTH_INTERVAL");
+  env_option(sub->add_option("--breaker-failures", o->upstream.breaker_failures,
+                             "Gateway: consecutive failures that open an engine's circuit breaker")
+                 ->capture_default_str(),
+             "BREAKER_FAILURES");
+  env_option(sub->add_option("--max-attempts", o->gateway.max_attempts,
+                             "Gateway: engines tried per request before the first byte")
+                 ->capture_default_str(),
+             "MAX_ATTEMPTS");
   return {sub, [o, sub] { return run_serve(*o, sub); }};
 });
 
