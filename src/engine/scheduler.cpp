@@ -254,7 +254,10 @@ void Scheduler::on_logits(Slot& s, const float* logits) {
   const int32_t tok = sr.token;
   if (tok < 0) {
     // The constraint allows no token: end with an error, never fall back to free text.
-    finish(s, "error", Error(ErrorCode::kInternal, "the output constraint allows no further token"));
+    finish(s, "error",
+           Error(ErrorCode::kInvalidArgument,
+                 "the output constraint allows no token of this model's vocabulary here (the "
+                 "vocabulary lacks characters the grammar or schema needs)"));
     return;
   }
   if (s.n_gen == 0) s.t_first = now_seconds();

@@ -124,8 +124,8 @@ Expected<bool> Context::decode(const std::vector<BatchToken>& batch, KvCache& kv
       add_bias(v_.data(), L.bv, KVD);
       for (int64_t t = 0; t < T; ++t) {
         const BatchToken& bt = batch[t];
-        ops::rope(q_.data() + t * QD, hp.n_head, hp.head_dim, hp.n_rot, bt.pos, hp.rope_freq_base,
-                  hp.rope_freq_scale, m.arch().rope_order, m.rope_freq_factors());
+        ops::rope(q_.data() + t * QD, hp.n_head, hp.head_dim, hp.n_rot, bt.pos, hp.rope_freq_base, hp.rope_freq_scale,
+                  m.arch().rope_order, m.rope_freq_factors());
         ops::rope(k_.data() + t * KVD, hp.n_head_kv, hp.head_dim, hp.n_rot, bt.pos, hp.rope_freq_base,
                   hp.rope_freq_scale, m.arch().rope_order, m.rope_freq_factors());
         ops::fp32_to_fp16_row(k_.data() + t * KVD, kv.k(il, bt.seq, bt.pos), KVD);
@@ -140,7 +140,8 @@ Expected<bool> Context::decode(const std::vector<BatchToken>& batch, KvCache& kv
       matmul(L.w_gate, xn_.data(), gate_.data(), T);
       matmul(L.w_up, xn_.data(), up_.data(), T);
       pool.parallel_for(T, [&](int64_t b, int64_t e, int) {
-        for (int64_t t = b; t < e; ++t) ops::silu_mul(gate_.data() + t * F, up_.data() + t * F, gate_.data() + t * F, F);
+        for (int64_t t = b; t < e; ++t)
+          ops::silu_mul(gate_.data() + t * F, up_.data() + t * F, gate_.data() + t * F, F);
       });
       matmul(L.w_down, gate_.data(), xn_.data(), T);
       for (int64_t t = 0; t < T; ++t) ops::add(x_.data() + t * D, xn_.data() + t * D, D);

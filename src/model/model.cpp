@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 
-
 namespace llmchain::model {
 namespace {
 
@@ -43,9 +42,12 @@ Expected<HParams> read_hparams(const gguf::File& f) {
     hp.rope_freq_base = static_cast<float>(f.get_float(a + "rope.freq_base", 10000.0));
     std::string scaling = f.get_string(a + "rope.scaling.type", "none");
     double factor = f.get_float(a + "rope.scaling.factor", 0.0);
-    if (factor == 0.0) factor = 1.0 / f.get_float(a + "rope.scale_linear", 1.0);
-    else if (scaling == "linear" || scaling == "none") factor = 1.0 / factor;
-    else factor = 1.0;  // yarn/llama3 style scaling is carried by rope_freqs.weight
+    if (factor == 0.0)
+      factor = 1.0 / f.get_float(a + "rope.scale_linear", 1.0);
+    else if (scaling == "linear" || scaling == "none")
+      factor = 1.0 / factor;
+    else
+      factor = 1.0;  // yarn/llama3 style scaling is carried by rope_freqs.weight
     hp.rope_freq_scale = static_cast<float>(factor);
     return hp;
   });

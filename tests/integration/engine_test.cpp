@@ -50,10 +50,11 @@ TEST_P(EngineGolden, TokenizeGenerateDetokenizeMatchLlamaCpp) {
     EXPECT_EQ(*ids, c["prompt_tokens"].get<std::vector<int32_t>>()) << prompt;
     auto expected = c["completion_tokens"].get<std::vector<int32_t>>();
     std::vector<int32_t> got;
-    auto res = eng->generate(greedy_request(*ids, static_cast<int>(expected.size())), [&](const engine::TokenEvent& ev) {
-      if (ev.token >= 0) got.push_back(ev.token);
-      return true;
-    });
+    auto res =
+        eng->generate(greedy_request(*ids, static_cast<int>(expected.size())), [&](const engine::TokenEvent& ev) {
+          if (ev.token >= 0) got.push_back(ev.token);
+          return true;
+        });
     ASSERT_TRUE(res.ok()) << res.error().what();
     EXPECT_EQ(got, expected) << prompt;
     EXPECT_EQ(res->text, c["completion_text"].get<std::string>()) << prompt;

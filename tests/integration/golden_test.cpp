@@ -17,8 +17,8 @@ namespace {
 
 const std::string kShared = LLMCHAIN_SHARED_DIR;
 
-std::vector<int32_t> greedy(const std::shared_ptr<const model::Model>& m, const std::vector<int32_t>& prompt,
-                            int n_gen, ThreadPool& pool) {
+std::vector<int32_t> greedy(const std::shared_ptr<const model::Model>& m, const std::vector<int32_t>& prompt, int n_gen,
+                            ThreadPool& pool) {
   model::KvCache kv(m->hparams(), 1, 256);
   model::Context ctx(m, 64);
   std::vector<int32_t> out;
