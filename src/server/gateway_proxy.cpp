@@ -258,6 +258,19 @@ HttpResponse GatewayProxy::handle(const HttpRequest& req, std::string& route) {
   bool own = path == "/health" || path == "/health/live" || path == "/health/ready" || path == "/metrics" ||
              path == "/gateway/upstreams";
   route = proxied_get && path != "/v1/models" ? "/v1/models/(.+)" : path;
+  if (!proxied_post && !proxied_get && !own && gw_.extra_routes) {
+    if (!authorized(req)) {
+      HttpResponse res = error_response(401, "Provide the API key in the Authorization header (Bearer <key>).",
+                                        "invalid_request_error", "invalid_api_key");
+      res.headers.emplace_back("WWW-Authenticate", "Bearer");
+      return res;
+    }
+    try {
+      if (auto res = gw_.extra_routes(req, route)) return std::move(*res);
+    } catch (const std::exception& ex) {
+      return error_response(500, std::string("internal error: ") + ex.what(), "server_error", "internal_error");
+    }
+  }
   if (!proxied_post && !proxied_get && !own) {
     route = "not_found";
     return error_response(404, fmt::format("Unknown endpoint: {} {}.", m, path), "invalid_request_error",

@@ -21,8 +21,10 @@
 // Transport-neutral (HttpRequest/HttpResponse), like Api; gateway_server.h
 // binds it to cpp-httplib.
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,7 +34,13 @@
 
 namespace llmchain::server {
 
+// Serves a path the gateway itself does not (e.g. /chains/... from a chain
+// registry whose LLM calls come back to this gateway's /v1). Returns nullopt for
+// paths it does not know either (the gateway answers 404).
+using GatewayExtraRoutes = std::function<std::optional<HttpResponse>(const HttpRequest& req, std::string& route)>;
+
 struct GatewayOptions {
+  GatewayExtraRoutes extra_routes;  // tried after the gateway's own routes; authenticated like /v1
   std::string upstream_api_key;     // sent to engines as Bearer; empty: the client's Authorization is passed on
   int max_attempts = 3;             // engines tried per request before its first byte
   double connect_timeout_s = 2;     // per attempt

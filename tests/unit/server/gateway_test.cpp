@@ -515,5 +515,42 @@ TEST_F(GatewayTest, RegisterRoutesOnAnotherServer) {
   t.join();
 }
 
+TEST_F(GatewayTest, ExtraRoutesServeWhatTheGatewayDoesNot) {
+  FakeUpstream a("a");
+  make_pool({&a});
+  GatewayOptions go;
+  go.extra_routes = [](const HttpRequest& req, std::string& route) -> std::optional<HttpResponse> {
+    if (req.path != "/chains") return std::nullopt;
+    route = "/chains";
+    HttpResponse res;
+    res.body = R"({"object":"list","data":[]})";
+    return res;
+  };
+  ServerOptions so;
+  so.api_key = "k";
+  start_gateway(so, go);
+  auto c = client();
+  EXPECT_EQ(c->Get("/chains")->status, 401);
+  c->set_bearer_token_auth("k");
+  auto r = c->Get("/chains");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(json::parse(r->body)["object"], "list");
+  EXPECT_EQ(c->Get("/elsewhere")->status, 404);
+}
+
+TEST_F(GatewayTest, RegisterRoutesStopsCleanly) {
+  FakeUpstream a("a");
+  make_pool({&a});
+  httplib::Server svr;
+  register_gateway_routes(svr, pool_);
+  int port = svr.bind_to_any_port("127.0.0.1");
+  std::thread t([&] { svr.listen_after_bind(); });
+  while (!svr.is_running()) std::this_thread::sleep_for(1ms);
+  EXPECT_EQ(httplib::Client("127.0.0.1", port).Get("/health/live")->status, 200);
+  svr.stop();
+  t.join();
+}
+
 }  // namespace
 }  // namespace llmchain::server::test
