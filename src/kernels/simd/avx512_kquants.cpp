@@ -117,10 +117,14 @@ void tile_rc(int64_t K, const uint8_t* W, size_t ws, const uint8_t* X, size_t xs
     __m512 dmin_all = _mm512_setzero_ps();
     if constexpr (kMins) {
       alignas(64) float dm[16] = {};
+      // Lanes go through memory: _mm512_inserti32x4 needs a compile-time lane index, which a
+      // loop variable is not without optimisation (e.g. sanitizer builds).
+      alignas(64) int32_t mins_lanes[16] = {};
       for (int r = 0; r < R; ++r) {
-        mins_all = _mm512_inserti32x4(mins_all, dec[r].mins, r);
+        _mm_store_si128(reinterpret_cast<__m128i*>(mins_lanes + 4 * r), dec[r].mins);
         for (int l = 0; l < 4; ++l) dm[4 * r + l] = -dec[r].dmin;
       }
+      mins_all = _mm512_load_si512(mins_lanes);
       dmin_all = _mm512_load_ps(dm);
     }
     for (int c = 0; c < C; ++c) {
