@@ -137,7 +137,8 @@ LLMC_REGISTER_COMMAND(gen_model, [](CLI::App& app) -> CommandAction {
   auto o = std::make_shared<GenOptions>();
   auto* sub = app.add_subcommand("gen-model", "Write a random-weight GGUF of a real model's shape (benchmarks)");
   sub->add_option("--shape", o->shape, "tinyllama | llama-7b | tiny");
-  sub->add_option("--type", o->type, "f16 | bf16 | f32 | q8_0 | q4_0 | q4_1 | q5_0 | q5_1 | q4_k | q5_k | q6_k | q4_k_m | q5_k_m");
+  sub->add_option("--type", o->type,
+                  "f16 | bf16 | f32 | q8_0 | q4_0 | q4_1 | q5_0 | q5_1 | q4_k | q5_k | q6_k | q4_k_m | q5_k_m");
   sub->add_option("--vocab", o->vocab, "GGUF whose tokenizer metadata to copy")->required();
   sub->add_option("-o,--output", o->out, "output GGUF")->required();
   sub->add_option("--seed", o->seed, "random seed");

@@ -70,19 +70,21 @@ int run(const RunOptions& o) {
   }
   if (!o.grammar_file.empty()) req.constraint.grammar = read_file(o.grammar_file, "grammar");
 
-  auto res = eng->generate(req, [](const engine::TokenEvent& ev) {
-                  if (!ev.text.empty()) {
-                    std::fwrite(ev.text.data(), 1, ev.text.size(), stdout);
-                    std::fflush(stdout);
-                  }
-                  return true;
-                }).value();
+  auto res = eng->generate(req,
+                           [](const engine::TokenEvent& ev) {
+                             if (!ev.text.empty()) {
+                               std::fwrite(ev.text.data(), 1, ev.text.size(), stdout);
+                               std::fflush(stdout);
+                             }
+                             return true;
+                           })
+                 .value();
   const double gen_s = res.total_s - res.time_to_first_token_s;
-  std::fprintf(stderr, "\n[prompt: %d tokens in %.1f ms (%.1f tok/s) | generated: %d tokens in %.1f ms (%.1f tok/s) | %s]\n",
-               res.prompt_tokens, res.time_to_first_token_s * 1e3,
-               res.prompt_tokens / std::max(1e-9, res.time_to_first_token_s), res.completion_tokens, gen_s * 1e3,
-               res.completion_tokens > 1 ? (res.completion_tokens - 1) / std::max(1e-9, gen_s) : 0.0,
-               res.finish_reason.c_str());
+  std::fprintf(
+      stderr, "\n[prompt: %d tokens in %.1f ms (%.1f tok/s) | generated: %d tokens in %.1f ms (%.1f tok/s) | %s]\n",
+      res.prompt_tokens, res.time_to_first_token_s * 1e3, res.prompt_tokens / std::max(1e-9, res.time_to_first_token_s),
+      res.completion_tokens, gen_s * 1e3,
+      res.completion_tokens > 1 ? (res.completion_tokens - 1) / std::max(1e-9, gen_s) : 0.0, res.finish_reason.c_str());
   return 0;
 }
 

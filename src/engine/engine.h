@@ -5,11 +5,10 @@
 // until its sequence finishes and streams tokens through its callback.
 #include <cstdint>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "base/error.h"
 #include "sampling/params.h"
@@ -34,8 +33,8 @@ struct ModelInfo {
 };
 
 struct GenerateRequest {
-  std::vector<int32_t> prompt;  // token ids (use Engine::tokenize)
-  int32_t max_tokens = -1;      // -1: until end of generation or the context is full
+  std::vector<int32_t> prompt;    // token ids (use Engine::tokenize)
+  int32_t max_tokens = -1;        // -1: until end of generation or the context is full
   std::vector<std::string> stop;  // stop strings; never emitted
   sampling::SamplingParams sampling;
   sampling::Constraint constraint;
@@ -86,7 +85,8 @@ class Engine {
   virtual const ModelInfo& info() const = 0;
   virtual bool ready() const = 0;
 
-  virtual Expected<std::vector<int32_t>> tokenize(const std::string& text, bool add_special, bool parse_special) const = 0;
+  virtual Expected<std::vector<int32_t>> tokenize(const std::string& text, bool add_special,
+                                                  bool parse_special) const = 0;
   virtual std::string detokenize(const std::vector<int32_t>& tokens) const = 0;
   // Renders messages with the model's chat template (or the named built-in when template_name is set).
   virtual Expected<std::string> apply_chat_template(const std::vector<ChatMessage>& messages,

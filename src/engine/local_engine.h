@@ -29,11 +29,11 @@ class Template;
 namespace llmchain::engine {
 
 struct EngineOptions {
-  int32_t n_parallel = 1;   // sequence slots
-  int32_t n_ctx = 0;        // context per slot; 0: min(model's training context, 4096)
-  int32_t n_batch = 256;    // maximum tokens per forward step (prefill chunk bound)
-  int32_t n_threads = 0;    // 0: all hardware threads
-  int32_t max_queue = 256;  // waiting requests before kResourceExhausted
+  int32_t n_parallel = 1;     // sequence slots
+  int32_t n_ctx = 0;          // context per slot; 0: min(model's training context, 4096)
+  int32_t n_batch = 256;      // maximum tokens per forward step (prefill chunk bound)
+  int32_t n_threads = 0;      // 0: all hardware threads
+  int32_t max_queue = 256;    // waiting requests before kResourceExhausted
   std::string chat_template;  // built-in template name overriding the model's
   std::string model_name;     // id shown to clients; default: file name
 };

@@ -11,10 +11,10 @@
 namespace llmchain::model {
 
 struct ArchSpec {
-  std::string name;                  // general.architecture value
+  std::string name;                    // general.architecture value
   kernels::ops::RopeOrder rope_order;  // llama: pairs; qwen2: halves
-  bool qkv_bias = false;             // attn_q/k/v.bias tensors present
-  bool output_optional = true;       // output.weight may be absent (tied to token_embd)
+  bool qkv_bias = false;               // attn_q/k/v.bias tensors present
+  bool output_optional = true;         // output.weight may be absent (tied to token_embd)
 };
 
 const ArchSpec* find_arch(std::string_view name);

@@ -14,8 +14,8 @@ namespace llmchain::model {
 
 struct BatchToken {
   int32_t token = 0;
-  int32_t pos = 0;  // position within its sequence
-  int32_t seq = 0;  // KV cache sequence slot
+  int32_t pos = 0;      // position within its sequence
+  int32_t seq = 0;      // KV cache sequence slot
   bool logits = false;  // produce logits for this token
 };
 
