@@ -3,6 +3,7 @@
 // estimates (sum over the 22 layers' matrices and the output matrix; no attention or norms).
 //
 //   bench_kernels [--threads N] [--types q4_0,q8_0,...] [--tokens T] [--isa scalar|avx2|avx512] [--clock wall|cpu]
+//   [--packed 0|1]
 //   [--hot 1]
 //
 // --clock cpu divides process CPU time by the thread count instead of using wall time: on a
@@ -13,12 +14,14 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "base/thread_pool.h"
 #include "base/timer.h"
 #include "kernels/kernels.h"
+#include "kernels/packed.h"
 
 using namespace llmchain;
 using namespace llmchain::kernels;
@@ -69,8 +72,11 @@ double read_bandwidth_gbs(ThreadPool& pool) {
   return bytes / best / 1e9;
 }
 
+bool g_packed = true;
+
 struct Weights {
-  std::vector<std::vector<uint8_t>> copies;  // enough copies to defeat the caches
+  std::vector<std::vector<uint8_t>> copies;            // enough copies to defeat the caches
+  std::vector<std::unique_ptr<PackedWeights>> packed;  // the same, repacked (as the model loader does)
   size_t bytes_per_copy = 0;
 };
 
@@ -96,6 +102,11 @@ Weights make_weights(GgmlType t, const Shape& s) {
     c.resize(w.bytes_per_copy);
     for (int64_t r = 0; r < s.N; ++r) std::memcpy(c.data() + r * row, rows.data() + (r % distinct) * row, row);
   }
+  if (g_packed && PackedWeights::supported(t, s.N, s.K) && active_isa() == Isa::kAvx512) {
+    for (auto& c : w.copies) w.packed.push_back(PackedWeights::pack(t, c.data(), s.N, s.K));
+    w.copies.clear();
+    w.copies.shrink_to_fit();
+  }
   return w;
 }
 
@@ -103,16 +114,21 @@ Weights make_weights(GgmlType t, const Shape& s) {
 double time_matmul(GgmlType t, const Weights& w, const Shape& s, int64_t T, ThreadPool& pool) {
   std::vector<float> X(T * s.K), Y(T * s.N);
   for (size_t i = 0; i < X.size(); ++i) X[i] = static_cast<float>((i * 7919) % 1000) / 1000.0f - 0.5f;
-  matmul(t, w.copies[0].data(), s.N, s.K, X.data(), T, Y.data(), s.N, pool);  // warm-up, scratch
+  auto call = [&](size_t i) {
+    if (!w.packed.empty()) {
+      const PackedProduct p{w.packed[i % w.packed.size()].get(), Y.data(), s.N};
+      matmul_packed(&p, 1, X.data(), T, pool);
+    } else {
+      matmul(t, w.copies[i % w.copies.size()].data(), s.N, s.K, X.data(), T, Y.data(), s.N, pool);
+    }
+  };
+  call(0);  // warm-up, scratch
   const double flops = 2.0 * s.N * s.K * T;
   const int calls = static_cast<int>(std::clamp(2e9 / flops, 4.0, 400.0));
   double best = 1e30;
   for (int rep = 0; rep < 3; ++rep) {
     const double t0 = now();
-    for (int i = 0; i < calls; ++i) {
-      const auto& c = w.copies[i % w.copies.size()];
-      matmul(t, c.data(), s.N, s.K, X.data(), T, Y.data(), s.N, pool);
-    }
+    for (int i = 0; i < calls; ++i) call(static_cast<size_t>(i));
     best = std::min(best, (now() - t0) / calls);
   }
   return best;
@@ -144,6 +160,7 @@ int main(int argc, char** argv) {
     if (a == "--threads") threads = std::atoi(argv[i + 1]);
     if (a == "--types") types = argv[i + 1];
     if (a == "--tokens") T = std::atoll(argv[i + 1]);
+    if (a == "--packed") g_packed = std::string(argv[i + 1]) == "1";
     if (a == "--hot") g_hot = std::string(argv[i + 1]) == "1";
     if (a == "--clock") g_cpu_clock = std::string(argv[i + 1]) == "cpu";
     if (a == "--isa") {
@@ -153,7 +170,8 @@ int main(int argc, char** argv) {
   }
   g_threads = threads;
   ThreadPool pool(threads);
-  std::printf("isa=%s threads=%d clock=%s\n", isa_name(active_isa()), threads, g_cpu_clock ? "cpu" : "wall");
+  std::printf("isa=%s threads=%d clock=%s packed=%d\n", isa_name(active_isa()), threads, g_cpu_clock ? "cpu" : "wall",
+              g_packed ? 1 : 0);
   std::printf("memory read bandwidth (1 GiB, %d threads): %.1f GB/s\n\n", threads, read_bandwidth_gbs(pool));
   std::printf("%-5s %-12s %6s %6s | %9s %8s | %10s %9s\n", "type", "matrix", "N", "K", "T=1 us", "GB/s", "GEMM ms",
               "GFLOP/s");

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "kernels/kernels.h"
+#include "kernels/packed.h"
 #include "kernels/ops.h"
 
 namespace llmchain::model {
@@ -99,13 +100,39 @@ Expected<bool> Context::decode(const std::vector<BatchToken>& batch, KvCache& kv
       kernels::dequantize_row(emb.type, row, x_.data() + t * D, D);
     }
 
+    // Row-wise ops of a few tokens are cheaper than a fork-join: they run on the calling thread.
+    const bool small = T < 2 * pool.size();
     auto norm_rows = [&](const float* in, const Tensor& w, float* out, int64_t rows) {
+      if (small) {
+        for (int64_t t = 0; t < rows; ++t) ops::rms_norm(in + t * D, w.f32(), out + t * D, D, hp.rms_eps);
+        return;
+      }
       pool.parallel_for(rows, [&](int64_t b, int64_t e, int) {
         for (int64_t t = b; t < e; ++t) ops::rms_norm(in + t * D, w.f32(), out + t * D, D, hp.rms_eps);
       });
     };
     auto matmul = [&](const Tensor& w, const float* in, float* out, int64_t rows) {
+      if (w.packed) {
+        const kernels::PackedProduct p{w.packed, out, w.n_rows};
+        kernels::matmul_packed(&p, 1, in, rows, pool);
+        return;
+      }
       kernels::matmul(w.type, w.data, w.n_rows, w.n_cols, in, rows, out, w.n_rows, pool);
+    };
+    // Products of the same input in one pass (one activation quantization, one fork-join) when all
+    // weights are packed; otherwise one matmul each.
+    auto matmul_multi = [&](std::initializer_list<std::pair<const Tensor*, float*>> prods, const float* in,
+                            int64_t rows) {
+      kernels::PackedProduct ps[4];
+      int n = 0;
+      for (const auto& [w, out] : prods) {
+        if (!w->packed) {
+          for (const auto& [w2, out2] : prods) matmul(*w2, in, out2, rows);
+          return;
+        }
+        ps[n++] = {w->packed, out, w->n_rows};
+      }
+      kernels::matmul_packed(ps, n, in, rows, pool);
     };
     auto add_bias = [&](float* y, const Tensor& b, int64_t n) {
       if (!b) return;
@@ -116,9 +143,7 @@ Expected<bool> Context::decode(const std::vector<BatchToken>& batch, KvCache& kv
       const LayerWeights& L = m.layers()[il];
       // Attention block.
       norm_rows(x_.data(), L.attn_norm, xn_.data(), T);
-      matmul(L.wq, xn_.data(), q_.data(), T);
-      matmul(L.wk, xn_.data(), k_.data(), T);
-      matmul(L.wv, xn_.data(), v_.data(), T);
+      matmul_multi({{&L.wq, q_.data()}, {&L.wk, k_.data()}, {&L.wv, v_.data()}}, xn_.data(), T);
       add_bias(q_.data(), L.bq, QD);
       add_bias(k_.data(), L.bk, KVD);
       add_bias(v_.data(), L.bv, KVD);
@@ -137,12 +162,15 @@ Expected<bool> Context::decode(const std::vector<BatchToken>& batch, KvCache& kv
 
       // Feed-forward block (SwiGLU).
       norm_rows(x_.data(), L.ffn_norm, xn_.data(), T);
-      matmul(L.w_gate, xn_.data(), gate_.data(), T);
-      matmul(L.w_up, xn_.data(), up_.data(), T);
-      pool.parallel_for(T, [&](int64_t b, int64_t e, int) {
-        for (int64_t t = b; t < e; ++t)
-          ops::silu_mul(gate_.data() + t * F, up_.data() + t * F, gate_.data() + t * F, F);
-      });
+      matmul_multi({{&L.w_gate, gate_.data()}, {&L.w_up, up_.data()}}, xn_.data(), T);
+      if (small) {
+        for (int64_t t = 0; t < T; ++t) ops::silu_mul(gate_.data() + t * F, up_.data() + t * F, gate_.data() + t * F, F);
+      } else {
+        pool.parallel_for(T, [&](int64_t b, int64_t e, int) {
+          for (int64_t t = b; t < e; ++t)
+            ops::silu_mul(gate_.data() + t * F, up_.data() + t * F, gate_.data() + t * F, F);
+        });
+      }
       matmul(L.w_down, gate_.data(), xn_.data(), T);
       for (int64_t t = 0; t < T; ++t) ops::add(x_.data() + t * D, xn_.data() + t * D, D);
     }

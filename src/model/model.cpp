@@ -2,6 +2,14 @@
 
 #include <fmt/format.h>
 
+#include <atomic>
+#include <cstdlib>
+#include <exception>
+#include <mutex>
+#include <thread>
+
+#include "kernels/kernels.h"
+
 namespace llmchain::model {
 namespace {
 
@@ -64,6 +72,7 @@ Expected<std::shared_ptr<const Model>> Model::from_file(std::shared_ptr<const gg
     auto m = std::shared_ptr<Model>(new Model());
     m->file_ = std::move(file);
     m->bind(*m->file_);
+    m->pack_weights();
     return m;
   });
 }
@@ -132,6 +141,41 @@ void Model::bind(const gguf::File& f) {
     L.w_up = get(n("ffn_up.weight"), D, F, true);
     L.w_down = get(n("ffn_down.weight"), F, D, true);
   }
+}
+
+void Model::pack_weights() {
+  const char* env = std::getenv("LLMCHAIN_REPACK");
+  if (env && std::string(env) == "0") return;
+  if (!kernels::PackedWeights::fast_path_available() || kernels::active_isa() != kernels::Isa::kAvx512) return;
+  std::vector<Tensor*> todo;
+  for (auto& L : layers_)
+    for (Tensor* t : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) todo.push_back(t);
+  todo.push_back(&output_);
+  std::erase_if(todo,
+                [](const Tensor* t) { return !kernels::PackedWeights::supported(t->type, t->n_rows, t->n_cols); });
+  packed_.resize(todo.size());
+  // Repacking is a memory shuffle: a few threads make loading a large model noticeably faster.
+  std::atomic<size_t> next{0};
+  std::mutex mu;
+  std::exception_ptr error;
+  auto work = [&] {
+    try {
+      for (size_t i; (i = next.fetch_add(1)) < todo.size();)
+        packed_[i] = kernels::PackedWeights::pack(todo[i]->type, todo[i]->data, todo[i]->n_rows, todo[i]->n_cols);
+    } catch (...) {
+      std::lock_guard lock(mu);
+      error = std::current_exception();
+      next = todo.size();
+    }
+  };
+  const int n = std::min<int>(4, std::max(1, static_cast<int>(std::thread::hardware_concurrency())));
+  std::vector<std::thread> threads;
+  for (int i = 1; i < n; ++i) threads.emplace_back(work);
+  work();
+  for (auto& t : threads) t.join();
+  if (error) std::rethrow_exception(error);
+  for (size_t i = 0; i < todo.size(); ++i) todo[i]->packed = packed_[i].get();
+  if (token_embd_.data == output_.data) token_embd_.packed = output_.packed;
 }
 
 size_t Model::bytes_per_token() const {

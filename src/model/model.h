@@ -10,6 +10,7 @@
 #include "base/error.h"
 #include "base/ggml_types.h"
 #include "gguf/gguf.h"
+#include "kernels/packed.h"
 #include "model/arch.h"
 
 namespace llmchain::model {
@@ -38,6 +39,8 @@ struct Tensor {
   const void* data = nullptr;
   int64_t n_cols = 0;
   int64_t n_rows = 0;
+  // The same weights re-laid out for the fast kernels (owned by the Model), or null.
+  const kernels::PackedWeights* packed = nullptr;
   size_t row_bytes() const { return ggml_row_bytes(type, n_cols); }
   const float* f32() const { return static_cast<const float*>(data); }
   explicit operator bool() const { return data != nullptr; }
@@ -70,6 +73,9 @@ class Model {
 
  private:
   void bind(const gguf::File& f);
+  // Repacks the matrices that have a packed layout when the CPU has the kernels for it
+  // (LLMCHAIN_REPACK=0 turns it off).
+  void pack_weights();
 
   std::shared_ptr<const gguf::File> file_;
   const ArchSpec* arch_ = nullptr;
@@ -78,6 +84,7 @@ class Model {
   std::vector<LayerWeights> layers_;
   const float* rope_freqs_ = nullptr;
   size_t weight_bytes_ = 0;
+  std::vector<std::unique_ptr<kernels::PackedWeights>> packed_;
 };
 
 Expected<HParams> read_hparams(const gguf::File& f);

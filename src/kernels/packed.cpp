@@ -1,0 +1,241 @@
+// Packed weights: the repacking at load time, the driver that shares groups among threads, and the
+// scalar kernel (the reference for the SIMD ones and the path on CPUs without AVX-512 VNNI).
+#include "kernels/packed.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
+#include "base/error.h"
+#include "kernels/fp16.h"
+#include "kernels/kernels.h"
+#include "kernels/packed_impl.h"
+#include "kernels/quant.h"
+
+namespace llmchain::kernels {
+namespace pd = packed_detail;
+namespace {
+
+constexpr size_t kBlockScaleBytes = kPackRows * 2;
+
+size_t block_quant_bytes(GgmlType wt) { return static_cast<size_t>(pd::chunks_per_block(wt)) * kPackRows * 4; }
+
+// Scalar Q8_0 activation quantizer (ggml's reference rounding), then the packed layout.
+void packed_act_scalar(const float* x, int64_t K, uint8_t* dst) {
+  const int64_t nb = K / 32;
+  std::vector<uint8_t> blocks(ggml_row_bytes(GgmlType::Q8_0, K));
+  quantize_row(GgmlType::Q8_0, x, blocks.data(), K);
+  auto* qs = reinterpret_cast<int8_t*>(dst);
+  auto* d = reinterpret_cast<float*>(dst + K);
+  auto* nsum = reinterpret_cast<int32_t*>(d + nb);
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* blk = blocks.data() + b * 34;
+    uint16_t h;
+    std::memcpy(&h, blk, 2);
+    d[b] = fp16_to_f32(h);
+    int32_t s = 0;
+    for (int i = 0; i < 32; ++i) {
+      qs[b * 32 + i] = static_cast<int8_t>(blk[2 + i]);
+      s += static_cast<int8_t>(blk[2 + i]);
+    }
+    nsum[b] = -s;
+  }
+}
+
+// Same arithmetic as the SIMD kernels: exact integer block dot product (offset folded in), then
+// acc += float(isum) * (dw * dx) per block, in block order.
+void packed_group_scalar(GgmlType wt, const uint8_t* group, int64_t K, const uint8_t* X, size_t xs, int ncols, float* Y,
+                         int64_t ldy, int nrows) {
+  const int64_t nb = K / 32;
+  const auto* scales = reinterpret_cast<const uint16_t*>(group);
+  const uint8_t* quants = group + nb * kBlockScaleBytes;
+  const size_t qb = block_quant_bytes(wt);
+  const int off = pd::quant_offset(wt), chunks = pd::chunks_per_block(wt);
+  for (int c = 0; c < ncols; ++c) {
+    const uint8_t* xr = X + c * xs;
+    const auto* xq = reinterpret_cast<const int8_t*>(xr);
+    const float* dx = pd::act_d(xr, K);
+    const int32_t* nsum = pd::act_nsum(xr, K);
+    for (int r = 0; r < nrows; ++r) {
+      float acc = 0.0f;
+      for (int64_t b = 0; b < nb; ++b) {
+        const uint8_t* q = quants + b * qb;
+        int32_t isum = off * nsum[b];
+        for (int j = 0; j < chunks; ++j) {
+          const uint8_t* w4 = q + (j * kPackRows + r) * 4;
+          for (int i = 0; i < 4; ++i) {
+            if (wt == GgmlType::Q4_0) {
+              isum += (w4[i] & 0x0F) * xq[b * 32 + 4 * j + i];
+              isum += (w4[i] >> 4) * xq[b * 32 + 16 + 4 * j + i];
+            } else {
+              isum += w4[i] * xq[b * 32 + 4 * j + i];
+            }
+          }
+        }
+        acc = std::fma(static_cast<float>(isum), fp16_to_f32(scales[b * kPackRows + r]) * dx[b], acc);
+      }
+      Y[c * ldy + r] = acc;
+    }
+  }
+}
+
+struct Path {
+  pd::GroupFn group;
+  pd::PackActFn act;
+};
+
+Path select_path() {
+#if defined(__x86_64__)
+  if (PackedWeights::fast_path_available() && active_isa() == Isa::kAvx512)
+    return {x86::packed_group_avx512, x86::packed_act_avx2};
+#endif
+  return {packed_group_scalar, packed_act_scalar};
+}
+
+struct Scratch {
+  std::unique_ptr<uint8_t[]> mem;
+  size_t size = 0;
+  uint8_t* get(size_t n) {
+    if (n + 64 > size) {
+      size = n + 64;
+      mem.reset(new uint8_t[size]);
+    }
+    auto p = reinterpret_cast<uintptr_t>(mem.get());
+    return reinterpret_cast<uint8_t*>((p + 63) & ~uintptr_t{63});
+  }
+};
+
+}  // namespace
+
+void PackedWeights::Free::operator()(uint8_t* p) const { std::free(p); }
+
+bool PackedWeights::supported(GgmlType wt, int64_t N, int64_t K) {
+  return (wt == GgmlType::Q4_0 || wt == GgmlType::Q8_0) && N > 0 && K > 0 && K % 64 == 0;
+}
+
+bool PackedWeights::fast_path_available() { return best_supported_isa() == Isa::kAvx512; }
+
+std::unique_ptr<PackedWeights> PackedWeights::pack(GgmlType wt, const void* W, int64_t N, int64_t K) {
+  if (!supported(wt, N, K))
+    fail(ErrorCode::kUnsupported, "cannot pack {} weights of {} x {}", ggml_type_name(uint32_t(wt)), N, K);
+  auto p = std::unique_ptr<PackedWeights>(new PackedWeights());
+  p->type_ = wt;
+  p->n_ = N;
+  p->k_ = K;
+  const int64_t nb = K / 32;
+  const size_t qb = block_quant_bytes(wt);
+  p->group_bytes_ = (static_cast<size_t>(nb) * (kBlockScaleBytes + qb) + 63) / 64 * 64;
+  const size_t total = p->bytes();
+  // Large matrices go on 2 MiB-aligned memory the kernel may back with huge pages: the kernels stream
+  // every byte once per token, and fewer TLB misses show in decode speed.
+  constexpr size_t kHuge = size_t{2} << 20;
+  const size_t align = total >= kHuge ? kHuge : 64;
+  p->data_.reset(static_cast<uint8_t*>(std::aligned_alloc(align, (total + align - 1) / align * align)));
+  if (!p->data_) fail(ErrorCode::kResourceExhausted, "out of memory packing {} bytes of weights", total);
+#if defined(__linux__)
+  if (align == kHuge) madvise(p->data_.get(), (total + align - 1) / align * align, MADV_HUGEPAGE);
+#endif
+  // Only the padding rows of the last group are not overwritten below.
+  if (N % kPackRows) std::memset(p->data_.get() + p->group_bytes_ * (p->groups() - 1), 0, p->group_bytes_);
+
+  const size_t row_bytes = ggml_row_bytes(wt, K);
+  const size_t src_block = wt == GgmlType::Q4_0 ? 18 : 34;
+  const int chunks = pd::chunks_per_block(wt);
+  for (int64_t g = 0; g < p->groups(); ++g) {
+    uint8_t* dst = p->data_.get() + p->group_bytes_ * static_cast<size_t>(g);
+    auto* scales = reinterpret_cast<uint16_t*>(dst);
+    uint8_t* quants = dst + nb * kBlockScaleBytes;
+    const int nrows = static_cast<int>(std::min<int64_t>(kPackRows, N - g * kPackRows));
+    for (int r = 0; r < nrows; ++r) {
+      const uint8_t* src = static_cast<const uint8_t*>(W) + row_bytes * static_cast<size_t>(g * kPackRows + r);
+      for (int64_t b = 0; b < nb; ++b) {
+        const uint8_t* blk = src + b * src_block;
+        std::memcpy(&scales[b * kPackRows + r], blk, 2);
+        uint8_t* q = quants + b * qb;
+        for (int j = 0; j < chunks; ++j)
+          for (int i = 0; i < 4; ++i) {
+            const uint8_t v = blk[2 + 4 * j + i];
+            q[(j * kPackRows + r) * 4 + i] = wt == GgmlType::Q8_0 ? static_cast<uint8_t>(v ^ 0x80) : v;
+          }
+      }
+    }
+  }
+  return p;
+}
+
+float PackedWeights::at(int64_t r, int64_t k) const {
+  const uint8_t* g = group(r / kPackRows);
+  const int rr = static_cast<int>(r % kPackRows);
+  const int64_t nb = k_ / 32, b = k / 32;
+  const int e = static_cast<int>(k % 32);
+  uint16_t h;
+  std::memcpy(&h, g + (b * kPackRows + rr) * 2, 2);
+  const uint8_t* q = g + nb * kBlockScaleBytes + b * block_quant_bytes(type_);
+  int v;
+  if (type_ == GgmlType::Q4_0) {
+    const int byte = e % 16;
+    const uint8_t x = q[((byte / 4) * kPackRows + rr) * 4 + byte % 4];
+    v = (e < 16 ? (x & 0x0F) : (x >> 4)) - 8;
+  } else {
+    v = static_cast<int>(q[((e / 4) * kPackRows + rr) * 4 + e % 4]) - 128;
+  }
+  return fp16_to_f32(h) * static_cast<float>(v);
+}
+
+void matmul_packed(const PackedProduct* products, int n_products, const float* X, int64_t T, ThreadPool& pool) {
+  if (n_products <= 0 || T <= 0) return;
+  const int64_t K = products[0].w->cols();
+  int64_t total_groups = 0;
+  for (int i = 0; i < n_products; ++i) {
+    if (products[i].w->cols() != K) fail(ErrorCode::kInvalidArgument, "matmul_packed: products differ in K");
+    total_groups += products[i].w->groups();
+  }
+  const Path path = select_path();
+  const size_t xs = pd::act_bytes(K);
+  thread_local Scratch scratch;
+  uint8_t* act = scratch.get(xs * static_cast<size_t>(T));
+  // Tokens are processed in blocks whose packed activations stay in L2 while a group's weights are
+  // reused for every token of the block.
+  const int64_t tb =
+      std::max<int64_t>(pd::kMaxCols, static_cast<int64_t>((512 * 1024) / xs) / pd::kMaxCols * pd::kMaxCols);
+  const bool pack_in_job = T >= 2 * pool.size();
+  if (!pack_in_job)
+    for (int64_t t = 0; t < T; ++t) path.act(X + t * K, K, act + t * xs);
+
+  pool.run([&](int ith, int nth) {
+    if (pack_in_job) {
+      int64_t b, e;
+      split_range(T, ith, nth, &b, &e);
+      for (int64_t t = b; t < e; ++t) path.act(X + t * K, K, act + t * xs);
+      pool.barrier();
+    }
+    int64_t gb, ge;
+    split_range(total_groups, ith, nth, &gb, &ge);
+    for (int64_t c0 = 0; c0 < T; c0 += tb) {
+      const int64_t c1 = std::min(T, c0 + tb);
+      int64_t base = 0;
+      for (int i = 0; i < n_products && base < ge; ++i) {
+        const PackedWeights& w = *products[i].w;
+        const int64_t ng = w.groups();
+        const int64_t lo = std::max(gb, base) - base, hi = std::min(ge, base + ng) - base;
+        for (int64_t g = lo; g < hi; ++g) {
+          const int nrows = static_cast<int>(std::min<int64_t>(kPackRows, w.rows() - g * kPackRows));
+          for (int64_t c = c0; c < c1; c += pd::kMaxCols) {
+            const int nc = static_cast<int>(std::min<int64_t>(pd::kMaxCols, c1 - c));
+            path.group(w.type(), w.group(g), K, act + c * xs, xs, nc,
+                       products[i].y + c * products[i].ldy + g * kPackRows, products[i].ldy, nrows);
+          }
+        }
+        base += ng;
+      }
+    }
+  });
+}
+
+}  // namespace llmchain::kernels

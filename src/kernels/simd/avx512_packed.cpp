@@ -1,0 +1,115 @@
+// AVX-512 VNNI kernels for packed Q4_0 / Q8_0 weights (layout in kernels/packed.h).
+//
+// One register holds quants 4j..4j+3 of a block for 16 rows; vpdpbusd against the broadcast
+// activation dword x[4j..4j+3] adds 4 products to each row's lane, so a 32-element block costs 8
+// vpdpbusd per token for 16 rows, and the expanded weights are reused for up to 8 tokens.
+#include <immintrin.h>
+
+#include "kernels/packed.h"
+#include "kernels/packed_impl.h"
+#include "kernels/simd/act_formats.h"
+
+namespace llmchain::kernels::x86 {
+namespace pd = packed_detail;
+namespace {
+
+inline __m512i bcast(const int8_t* p) {
+  int32_t v;
+  __builtin_memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
+}
+
+template <bool kQ4, int C>
+void group_kernel(const uint8_t* group, int64_t K, const uint8_t* X, size_t xs, float* Y, int64_t ldy, int nrows) {
+  const int64_t nb = K / 32;
+  const auto* scales = reinterpret_cast<const __m256i*>(group);
+  const uint8_t* quants = group + nb * 32;
+  constexpr int kOff = kQ4 ? 8 : 128;
+  constexpr size_t kQb = kQ4 ? 256 : 512;
+  const int8_t* xq[C];
+  const float* dx[C];
+  const int32_t* ns[C];
+  for (int c = 0; c < C; ++c) {
+    xq[c] = reinterpret_cast<const int8_t*>(X + c * xs);
+    dx[c] = pd::act_d(X + c * xs, K);
+    ns[c] = pd::act_nsum(X + c * xs, K);
+  }
+  __m512 acc[C];
+  for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  for (int64_t b = 0; b < nb; ++b) {
+    const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256(scales + b));
+    const uint8_t* q = quants + b * kQb;
+    __m512i w[8];
+    if constexpr (kQ4) {
+      for (int j = 0; j < 4; ++j) {
+        const __m512i v = _mm512_load_si512(q + 64 * j);
+        w[j] = _mm512_and_si512(v, m4);
+        w[j + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+      }
+    } else {
+      for (int j = 0; j < 8; ++j) w[j] = _mm512_load_si512(q + 64 * j);
+    }
+    for (int c = 0; c < C; ++c) {
+      const int8_t* x = xq[c] + b * 32;
+      // Two chains so one token's eight vpdpbusd are not all serial.
+      __m512i s0 = _mm512_set1_epi32(kOff * ns[c][b]);
+      __m512i s1 = _mm512_setzero_si512();
+      s0 = _mm512_dpbusd_epi32(s0, w[0], bcast(x + 0));
+      s1 = _mm512_dpbusd_epi32(s1, w[1], bcast(x + 4));
+      s0 = _mm512_dpbusd_epi32(s0, w[2], bcast(x + 8));
+      s1 = _mm512_dpbusd_epi32(s1, w[3], bcast(x + 12));
+      s0 = _mm512_dpbusd_epi32(s0, w[4], bcast(x + 16));
+      s1 = _mm512_dpbusd_epi32(s1, w[5], bcast(x + 20));
+      s0 = _mm512_dpbusd_epi32(s0, w[6], bcast(x + 24));
+      s1 = _mm512_dpbusd_epi32(s1, w[7], bcast(x + 28));
+      const __m512 sum = _mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1));
+      acc[c] = _mm512_fmadd_ps(sum, _mm512_mul_ps(dw, _mm512_set1_ps(dx[c][b])), acc[c]);
+    }
+  }
+  if (nrows == kPackRows) {
+    for (int c = 0; c < C; ++c) _mm512_storeu_ps(Y + c * ldy, acc[c]);
+  } else {
+    const __mmask16 m = static_cast<__mmask16>((1u << nrows) - 1);
+    for (int c = 0; c < C; ++c) _mm512_mask_storeu_ps(Y + c * ldy, m, acc[c]);
+  }
+}
+
+template <bool kQ4>
+void dispatch(const uint8_t* group, int64_t K, const uint8_t* X, size_t xs, int ncols, float* Y, int64_t ldy,
+              int nrows) {
+  switch (ncols) {
+    case 8: return group_kernel<kQ4, 8>(group, K, X, xs, Y, ldy, nrows);
+    case 7: return group_kernel<kQ4, 7>(group, K, X, xs, Y, ldy, nrows);
+    case 6: return group_kernel<kQ4, 6>(group, K, X, xs, Y, ldy, nrows);
+    case 5: return group_kernel<kQ4, 5>(group, K, X, xs, Y, ldy, nrows);
+    case 4: return group_kernel<kQ4, 4>(group, K, X, xs, Y, ldy, nrows);
+    case 3: return group_kernel<kQ4, 3>(group, K, X, xs, Y, ldy, nrows);
+    case 2: return group_kernel<kQ4, 2>(group, K, X, xs, Y, ldy, nrows);
+    default: return group_kernel<kQ4, 1>(group, K, X, xs, Y, ldy, nrows);
+  }
+}
+
+}  // namespace
+
+void packed_group_avx512(GgmlType wt, const uint8_t* group, int64_t K, const uint8_t* X, size_t xs, int ncols, float* Y,
+                         int64_t ldy, int nrows) {
+  if (wt == GgmlType::Q4_0)
+    dispatch<true>(group, K, X, xs, ncols, Y, ldy, nrows);
+  else
+    dispatch<false>(group, K, X, xs, ncols, Y, ldy, nrows);
+}
+
+void packed_act_avx2(const float* x, int64_t K, uint8_t* dst) {
+  // ActQ8 is [qs][d][s]: the same prefix; the float sums are replaced by the negated integer sums.
+  pack_act_q8_0(x, K, dst);
+  const auto* qs = reinterpret_cast<const int8_t*>(dst);
+  int32_t* nsum = reinterpret_cast<int32_t*>(dst + K) + K / 32;
+  for (int64_t b = 0; b < K / 32; ++b) {
+    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * b));
+    const __m512i q16 = _mm512_cvtepi8_epi16(q);
+    nsum[b] = -_mm512_reduce_add_epi32(_mm512_madd_epi16(q16, _mm512_set1_epi16(1)));
+  }
+}
+
+}  // namespace llmchain::kernels::x86

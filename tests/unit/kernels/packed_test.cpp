@@ -1,0 +1,120 @@
+#include "kernels/packed.h"
+
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "base/error.h"
+#include "kernels/kernels.h"
+#include "unit/kernels/test_util.h"
+
+namespace llmchain::kernels {
+namespace {
+
+using testing::normalized_error;
+using testing::random_vector;
+
+struct Case {
+  GgmlType type;
+  int64_t N, K, T;
+};
+
+std::vector<uint8_t> quantize_matrix(GgmlType type, const std::vector<float>& w, int64_t N, int64_t K) {
+  std::vector<uint8_t> out(ggml_row_bytes(type, K) * N);
+  for (int64_t r = 0; r < N; ++r) quantize_row(type, w.data() + r * K, out.data() + r * ggml_row_bytes(type, K), K);
+  return out;
+}
+
+std::vector<float> run_packed(const PackedWeights& pw, const std::vector<float>& X, int64_t T, int64_t ldy, Isa isa,
+                              ThreadPool& pool) {
+  set_isa_for_testing(isa);
+  std::vector<float> y(T * ldy, -7.0f);
+  const PackedProduct p{&pw, y.data(), ldy};
+  matmul_packed(&p, 1, X.data(), T, pool);
+  set_isa_for_testing(best_supported_isa());
+  return y;
+}
+
+class PackedMatmul : public ::testing::TestWithParam<Case> {};
+
+TEST_P(PackedMatmul, MatchesReferenceOnEveryPath) {
+  const Case c = GetParam();
+  const auto w = random_vector(c.N * c.K, 11);
+  const auto W = quantize_matrix(c.type, w, c.N, c.K);
+  const auto X = random_vector(c.T * c.K, 12);
+  auto pw = PackedWeights::pack(c.type, W.data(), c.N, c.K);
+  ASSERT_EQ(pw->groups(), (c.N + kPackRows - 1) / kPackRows);
+
+  // The layout holds exactly the original values.
+  std::vector<float> row(c.K);
+  for (int64_t r : {int64_t{0}, c.N / 2, c.N - 1}) {
+    dequantize_row(c.type, W.data() + r * ggml_row_bytes(c.type, c.K), row.data(), c.K);
+    for (int64_t k = 0; k < c.K; ++k) ASSERT_EQ(pw->at(r, k), row[k]) << "row " << r << " col " << k;
+  }
+
+  std::vector<float> ref(c.T * c.N);
+  matmul_reference(c.type, W.data(), c.N, c.K, X.data(), c.T, ref.data(), c.N);
+  const int64_t ldy = c.N + 3;  // a row stride wider than N: nothing past N may be written
+  ThreadPool pool(2);
+  for (Isa isa : {Isa::kScalar, best_supported_isa()}) {
+    const auto y = run_packed(*pw, X, c.T, ldy, isa, pool);
+    std::vector<float> got;
+    for (int64_t t = 0; t < c.T; ++t) {
+      for (int64_t r = 0; r < c.N; ++r) got.push_back(y[t * ldy + r]);
+      for (int64_t r = c.N; r < ldy; ++r) ASSERT_EQ(y[t * ldy + r], -7.0f) << "wrote past N";
+    }
+    EXPECT_LT(normalized_error(got, ref), 0.02) << isa_name(isa);
+    // Same activation quantization and block arithmetic as the unpacked kernel of the same ISA:
+    // only the order of the float sums differs.
+    set_isa_for_testing(isa);
+    std::vector<float> unpacked(c.T * c.N);
+    matmul(c.type, W.data(), c.N, c.K, X.data(), c.T, unpacked.data(), c.N, pool);
+    set_isa_for_testing(best_supported_isa());
+    EXPECT_LT(normalized_error(got, unpacked), 1e-5) << isa_name(isa);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, PackedMatmul,
+                         ::testing::Values(Case{GgmlType::Q4_0, 16, 64, 1}, Case{GgmlType::Q4_0, 37, 128, 3},
+                                           Case{GgmlType::Q4_0, 64, 256, 9}, Case{GgmlType::Q4_0, 100, 512, 17},
+                                           Case{GgmlType::Q8_0, 16, 64, 1}, Case{GgmlType::Q8_0, 37, 128, 8},
+                                           Case{GgmlType::Q8_0, 64, 256, 9}, Case{GgmlType::Q8_0, 100, 512, 20}));
+
+TEST(PackedMatmulFused, SeveralProductsInOnePass) {
+  const int64_t K = 256, T = 5;
+  const auto X = random_vector(T * K, 3);
+  struct M {
+    GgmlType type;
+    int64_t N;
+    std::vector<uint8_t> W;
+    std::unique_ptr<PackedWeights> pw;
+    std::vector<float> y, ref;
+  };
+  std::vector<M> ms;
+  ms.push_back({GgmlType::Q4_0, 48, {}, nullptr, {}, {}});
+  ms.push_back({GgmlType::Q8_0, 21, {}, nullptr, {}, {}});
+  ms.push_back({GgmlType::Q4_0, 16, {}, nullptr, {}, {}});
+  std::vector<PackedProduct> ps;
+  for (auto& m : ms) {
+    m.W = quantize_matrix(m.type, random_vector(m.N * K, static_cast<uint32_t>(m.N)), m.N, K);
+    m.pw = PackedWeights::pack(m.type, m.W.data(), m.N, K);
+    m.y.assign(T * m.N, 0.0f);
+    m.ref.assign(T * m.N, 0.0f);
+    matmul_reference(m.type, m.W.data(), m.N, K, X.data(), T, m.ref.data(), m.N);
+    ps.push_back({m.pw.get(), m.y.data(), m.N});
+  }
+  ThreadPool pool(2);
+  matmul_packed(ps.data(), static_cast<int>(ps.size()), X.data(), T, pool);
+  for (auto& m : ms) EXPECT_LT(normalized_error(m.y, m.ref), 0.02);
+}
+
+TEST(PackedWeightsTest, RejectsUnsupportedTypesAndShapes) {
+  EXPECT_FALSE(PackedWeights::supported(GgmlType::Q4_K, 16, 256));
+  EXPECT_FALSE(PackedWeights::supported(GgmlType::Q4_0, 16, 32));  // K must be a multiple of 64
+  EXPECT_TRUE(PackedWeights::supported(GgmlType::Q8_0, 1, 64));
+  std::vector<uint8_t> w(ggml_row_bytes(GgmlType::Q4_K, 256) * 16);
+  EXPECT_THROW(PackedWeights::pack(GgmlType::Q4_K, w.data(), 16, 256), Error);
+}
+
+}  // namespace
+}  // namespace llmchain::kernels
