@@ -8,6 +8,11 @@
 #include <mutex>
 #include <thread>
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
+
 #include "kernels/kernels.h"
 
 namespace llmchain::model {
@@ -174,7 +179,19 @@ void Model::pack_weights() {
   work();
   for (auto& t : threads) t.join();
   if (error) std::rethrow_exception(error);
-  for (size_t i = 0; i < todo.size(); ++i) todo[i]->packed = packed_[i].get();
+  for (size_t i = 0; i < todo.size(); ++i) {
+    todo[i]->packed = packed_[i].get();
+#if defined(__linux__)
+    // The kernels read only the packed copy from now on: let the file's pages go (they come back
+    // from the page cache or the file if anything reads them, e.g. tied embeddings).
+    if (todo[i]->data == token_embd_.data) continue;
+    const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+    const auto b = reinterpret_cast<uintptr_t>(todo[i]->data);
+    const uintptr_t lo = (b + page - 1) / page * page;
+    const uintptr_t hi = (b + todo[i]->row_bytes() * static_cast<size_t>(todo[i]->n_rows)) / page * page;
+    if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
+#endif
+  }
   if (token_embd_.data == output_.data) token_embd_.packed = output_.packed;
 }
 
