@@ -48,10 +48,67 @@ void packed_act_scalar(const float* x, int64_t K, uint8_t* dst) {
   }
 }
 
+// Scalar Q8_K activation quantizer (reference), in the x86 ActQ8K layout (see packed_impl.h).
+void packed_act_q8k_scalar(const float* x, int64_t K, uint8_t* dst) {
+  std::vector<uint8_t> blocks(ggml_row_bytes(GgmlType::Q8_K, K));
+  quantize_row(GgmlType::Q8_K, x, blocks.data(), K);
+  for (int64_t i = 0; i < K / 256; ++i) {
+    const uint8_t* b = blocks.data() + i * 292;  // float d; int8 qs[256]; int16 bsums[16]
+    uint8_t* o = dst + i * 320;
+    std::memset(o, 0, 320);
+    std::memcpy(o, b, 4);
+    int16_t bs16[16], bs32[8];
+    std::memcpy(bs16, b + 4 + 256, 32);
+    for (int j = 0; j < 8; ++j) bs32[j] = static_cast<int16_t>(bs16[2 * j] + bs16[2 * j + 1]);
+    std::memcpy(o + 4, bs16, 32);
+    std::memcpy(o + 36, bs32, 16);
+    std::memcpy(o + 64, b + 4, 256);
+  }
+}
+
+// Q4_K: per super-block, sumi = sum_j sc_j * isum_j and msum = sum_j m_j * bsum_j exactly in
+// integers, then acc += sumi * (d * dx) - msum * (dmin * dx).
+void q4k_group_scalar(const uint8_t* group, int64_t K, const uint8_t* X, size_t xs, int ncols, float* Y, int64_t ldy,
+                      int nrows) {
+  for (int c = 0; c < ncols; ++c) {
+    for (int r = 0; r < nrows; ++r) {
+      float acc = 0.0f;
+      for (int64_t i = 0; i < K / 256; ++i) {
+        const uint8_t* g = group + i * pd::kQ4KGroupBlockBytes;
+        const uint8_t* a = X + c * xs + i * 320;
+        float dx;
+        std::memcpy(&dx, a, 4);
+        const auto* bs32 = reinterpret_cast<const int16_t*>(a + 36);
+        const auto* xq = reinterpret_cast<const int8_t*>(a + 64);
+        uint16_t hd, hm;
+        std::memcpy(&hd, g + 2 * r, 2);
+        std::memcpy(&hm, g + 32 + 2 * r, 2);
+        int32_t sumi = 0, msum = 0;
+        for (int j = 0; j < 8; ++j) {
+          const int k = j / 2;
+          int32_t isum = 0;
+          for (int cc = 0; cc < 8; ++cc)
+            for (int e = 0; e < 4; ++e) {
+              const uint8_t byte = g[320 + ((k * 8 + cc) * kPackRows + r) * 4 + e];
+              const int q = j % 2 ? byte >> 4 : byte & 0x0F;
+              isum += q * xq[32 * j + 4 * cc + e];
+            }
+          sumi += g[64 + j * kPackRows + r] * isum;
+          msum += g[192 + ((j / 2) * kPackRows + r) * 2 + j % 2] * bs32[j];
+        }
+        acc = std::fma(static_cast<float>(sumi), fp16_to_f32(hd) * dx, acc);
+        acc = std::fma(-static_cast<float>(msum), fp16_to_f32(hm) * dx, acc);
+      }
+      Y[c * ldy + r] = acc;
+    }
+  }
+}
+
 // Same arithmetic as the SIMD kernels: exact integer block dot product (offset folded in), then
 // acc += float(isum) * (dw * dx) per block, in block order.
 void packed_group_scalar(GgmlType wt, const uint8_t* group, int64_t K, const uint8_t* X, size_t xs, int ncols, float* Y,
                          int64_t ldy, int nrows) {
+  if (wt == GgmlType::Q4_K) return q4k_group_scalar(group, K, X, xs, ncols, Y, ldy, nrows);
   const int64_t nb = K / 32;
   const auto* scales = reinterpret_cast<const uint16_t*>(group);
   const uint8_t* quants = group + nb * kBlockScaleBytes;
@@ -90,12 +147,35 @@ struct Path {
   pd::PackActFn act;
 };
 
-Path select_path() {
+Path select_path(pd::ActKind kind) {
+  const bool q8k = kind == pd::ActKind::kQ8_K;
 #if defined(__x86_64__)
   if (PackedWeights::fast_path_available() && active_isa() == Isa::kAvx512)
-    return {x86::packed_group_avx512, x86::packed_act_avx2};
+    return {x86::packed_group_avx512, q8k ? x86::packed_act_q8k_avx2 : x86::packed_act_avx2};
 #endif
-  return {packed_group_scalar, packed_act_scalar};
+  return {packed_group_scalar, q8k ? packed_act_q8k_scalar : packed_act_scalar};
+}
+
+// Q4_K super-block of one row -> its slice of the group (see packed_impl.h).
+void pack_q4k_block(const uint8_t* blk, uint8_t* g, int r) {
+  std::memcpy(g + 2 * r, blk, 2);
+  std::memcpy(g + 32 + 2 * r, blk + 2, 2);
+  const uint8_t* sc12 = blk + 4;
+  for (int j = 0; j < 8; ++j) {
+    uint8_t sc, m;
+    if (j < 4) {
+      sc = sc12[j] & 63;
+      m = sc12[j + 4] & 63;
+    } else {
+      sc = static_cast<uint8_t>((sc12[j + 4] & 0xF) | ((sc12[j - 4] >> 6) << 4));
+      m = static_cast<uint8_t>((sc12[j + 4] >> 4) | ((sc12[j] >> 6) << 4));
+    }
+    g[64 + j * kPackRows + r] = sc;
+    g[192 + ((j / 2) * kPackRows + r) * 2 + j % 2] = m;
+  }
+  const uint8_t* qs = blk + 16;
+  for (int k = 0; k < 4; ++k)
+    for (int c = 0; c < 8; ++c) std::memcpy(g + 320 + ((k * 8 + c) * kPackRows + r) * 4, qs + 32 * k + 4 * c, 4);
 }
 
 struct Scratch {
@@ -116,7 +196,9 @@ struct Scratch {
 void PackedWeights::Free::operator()(uint8_t* p) const { std::free(p); }
 
 bool PackedWeights::supported(GgmlType wt, int64_t N, int64_t K) {
-  return (wt == GgmlType::Q4_0 || wt == GgmlType::Q8_0) && N > 0 && K > 0 && K % 64 == 0;
+  if (N <= 0 || K <= 0) return false;
+  if (wt == GgmlType::Q4_K) return K % 256 == 0;
+  return (wt == GgmlType::Q4_0 || wt == GgmlType::Q8_0) && K % 64 == 0;
 }
 
 bool PackedWeights::fast_path_available() { return best_supported_isa() == Isa::kAvx512; }
@@ -130,7 +212,8 @@ std::unique_ptr<PackedWeights> PackedWeights::pack(GgmlType wt, const void* W, i
   p->k_ = K;
   const int64_t nb = K / 32;
   const size_t qb = block_quant_bytes(wt);
-  p->group_bytes_ = (static_cast<size_t>(nb) * (kBlockScaleBytes + qb) + 63) / 64 * 64;
+  p->group_bytes_ = wt == GgmlType::Q4_K ? static_cast<size_t>(K / 256) * pd::kQ4KGroupBlockBytes
+                                         : (static_cast<size_t>(nb) * (kBlockScaleBytes + qb) + 63) / 64 * 64;
   const size_t total = p->bytes();
   // Large matrices go on 2 MiB-aligned memory the kernel may back with huge pages: the kernels stream
   // every byte once per token, and fewer TLB misses show in decode speed.
@@ -154,6 +237,10 @@ std::unique_ptr<PackedWeights> PackedWeights::pack(GgmlType wt, const void* W, i
     const int nrows = static_cast<int>(std::min<int64_t>(kPackRows, N - g * kPackRows));
     for (int r = 0; r < nrows; ++r) {
       const uint8_t* src = static_cast<const uint8_t*>(W) + row_bytes * static_cast<size_t>(g * kPackRows + r);
+      if (wt == GgmlType::Q4_K) {
+        for (int64_t i = 0; i < K / 256; ++i) pack_q4k_block(src + i * 144, dst + i * pd::kQ4KGroupBlockBytes, r);
+        continue;
+      }
       for (int64_t b = 0; b < nb; ++b) {
         const uint8_t* blk = src + b * src_block;
         std::memcpy(&scales[b * kPackRows + r], blk, 2);
@@ -172,6 +259,17 @@ std::unique_ptr<PackedWeights> PackedWeights::pack(GgmlType wt, const void* W, i
 float PackedWeights::at(int64_t r, int64_t k) const {
   const uint8_t* g = group(r / kPackRows);
   const int rr = static_cast<int>(r % kPackRows);
+  if (type_ == GgmlType::Q4_K) {
+    const uint8_t* sb = g + (k / 256) * pd::kQ4KGroupBlockBytes;
+    const int e = static_cast<int>(k % 256), j = e / 32, kk = j / 2, c = (e % 32) / 4;
+    uint16_t hd, hm;
+    std::memcpy(&hd, sb + 2 * rr, 2);
+    std::memcpy(&hm, sb + 32 + 2 * rr, 2);
+    const uint8_t byte = sb[320 + ((kk * 8 + c) * kPackRows + rr) * 4 + e % 4];
+    const int q = j % 2 ? byte >> 4 : byte & 0x0F;
+    const int sc = sb[64 + j * kPackRows + rr], m = sb[192 + ((j / 2) * kPackRows + rr) * 2 + j % 2];
+    return fp16_to_f32(hd) * static_cast<float>(sc) * static_cast<float>(q) - fp16_to_f32(hm) * static_cast<float>(m);
+  }
   const int64_t nb = k_ / 32, b = k / 32;
   const int e = static_cast<int>(k % 32);
   uint16_t h;
@@ -191,13 +289,16 @@ float PackedWeights::at(int64_t r, int64_t k) const {
 void matmul_packed(const PackedProduct* products, int n_products, const float* X, int64_t T, ThreadPool& pool) {
   if (n_products <= 0 || T <= 0) return;
   const int64_t K = products[0].w->cols();
+  const pd::ActKind kind = pd::act_kind(products[0].w->type());
   int64_t total_groups = 0;
   for (int i = 0; i < n_products; ++i) {
     if (products[i].w->cols() != K) fail(ErrorCode::kInvalidArgument, "matmul_packed: products differ in K");
+    if (pd::act_kind(products[i].w->type()) != kind)
+      fail(ErrorCode::kInvalidArgument, "matmul_packed: products need different activation formats");
     total_groups += products[i].w->groups();
   }
-  const Path path = select_path();
-  const size_t xs = pd::act_bytes(K);
+  const Path path = select_path(kind);
+  const size_t xs = pd::act_bytes(kind, K);
   thread_local Scratch scratch;
   uint8_t* act = scratch.get(xs * static_cast<size_t>(T));
   // Tokens are processed in blocks whose packed activations stay in L2 while a group's weights are

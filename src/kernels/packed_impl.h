@@ -12,13 +12,26 @@
 
 namespace llmchain::kernels::packed_detail {
 
-inline size_t act_bytes(int64_t K) { return (static_cast<size_t>(K) + static_cast<size_t>(K / 32) * 8 + 63) / 64 * 64; }
+// Activation formats: Q8_0-style rows for Q4_0 / Q8_0 weights, Q8_K super-blocks (the x86 ActQ8K
+// layout: float d; int16 bsums16[16]; int16 bsums32[8]; pad; int8 qs[256]) for Q4_K.
+enum class ActKind { kQ8_0, kQ8_K };
+inline ActKind act_kind(GgmlType wt) { return wt == GgmlType::Q4_K ? ActKind::kQ8_K : ActKind::kQ8_0; }
+
+inline size_t act_bytes(ActKind kind, int64_t K) {
+  if (kind == ActKind::kQ8_K) return static_cast<size_t>(K / 256) * 320;
+  return (static_cast<size_t>(K) + static_cast<size_t>(K / 32) * 8 + 63) / 64 * 64;
+}
 inline const float* act_d(const uint8_t* row, int64_t K) { return reinterpret_cast<const float*>(row + K); }
 inline const int32_t* act_nsum(const uint8_t* row, int64_t K) {
   return reinterpret_cast<const int32_t*>(row + K) + K / 32;
 }
 inline int quant_offset(GgmlType wt) { return wt == GgmlType::Q4_0 ? 8 : 128; }
 inline int chunks_per_block(GgmlType wt) { return wt == GgmlType::Q4_0 ? 4 : 8; }
+
+// Q4_K group, per 256-element super-block (2368 bytes, a multiple of 64):
+//   fp16 d[16], fp16 dmin[16], uint8 sc[8][16], uint8 mins[4][16][2], uint8 qs[4][8][16][4]
+// qs[k][c][r]: bytes 32k+4c..32k+4c+3 of row r's nibbles (low = sub-block 2k, high = 2k+1).
+constexpr size_t kQ4KGroupBlockBytes = 32 + 32 + 128 + 128 + 2048;
 
 // Y[c*ldy + r] for r < nrows (<= 16), c < ncols (<= kMaxCols) from one weight group.
 constexpr int kMaxCols = 8;
@@ -33,4 +46,5 @@ namespace llmchain::kernels::x86 {
 void packed_group_avx512(GgmlType wt, const uint8_t* group, int64_t K, const uint8_t* X, size_t xs, int ncols, float* Y,
                          int64_t ldy, int nrows);
 void packed_act_avx2(const float* x, int64_t K, uint8_t* dst);
+void packed_act_q8k_avx2(const float* x, int64_t K, uint8_t* dst);
 }  // namespace llmchain::kernels::x86

@@ -75,6 +75,77 @@ void group_kernel(const uint8_t* group, int64_t K, const uint8_t* X, size_t xs, 
   }
 }
 
+// Q4_K: per super-block, isum_j of each 32-element sub-block by vpdpbusd, sumi += sc_j * isum_j
+// (exact int32), the mins term by vpdpwssd of (m_2p, m_2p+1) with the activation's 32-sums.
+template <int C>
+void q4k_kernel(const uint8_t* group, int64_t K, const uint8_t* X, size_t xs, float* Y, int64_t ldy, int nrows) {
+  __m512 acc[C];
+  for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  for (int64_t i = 0; i < K / 256; ++i) {
+    const uint8_t* g = group + i * pd::kQ4KGroupBlockBytes;
+    const uint8_t* a[C];
+    for (int c = 0; c < C; ++c) a[c] = X + c * xs + i * 320;
+    __m512i sumi[C], msum[C];
+    for (int c = 0; c < C; ++c) sumi[c] = msum[c] = _mm512_setzero_si512();
+    for (int p = 0; p < 4; ++p) {
+      const __m512i mn = _mm512_cvtepu8_epi16(_mm256_load_si256(reinterpret_cast<const __m256i*>(g + 192 + 32 * p)));
+      for (int c = 0; c < C; ++c)
+        msum[c] = _mm512_dpwssd_epi32(msum[c], mn, bcast(reinterpret_cast<const int8_t*>(a[c] + 36 + 4 * p)));
+    }
+    for (int j = 0; j < 8; ++j) {
+      const __m512i sc = _mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(g + 64 + 16 * j)));
+      const uint8_t* q = g + 320 + (j / 2) * 512;
+      __m512i w[8];
+      for (int cc = 0; cc < 8; ++cc) {
+        const __m512i v = _mm512_load_si512(q + 64 * cc);
+        w[cc] = _mm512_and_si512(j % 2 ? _mm512_srli_epi16(v, 4) : v, m4);
+      }
+      for (int c = 0; c < C; ++c) {
+        const int8_t* x = reinterpret_cast<const int8_t*>(a[c] + 64 + 32 * j);
+        __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[0], bcast(x + 0));
+        __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[1], bcast(x + 4));
+        s0 = _mm512_dpbusd_epi32(s0, w[2], bcast(x + 8));
+        s1 = _mm512_dpbusd_epi32(s1, w[3], bcast(x + 12));
+        s0 = _mm512_dpbusd_epi32(s0, w[4], bcast(x + 16));
+        s1 = _mm512_dpbusd_epi32(s1, w[5], bcast(x + 20));
+        s0 = _mm512_dpbusd_epi32(s0, w[6], bcast(x + 24));
+        s1 = _mm512_dpbusd_epi32(s1, w[7], bcast(x + 28));
+        sumi[c] = _mm512_add_epi32(sumi[c], _mm512_mullo_epi32(_mm512_add_epi32(s0, s1), sc));
+      }
+    }
+    const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(g)));
+    const __m512 dm = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(g + 32)));
+    for (int c = 0; c < C; ++c) {
+      float d;
+      __builtin_memcpy(&d, a[c], 4);
+      const __m512 dx = _mm512_set1_ps(d);
+      acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi[c]), _mm512_mul_ps(dw, dx), acc[c]);
+      acc[c] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(msum[c]), _mm512_mul_ps(dm, dx), acc[c]);
+    }
+  }
+  if (nrows == kPackRows) {
+    for (int c = 0; c < C; ++c) _mm512_storeu_ps(Y + c * ldy, acc[c]);
+  } else {
+    const __mmask16 m = static_cast<__mmask16>((1u << nrows) - 1);
+    for (int c = 0; c < C; ++c) _mm512_mask_storeu_ps(Y + c * ldy, m, acc[c]);
+  }
+}
+
+void q4k_dispatch(const uint8_t* group, int64_t K, const uint8_t* X, size_t xs, int ncols, float* Y, int64_t ldy,
+                  int nrows) {
+  for (int c0 = 0; c0 < ncols; c0 += 4) {
+    const uint8_t* x = X + c0 * xs;
+    float* y = Y + c0 * ldy;
+    switch (ncols - c0) {
+      case 1: q4k_kernel<1>(group, K, x, xs, y, ldy, nrows); break;
+      case 2: q4k_kernel<2>(group, K, x, xs, y, ldy, nrows); break;
+      case 3: q4k_kernel<3>(group, K, x, xs, y, ldy, nrows); break;
+      default: q4k_kernel<4>(group, K, x, xs, y, ldy, nrows); break;
+    }
+  }
+}
+
 template <bool kQ4>
 void dispatch(const uint8_t* group, int64_t K, const uint8_t* X, size_t xs, int ncols, float* Y, int64_t ldy,
               int nrows) {
@@ -94,11 +165,15 @@ void dispatch(const uint8_t* group, int64_t K, const uint8_t* X, size_t xs, int 
 
 void packed_group_avx512(GgmlType wt, const uint8_t* group, int64_t K, const uint8_t* X, size_t xs, int ncols, float* Y,
                          int64_t ldy, int nrows) {
-  if (wt == GgmlType::Q4_0)
+  if (wt == GgmlType::Q4_K)
+    q4k_dispatch(group, K, X, xs, ncols, Y, ldy, nrows);
+  else if (wt == GgmlType::Q4_0)
     dispatch<true>(group, K, X, xs, ncols, Y, ldy, nrows);
   else
     dispatch<false>(group, K, X, xs, ncols, Y, ldy, nrows);
 }
+
+void packed_act_q8k_avx2(const float* x, int64_t K, uint8_t* dst) { pack_act_q8_k(x, K, dst); }
 
 void packed_act_avx2(const float* x, int64_t K, uint8_t* dst) {
   // ActQ8 is [qs][d][s]: the same prefix; the float sums are replaced by the negated integer sums.
