@@ -104,11 +104,47 @@ void q4k_group_scalar(const uint8_t* group, int64_t K, const uint8_t* X, size_t 
   }
 }
 
+inline int q6k_at(const uint8_t* g, int r, int e) {  // e < 256: the unsigned 6-bit quant
+  const int k = e / 64, el = e % 64, c = (el % 32) / 4, b = el % 4, grp = el / 4, m = grp % 4, sh = grp / 4;
+  const uint8_t lo = g[320 + ((k * 8 + c) * kPackRows + r) * 4 + b];
+  const uint8_t hi = g[2368 + ((k * 4 + m) * kPackRows + r) * 4 + b];
+  return (el < 32 ? lo & 0x0F : lo >> 4) | (((hi >> (2 * sh)) & 3) << 4);
+}
+
+// Q6_K: sumi = sum_j sc_j * (isum_j - 32 * bsum16_j) exactly in integers, acc += sumi * (d * dx).
+void q6k_group_scalar(const uint8_t* group, int64_t K, const uint8_t* X, size_t xs, int ncols, float* Y, int64_t ldy,
+                      int nrows) {
+  for (int c = 0; c < ncols; ++c) {
+    for (int r = 0; r < nrows; ++r) {
+      float acc = 0.0f;
+      for (int64_t i = 0; i < K / 256; ++i) {
+        const uint8_t* g = group + i * pd::kQ6KGroupBlockBytes;
+        const uint8_t* a = X + c * xs + i * 320;
+        float dx;
+        std::memcpy(&dx, a, 4);
+        const auto* bs16 = reinterpret_cast<const int16_t*>(a + 4);
+        const auto* xq = reinterpret_cast<const int8_t*>(a + 64);
+        uint16_t hd;
+        std::memcpy(&hd, g + 2 * r, 2);
+        int32_t sumi = 0;
+        for (int j = 0; j < 16; ++j) {
+          int32_t isum = -32 * bs16[j];
+          for (int e = 16 * j; e < 16 * j + 16; ++e) isum += q6k_at(g, r, e) * xq[e];
+          sumi += static_cast<int8_t>(g[64 + j * kPackRows + r]) * isum;
+        }
+        acc = std::fma(static_cast<float>(sumi), fp16_to_f32(hd) * dx, acc);
+      }
+      Y[c * ldy + r] = acc;
+    }
+  }
+}
+
 // Same arithmetic as the SIMD kernels: exact integer block dot product (offset folded in), then
 // acc += float(isum) * (dw * dx) per block, in block order.
 void packed_group_scalar(GgmlType wt, const uint8_t* group, int64_t K, const uint8_t* X, size_t xs, int ncols, float* Y,
                          int64_t ldy, int nrows) {
   if (wt == GgmlType::Q4_K) return q4k_group_scalar(group, K, X, xs, ncols, Y, ldy, nrows);
+  if (wt == GgmlType::Q6_K) return q6k_group_scalar(group, K, X, xs, ncols, Y, ldy, nrows);
   const int64_t nb = K / 32;
   const auto* scales = reinterpret_cast<const uint16_t*>(group);
   const uint8_t* quants = group + nb * kBlockScaleBytes;
@@ -178,6 +214,32 @@ void pack_q4k_block(const uint8_t* blk, uint8_t* g, int r) {
     for (int c = 0; c < 8; ++c) std::memcpy(g + 320 + ((k * 8 + c) * kPackRows + r) * 4, qs + 32 * k + 4 * c, 4);
 }
 
+// Q6_K super-block of one row -> its slice of the group (see packed_impl.h).
+void pack_q6k_block(const uint8_t* blk, uint8_t* g, int r) {
+  const uint8_t* ql = blk;
+  const uint8_t* qh = blk + 128;
+  const auto* sc = reinterpret_cast<const int8_t*>(blk + 192);
+  std::memcpy(g + 2 * r, blk + 208, 2);
+  for (int j = 0; j < 16; ++j) g[64 + j * kPackRows + r] = static_cast<uint8_t>(sc[j]);
+  uint8_t q[256];
+  for (int n = 0; n < 2; ++n)
+    for (int l = 0; l < 32; ++l) {
+      const uint8_t* L = ql + 64 * n;
+      const uint8_t H = qh[32 * n + l];
+      q[128 * n + l] = static_cast<uint8_t>((L[l] & 0xF) | ((H & 3) << 4));
+      q[128 * n + l + 32] = static_cast<uint8_t>((L[l + 32] & 0xF) | (((H >> 2) & 3) << 4));
+      q[128 * n + l + 64] = static_cast<uint8_t>((L[l] >> 4) | (((H >> 4) & 3) << 4));
+      q[128 * n + l + 96] = static_cast<uint8_t>((L[l + 32] >> 4) | (((H >> 6) & 3) << 4));
+    }
+  for (int e = 0; e < 256; ++e) {
+    const int k = e / 64, el = e % 64, c = (el % 32) / 4, b = el % 4, grp = el / 4, m = grp % 4, sh = grp / 4;
+    uint8_t& lo = g[320 + ((k * 8 + c) * kPackRows + r) * 4 + b];
+    lo = static_cast<uint8_t>(el < 32 ? (lo & 0xF0) | (q[e] & 0x0F) : (lo & 0x0F) | ((q[e] & 0x0F) << 4));
+    uint8_t& hi = g[2368 + ((k * 4 + m) * kPackRows + r) * 4 + b];
+    hi = static_cast<uint8_t>((hi & ~(3 << (2 * sh))) | ((q[e] >> 4) << (2 * sh)));
+  }
+}
+
 struct Scratch {
   std::unique_ptr<uint8_t[]> mem;
   size_t size = 0;
@@ -197,7 +259,7 @@ void PackedWeights::Free::operator()(uint8_t* p) const { std::free(p); }
 
 bool PackedWeights::supported(GgmlType wt, int64_t N, int64_t K) {
   if (N <= 0 || K <= 0) return false;
-  if (wt == GgmlType::Q4_K) return K % 256 == 0;
+  if (wt == GgmlType::Q4_K || wt == GgmlType::Q6_K) return K % 256 == 0;
   return (wt == GgmlType::Q4_0 || wt == GgmlType::Q8_0) && K % 64 == 0;
 }
 
@@ -212,8 +274,9 @@ std::unique_ptr<PackedWeights> PackedWeights::pack(GgmlType wt, const void* W, i
   p->k_ = K;
   const int64_t nb = K / 32;
   const size_t qb = block_quant_bytes(wt);
-  p->group_bytes_ = wt == GgmlType::Q4_K ? static_cast<size_t>(K / 256) * pd::kQ4KGroupBlockBytes
-                                         : (static_cast<size_t>(nb) * (kBlockScaleBytes + qb) + 63) / 64 * 64;
+  p->group_bytes_ = wt == GgmlType::Q4_K   ? static_cast<size_t>(K / 256) * pd::kQ4KGroupBlockBytes
+                    : wt == GgmlType::Q6_K ? static_cast<size_t>(K / 256) * pd::kQ6KGroupBlockBytes
+                                           : (static_cast<size_t>(nb) * (kBlockScaleBytes + qb) + 63) / 64 * 64;
   const size_t total = p->bytes();
   // Large matrices go on 2 MiB-aligned memory the kernel may back with huge pages: the kernels stream
   // every byte once per token, and fewer TLB misses show in decode speed.
@@ -241,6 +304,10 @@ std::unique_ptr<PackedWeights> PackedWeights::pack(GgmlType wt, const void* W, i
         for (int64_t i = 0; i < K / 256; ++i) pack_q4k_block(src + i * 144, dst + i * pd::kQ4KGroupBlockBytes, r);
         continue;
       }
+      if (wt == GgmlType::Q6_K) {
+        for (int64_t i = 0; i < K / 256; ++i) pack_q6k_block(src + i * 210, dst + i * pd::kQ6KGroupBlockBytes, r);
+        continue;
+      }
       for (int64_t b = 0; b < nb; ++b) {
         const uint8_t* blk = src + b * src_block;
         std::memcpy(&scales[b * kPackRows + r], blk, 2);
@@ -259,6 +326,14 @@ std::unique_ptr<PackedWeights> PackedWeights::pack(GgmlType wt, const void* W, i
 float PackedWeights::at(int64_t r, int64_t k) const {
   const uint8_t* g = group(r / kPackRows);
   const int rr = static_cast<int>(r % kPackRows);
+  if (type_ == GgmlType::Q6_K) {
+    const uint8_t* sb = g + (k / 256) * pd::kQ6KGroupBlockBytes;
+    const int e = static_cast<int>(k % 256);
+    uint16_t hd;
+    std::memcpy(&hd, sb + 2 * rr, 2);
+    const auto sc = static_cast<int8_t>(sb[64 + (e / 16) * kPackRows + rr]);
+    return fp16_to_f32(hd) * static_cast<float>(sc) * static_cast<float>(q6k_at(sb, rr, e) - 32);
+  }
   if (type_ == GgmlType::Q4_K) {
     const uint8_t* sb = g + (k / 256) * pd::kQ4KGroupBlockBytes;
     const int e = static_cast<int>(k % 256), j = e / 32, kk = j / 2, c = (e % 32) / 4;

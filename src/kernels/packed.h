@@ -11,7 +11,8 @@
 //   uint8 qs[nb][chunks][16][4]        chunk j of row r: quant bytes 4j..4j+3 of the block
 //     Q4_0: 4 chunks of the 16 nibble bytes (low nibble = element i, high = element i + 16)
 //     Q8_0: 8 chunks of the 32 quants, stored offset by +128 (unsigned)
-// Rows past N in the last group are zero. Q4_K has its own super-block layout (packed_impl.h).
+// Rows past N in the last group are zero. Q4_K and Q6_K have their own super-block layouts
+// (packed_impl.h).
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -26,14 +27,14 @@ constexpr int kPackRows = 16;
 class PackedWeights {
  public:
   // True for the types and shapes that have a packed layout (Q4_0, Q8_0 with K a multiple of 64;
-  // Q4_K with K a multiple of 256).
+  // Q4_K, Q6_K with K a multiple of 256).
   static bool supported(GgmlType wt, int64_t N, int64_t K);
   // Repacks N rows of K elements in ggml layout. Throws kUnsupported when !supported().
   static std::unique_ptr<PackedWeights> pack(GgmlType wt, const void* W, int64_t N, int64_t K);
   // Whether the running CPU has a fast kernel for packed weights (else the scalar one is used).
   static bool fast_path_available();
   // Whether products of a and b can share one matmul_packed call.
-  static bool compatible(GgmlType a, GgmlType b) { return (a == GgmlType::Q4_K) == (b == GgmlType::Q4_K); }
+  static bool compatible(GgmlType a, GgmlType b) { return is_k(a) == is_k(b); }
 
   GgmlType type() const { return type_; }
   int64_t rows() const { return n_; }
@@ -46,6 +47,7 @@ class PackedWeights {
   float at(int64_t r, int64_t k) const;
 
  private:
+  static bool is_k(GgmlType t) { return t == GgmlType::Q4_K || t == GgmlType::Q6_K; }
   struct Free {
     void operator()(uint8_t* p) const;
   };
@@ -65,7 +67,7 @@ struct PackedProduct {
 // Computes every product for the same activations X (T rows of K floats) in one pass over the pool:
 // X is quantized to Q8_0 once (as llama.cpp's CPU backend does) and the groups of all products are
 // shared out among the threads. All products must have K columns and the same activation format
-// (compatible(): Q4_0 with Q8_0; Q4_K alone). Must not be called from inside a
+// (compatible(): Q4_0 with Q8_0; Q4_K with Q6_K). Must not be called from inside a
 // job of the same pool.
 void matmul_packed(const PackedProduct* products, int n_products, const float* X, int64_t T, ThreadPool& pool);
 

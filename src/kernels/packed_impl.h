@@ -15,7 +15,9 @@ namespace llmchain::kernels::packed_detail {
 // Activation formats: Q8_0-style rows for Q4_0 / Q8_0 weights, Q8_K super-blocks (the x86 ActQ8K
 // layout: float d; int16 bsums16[16]; int16 bsums32[8]; pad; int8 qs[256]) for Q4_K.
 enum class ActKind { kQ8_0, kQ8_K };
-inline ActKind act_kind(GgmlType wt) { return wt == GgmlType::Q4_K ? ActKind::kQ8_K : ActKind::kQ8_0; }
+inline ActKind act_kind(GgmlType wt) {
+  return wt == GgmlType::Q4_K || wt == GgmlType::Q6_K ? ActKind::kQ8_K : ActKind::kQ8_0;
+}
 
 inline size_t act_bytes(ActKind kind, int64_t K) {
   if (kind == ActKind::kQ8_K) return static_cast<size_t>(K / 256) * 320;
@@ -32,6 +34,11 @@ inline int chunks_per_block(GgmlType wt) { return wt == GgmlType::Q4_0 ? 4 : 8; 
 //   fp16 d[16], fp16 dmin[16], uint8 sc[8][16], uint8 mins[4][16][2], uint8 qs[4][8][16][4]
 // qs[k][c][r]: bytes 32k+4c..32k+4c+3 of row r's nibbles (low = sub-block 2k, high = 2k+1).
 constexpr size_t kQ4KGroupBlockBytes = 32 + 32 + 128 + 128 + 2048;
+// Q6_K group, per super-block (3392 bytes): fp16 d[16], pad 32, int8 sc[16][16] (sub-block of 16,
+// row), uint8 ql[4][8][16][4], uint8 qh[4][4][16][4]. Element e of pair k (64k + e, e < 64):
+//   low 4 bits: ql[k][(e % 32) / 4][r][e % 4], low nibble for e < 32, high nibble otherwise;
+//   high 2 bits: group g = e / 4 = m + 4s -> bits 2s..2s+1 of qh[k][m][r][e % 4].
+constexpr size_t kQ6KGroupBlockBytes = 64 + 256 + 2048 + 1024;
 
 // Y[c*ldy + r] for r < nrows (<= 16), c < ncols (<= kMaxCols) from one weight group.
 constexpr int kMaxCols = 8;

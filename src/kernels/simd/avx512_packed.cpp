@@ -146,6 +146,86 @@ void q4k_dispatch(const uint8_t* group, int64_t K, const uint8_t* X, size_t xs, 
   }
 }
 
+// Q6_K: the 6-bit quants are rebuilt in registers (nibble | 2 high bits << 4), then per 16-element
+// sub-block isum_j by vpdpbusd seeded with -32 * bsum16_j, and sumi += sc_j * isum_j (exact int32).
+template <int C>
+void q6k_kernel(const uint8_t* group, int64_t K, const uint8_t* X, size_t xs, float* Y, int64_t ldy, int nrows) {
+  __m512 acc[C];
+  for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
+  const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+  for (int64_t i = 0; i < K / 256; ++i) {
+    const uint8_t* g = group + i * pd::kQ6KGroupBlockBytes;
+    const uint8_t* a[C];
+    for (int c = 0; c < C; ++c) a[c] = X + c * xs + i * 320;
+    __m512i sumi[C];
+    for (int c = 0; c < C; ++c) sumi[c] = _mm512_setzero_si512();
+    for (int k = 0; k < 4; ++k) {
+      __m512i h[4];
+      for (int m = 0; m < 4; ++m) h[m] = _mm512_load_si512(g + 2368 + (k * 4 + m) * 64);
+      for (int half = 0; half < 2; ++half) {
+        __m512i w[8];
+        for (int cc = 0; cc < 8; ++cc) {
+          const __m512i v = _mm512_load_si512(g + 320 + (k * 8 + cc) * 64);
+          const __m512i nib = _mm512_and_si512(half ? _mm512_srli_epi16(v, 4) : v, m4);
+          const int grp = half * 8 + cc, sh = grp / 4;
+          const __m512i hm = h[grp % 4];
+          const __m512i hs = sh == 0   ? _mm512_slli_epi16(hm, 4)
+                             : sh == 1 ? _mm512_slli_epi16(hm, 2)
+                             : sh == 2 ? hm
+                                       : _mm512_srli_epi16(hm, 2);
+          w[cc] = _mm512_ternarylogic_epi32(nib, hs, m30, 0xF8);  // nib | (hs & 0x30)
+        }
+        const int j0 = 4 * k + 2 * half;  // the two 16-element sub-blocks of this half
+        const __m512i sc0 = _mm512_cvtepi8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(g + 64 + 16 * j0)));
+        const __m512i sc1 =
+            _mm512_cvtepi8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(g + 64 + 16 * (j0 + 1))));
+        for (int c = 0; c < C; ++c) {
+          const auto* bs16 = reinterpret_cast<const int16_t*>(a[c] + 4);
+          const int8_t* x = reinterpret_cast<const int8_t*>(a[c] + 64 + 64 * k + 32 * half);
+          __m512i s0 = _mm512_set1_epi32(-32 * bs16[j0]);
+          __m512i s1 = _mm512_set1_epi32(-32 * bs16[j0 + 1]);
+          s0 = _mm512_dpbusd_epi32(s0, w[0], bcast(x + 0));
+          s1 = _mm512_dpbusd_epi32(s1, w[4], bcast(x + 16));
+          s0 = _mm512_dpbusd_epi32(s0, w[1], bcast(x + 4));
+          s1 = _mm512_dpbusd_epi32(s1, w[5], bcast(x + 20));
+          s0 = _mm512_dpbusd_epi32(s0, w[2], bcast(x + 8));
+          s1 = _mm512_dpbusd_epi32(s1, w[6], bcast(x + 24));
+          s0 = _mm512_dpbusd_epi32(s0, w[3], bcast(x + 12));
+          s1 = _mm512_dpbusd_epi32(s1, w[7], bcast(x + 28));
+          sumi[c] =
+              _mm512_add_epi32(sumi[c], _mm512_add_epi32(_mm512_mullo_epi32(s0, sc0), _mm512_mullo_epi32(s1, sc1)));
+        }
+      }
+    }
+    const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(g)));
+    for (int c = 0; c < C; ++c) {
+      float d;
+      __builtin_memcpy(&d, a[c], 4);
+      acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi[c]), _mm512_mul_ps(dw, _mm512_set1_ps(d)), acc[c]);
+    }
+  }
+  if (nrows == kPackRows) {
+    for (int c = 0; c < C; ++c) _mm512_storeu_ps(Y + c * ldy, acc[c]);
+  } else {
+    const __mmask16 m = static_cast<__mmask16>((1u << nrows) - 1);
+    for (int c = 0; c < C; ++c) _mm512_mask_storeu_ps(Y + c * ldy, m, acc[c]);
+  }
+}
+
+void q6k_dispatch(const uint8_t* group, int64_t K, const uint8_t* X, size_t xs, int ncols, float* Y, int64_t ldy,
+                  int nrows) {
+  for (int c0 = 0; c0 < ncols; c0 += 4) {
+    const uint8_t* x = X + c0 * xs;
+    float* y = Y + c0 * ldy;
+    switch (ncols - c0) {
+      case 1: q6k_kernel<1>(group, K, x, xs, y, ldy, nrows); break;
+      case 2: q6k_kernel<2>(group, K, x, xs, y, ldy, nrows); break;
+      case 3: q6k_kernel<3>(group, K, x, xs, y, ldy, nrows); break;
+      default: q6k_kernel<4>(group, K, x, xs, y, ldy, nrows); break;
+    }
+  }
+}
+
 template <bool kQ4>
 void dispatch(const uint8_t* group, int64_t K, const uint8_t* X, size_t xs, int ncols, float* Y, int64_t ldy,
               int nrows) {
@@ -167,6 +247,8 @@ void packed_group_avx512(GgmlType wt, const uint8_t* group, int64_t K, const uin
                          int64_t ldy, int nrows) {
   if (wt == GgmlType::Q4_K)
     q4k_dispatch(group, K, X, xs, ncols, Y, ldy, nrows);
+  else if (wt == GgmlType::Q6_K)
+    q6k_dispatch(group, K, X, xs, ncols, Y, ldy, nrows);
   else if (wt == GgmlType::Q4_0)
     dispatch<true>(group, K, X, xs, ncols, Y, ldy, nrows);
   else

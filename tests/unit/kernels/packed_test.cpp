@@ -80,7 +80,9 @@ INSTANTIATE_TEST_SUITE_P(Shapes, PackedMatmul,
                                            Case{GgmlType::Q8_0, 16, 64, 1}, Case{GgmlType::Q8_0, 37, 128, 8},
                                            Case{GgmlType::Q8_0, 64, 256, 9}, Case{GgmlType::Q8_0, 100, 512, 20},
                                            Case{GgmlType::Q4_K, 16, 256, 1}, Case{GgmlType::Q4_K, 37, 512, 3},
-                                           Case{GgmlType::Q4_K, 64, 256, 9}, Case{GgmlType::Q4_K, 40, 768, 13}));
+                                           Case{GgmlType::Q4_K, 64, 256, 9}, Case{GgmlType::Q4_K, 40, 768, 13},
+                                           Case{GgmlType::Q6_K, 16, 256, 1}, Case{GgmlType::Q6_K, 37, 512, 3},
+                                           Case{GgmlType::Q6_K, 64, 256, 9}, Case{GgmlType::Q6_K, 40, 768, 13}));
 
 TEST(PackedMatmulFused, SeveralProductsInOnePass) {
   const int64_t K = 256, T = 5;
@@ -111,12 +113,12 @@ TEST(PackedMatmulFused, SeveralProductsInOnePass) {
 }
 
 TEST(PackedWeightsTest, RejectsUnsupportedTypesAndShapes) {
-  EXPECT_FALSE(PackedWeights::supported(GgmlType::Q6_K, 16, 256));
+  EXPECT_FALSE(PackedWeights::supported(GgmlType::Q5_K, 16, 256));
   EXPECT_FALSE(PackedWeights::supported(GgmlType::Q4_K, 16, 128));  // K must be a multiple of 256
   EXPECT_FALSE(PackedWeights::supported(GgmlType::Q4_0, 16, 32));   // K must be a multiple of 64
   EXPECT_TRUE(PackedWeights::supported(GgmlType::Q8_0, 1, 64));
-  std::vector<uint8_t> w(ggml_row_bytes(GgmlType::Q6_K, 256) * 16);
-  EXPECT_THROW(PackedWeights::pack(GgmlType::Q6_K, w.data(), 16, 256), Error);
+  std::vector<uint8_t> w(ggml_row_bytes(GgmlType::Q5_K, 256) * 16);
+  EXPECT_THROW(PackedWeights::pack(GgmlType::Q5_K, w.data(), 16, 256), Error);
 }
 
 }  // namespace
