@@ -57,7 +57,11 @@ void ThreadPool::worker(int ith) {
       } else if (spins < kSpinIterations + kYieldIterations) {
         std::this_thread::yield();
       } else {
-        gen_.wait(seen, std::memory_order_acquire);
+        // seq_cst pairs with run(): either run() sees the sleeper and wakes it, or the wait below
+        // sees the new generation and does not sleep.
+        sleepers_.fetch_add(1);
+        gen_.wait(seen);
+        sleepers_.fetch_sub(1);
       }
     }
     seen = g;
@@ -75,8 +79,8 @@ void ThreadPool::run(const Job& fn) {
   }
   job_ = &fn;
   done_.store(0, std::memory_order_relaxed);
-  gen_.fetch_add(1, std::memory_order_release);
-  gen_.notify_all();
+  gen_.fetch_add(1);
+  if (sleepers_.load() > 0) gen_.notify_all();  // a futex wake only when a worker sleeps
   fn(0, n_);
   wait_until([&] { return done_.load(std::memory_order_acquire) == n_ - 1; });
   job_ = nullptr;

@@ -43,6 +43,7 @@ class ThreadPool {
   std::atomic<uint32_t> gen_{0};
   std::atomic<int> done_{0};
   std::atomic<bool> stop_{false};
+  std::atomic<int> sleepers_{0};  // workers blocked in the futex wait
   alignas(64) std::atomic<int> barrier_count_{0};
   alignas(64) std::atomic<uint32_t> barrier_gen_{0};
 };

@@ -1,7 +1,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <numeric>
+#include <thread>
 #include <vector>
 
 #include "base/error.h"
@@ -57,6 +59,18 @@ TEST(ThreadPool, BarrierOrdersPhases) {
     b[ith] = s;
   });
   for (int v : b) EXPECT_EQ(v, 6);
+}
+
+// Pauses between jobs let the workers pass from spinning to yielding to the futex wait; every job
+// must still run on every thread (a lost wake-up would hang here).
+TEST(ThreadPool, WakesSleepingWorkers) {
+  ThreadPool pool(3);
+  std::atomic<int> calls{0};
+  for (int round = 0; round < 40; ++round) {
+    if (round % 4 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(round % 8 == 0 ? 20 : 1));
+    pool.run([&](int, int) { calls.fetch_add(1); });
+    ASSERT_EQ(calls.load(), 3 * (round + 1));
+  }
 }
 
 TEST(Utf8, DecodeAndTail) {
