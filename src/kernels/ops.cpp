@@ -1,8 +1,12 @@
 #include "kernels/ops.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
+
+#include "kernels/kernels.h"
+#include "kernels/simd/attn_kernels.h"
 
 #if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
 #define LLMC_MULTI_ISA __attribute__((target_clones("avx512f", "avx2", "default")))
@@ -159,18 +163,35 @@ const HalfTable& half_table() {
   static const HalfTable t;
   return t;
 }
-}  // namespace
 
-void fp32_to_fp16_row(const float* x, uint16_t* y, int64_t n) {
+// The SIMD twins of the f16 ops for the active ISA (read at every call so that tests can switch
+// paths); null on the scalar path.
+const x86::AttnOps* simd_attn_ops() {
+#if defined(__x86_64__) || defined(__i386__)
+  switch (active_isa()) {
+    // No AVX-512 twins: the AVX2 fused op already makes attention ~1% of prompt time, a quarter of
+    // it in expf calls, so wider vectors would not pay for a second copy of the code.
+    case Isa::kAvx512:
+    case Isa::kAvx2: return &x86::kAvx2AttnOps;
+    case Isa::kScalar: break;
+  }
+#endif
+  return nullptr;
+}
+
+// The scalar reference of the f16 ops. The SIMD twins must match these bit for bit: any change
+// here (order, rounding points) has to be made there too.
+
+void fp32_to_fp16_row_ref(const float* x, uint16_t* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = fp32_to_fp16(x[i]);
 }
 
-void fp16_to_fp32_row(const uint16_t* x, float* y, int64_t n) {
+void fp16_to_fp32_row_ref(const uint16_t* x, float* y, int64_t n) {
   const float* t = half_table().v;
   for (int64_t i = 0; i < n; ++i) y[i] = t[x[i]];
 }
 
-float dot_f32_f16(const float* a, const uint16_t* b, int64_t n) {
+float dot_f32_f16_ref(const float* a, const uint16_t* b, int64_t n) {
   const float* t = half_table().v;
   float acc[8] = {};
   int64_t i = 0;
@@ -182,19 +203,76 @@ float dot_f32_f16(const float* a, const uint16_t* b, int64_t n) {
   return s;
 }
 
+void mad_f16_ref(uint16_t* y, const uint16_t* x, float a, int64_t n) {
+  const float* t = half_table().v;
+  for (int64_t i = 0; i < n; ++i) y[i] = fp32_to_fp16(std::fma(t[x[i]], a, t[y[i]]));
+}
+
+void scale_f16_ref(uint16_t* y, float a, int64_t n) {
+  const float* t = half_table().v;
+  for (int64_t i = 0; i < n; ++i) y[i] = fp32_to_fp16(t[y[i]] * a);
+}
+
+void attend_f16_ref(const float* q, const uint16_t* k, const uint16_t* v, int64_t stride, int n_pos, int hd,
+                    float scale, float* out, float* q16, uint16_t* acc) {
+  for (int d = 0; d < hd; ++d) q16[d] = fp16_to_fp32(fp32_to_fp16(q[d]));
+  std::fill(acc, acc + hd, uint16_t{0});
+  float M = -std::numeric_limits<float>::infinity(), S = 0.0f;
+  for (int p = 0; p < n_pos; ++p) {
+    const float s = dot_f32_f16_ref(q16, k + p * stride, hd) * scale;
+    float ms = 1.0f, vs = 1.0f;
+    if (s > M) {
+      const float m_old = M;
+      M = s;
+      ms = std::exp(m_old - M);
+      scale_f16_ref(acc, ms, hd);
+    } else {
+      vs = std::exp(s - M);
+    }
+    mad_f16_ref(acc, v + p * stride, vs, hd);
+    S = S * ms + vs;
+  }
+  const float inv = S == 0.0f ? 0.0f : 1.0f / S;
+  for (int d = 0; d < hd; ++d) out[d] = fp16_to_fp32(acc[d]) * inv;
+}
+
+}  // namespace
+
+void fp32_to_fp16_row(const float* x, uint16_t* y, int64_t n) {
+  if (const auto* simd = simd_attn_ops()) return simd->fp32_to_fp16_row(x, y, n);
+  fp32_to_fp16_row_ref(x, y, n);
+}
+
+void fp16_to_fp32_row(const uint16_t* x, float* y, int64_t n) {
+  if (const auto* simd = simd_attn_ops()) return simd->fp16_to_fp32_row(x, y, n);
+  fp16_to_fp32_row_ref(x, y, n);
+}
+
+float dot_f32_f16(const float* a, const uint16_t* b, int64_t n) {
+  if (const auto* simd = simd_attn_ops()) return simd->dot_f32_f16(a, b, n);
+  return dot_f32_f16_ref(a, b, n);
+}
+
 void axpy_f16(float* y, float a, const uint16_t* x, int64_t n) {
   const float* t = half_table().v;
   for (int64_t i = 0; i < n; ++i) y[i] += a * t[x[i]];
 }
 
 void mad_f16(uint16_t* y, const uint16_t* x, float a, int64_t n) {
-  const float* t = half_table().v;
-  for (int64_t i = 0; i < n; ++i) y[i] = fp32_to_fp16(std::fma(t[x[i]], a, t[y[i]]));
+  if (const auto* simd = simd_attn_ops()) return simd->mad_f16(y, x, a, n);
+  mad_f16_ref(y, x, a, n);
 }
 
 void scale_f16(uint16_t* y, float a, int64_t n) {
-  const float* t = half_table().v;
-  for (int64_t i = 0; i < n; ++i) y[i] = fp32_to_fp16(t[y[i]] * a);
+  if (const auto* simd = simd_attn_ops()) return simd->scale_f16(y, a, n);
+  scale_f16_ref(y, a, n);
+}
+
+void attend_f16(const float* q, const uint16_t* k, const uint16_t* v, int64_t stride, int n_pos, int head_dim,
+                float scale, float* out, float* q16, uint16_t* acc16) {
+  if (const auto* simd = simd_attn_ops())
+    return simd->attend_f16(q, k, v, stride, n_pos, head_dim, scale, out, q16, acc16);
+  attend_f16_ref(q, k, v, stride, n_pos, head_dim, scale, out, q16, acc16);
 }
 
 }  // namespace llmchain::kernels::ops

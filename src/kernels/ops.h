@@ -2,6 +2,12 @@
 // Element-wise and row ops of the forward pass (f32). Each has a plain loop
 // that the compiler vectorises; hot ones are compiled for several ISAs and
 // chosen at load time (target_clones), so no -march flag is needed.
+// The f16 ops below (row conversions, dot_f32_f16, mad_f16, scale_f16,
+// attend_f16) have AVX2/AVX-512 twins in simd/*_attn.cpp chosen on
+// kernels::active_isa() at each call; the scalar loops in ops.cpp are the
+// reference and the twins are bit-identical to them, except that NaN payloads
+// may differ (F16C quiets a signalling f16 NaN when widening; the scalar
+// widening keeps it signalling). NaN stays NaN, with the same sign.
 #include <cstdint>
 
 namespace llmchain::kernels::ops {
@@ -38,5 +44,16 @@ void axpy_f16(float* y, float a, const uint16_t* x, int64_t n);
 void mad_f16(uint16_t* y, const uint16_t* x, float a, int64_t n);
 // y[i] = f16(float(y[i]) * a)
 void scale_f16(uint16_t* y, float a, int64_t n);
+
+// One query against positions [0, n_pos) of an f16 K/V cache, with the arithmetic of llama.cpp's
+// CPU flash attention over an f16 cache (no mask, ALiBi or softcap):
+//   q16 = f32(f16(q)); for each p in order: s = dot_f32_f16(q16, K_p) * scale;
+//   if s > M: acc = scale_f16(acc, ms = exp(M - s)), M = s, vs = 1; else vs = exp(s - M);
+//   acc = mad_f16(acc, V_p, vs); S = S * ms + vs;
+//   out = f32(acc) * (S == 0 ? 0 : 1 / S)   (acc: f16, rounded after every operation; M starts at -inf)
+// Position p's key row starts at k + p * stride and its value row at v + p * stride (elements).
+// out: head_dim floats. q16 (head_dim floats) and acc16 (head_dim halves) are the caller's scratch.
+void attend_f16(const float* q, const uint16_t* k, const uint16_t* v, int64_t stride, int n_pos, int head_dim,
+                float scale, float* out, float* q16, uint16_t* acc16);
 
 }  // namespace llmchain::kernels::ops

@@ -52,35 +52,17 @@ void Context::attention(const std::vector<BatchToken>& batch, int il, KvCache& k
   }
 
   pool.run([&](int ith, int nth) {
-    float* qh = q16_.data() + static_cast<size_t>(ith) * HD;
-    uint16_t* acc = acc16_.data() + static_cast<size_t>(ith) * HD;
+    float* q16 = q16_.data() + static_cast<size_t>(ith) * HD;
+    uint16_t* acc16 = acc16_.data() + static_cast<size_t>(ith) * HD;
+    // Items (token, head) dealt round-robin: a token's heads cost the same, so the threads stay even.
     for (int item = ith; item < T * H; item += nth) {
       const int t = item / H, h = item % H, hk = h / group;
       const BatchToken& bt = batch[t];
-      // Same arithmetic as llama.cpp's CPU flash attention with an f16 cache: Q rounded to f16,
-      // one pass of online softmax over the positions, V accumulated in f16, divided by the sum at the end.
+      // Same arithmetic as llama.cpp's CPU flash attention with an f16 cache (see ops::attend_f16).
       const float* q = q_.data() + static_cast<size_t>(t) * hp.q_dim() + h * HD;
-      for (int d = 0; d < HD; ++d) qh[d] = ops::fp16_to_fp32(ops::fp32_to_fp16(q[d]));
-      std::fill(acc, acc + HD, uint16_t{0});
-      float M = -std::numeric_limits<float>::infinity(), S = 0.0f;
-      const int n_pos = bt.pos + 1;
-      for (int p = 0; p < n_pos; ++p) {
-        const float s = ops::dot_f32_f16(qh, kv.k(il, bt.seq, p) + hk * HD, HD) * scale;
-        float ms = 1.0f, vs = 1.0f;
-        if (s > M) {
-          const float m_old = M;
-          M = s;
-          ms = std::exp(m_old - M);
-          ops::scale_f16(acc, ms, HD);
-        } else {
-          vs = std::exp(s - M);
-        }
-        ops::mad_f16(acc, kv.v(il, bt.seq, p) + hk * HD, vs, HD);
-        S = S * ms + vs;
-      }
       float* out = att_.data() + static_cast<size_t>(t) * hp.q_dim() + h * HD;
-      const float inv = S == 0.0f ? 0.0f : 1.0f / S;
-      for (int d = 0; d < HD; ++d) out[d] = ops::fp16_to_fp32(acc[d]) * inv;
+      ops::attend_f16(q, kv.k(il, bt.seq, 0) + hk * HD, kv.v(il, bt.seq, 0) + hk * HD, kv.kv_dim(), bt.pos + 1, HD,
+                      scale, out, q16, acc16);
     }
   });
 }
