@@ -5,8 +5,8 @@
 #include <limits>
 
 #include "kernels/kernels.h"
-#include "kernels/packed.h"
 #include "kernels/ops.h"
+#include "kernels/packed.h"
 
 namespace llmchain::model {
 
@@ -108,7 +108,7 @@ Expected<bool> Context::decode(const std::vector<BatchToken>& batch, KvCache& kv
       kernels::PackedProduct ps[4];
       int n = 0;
       for (const auto& [w, out] : prods) {
-        if (!w->packed) {
+        if (!w->packed || !kernels::PackedWeights::compatible(w->type, prods.begin()->first->type)) {
           for (const auto& [w2, out2] : prods) matmul(*w2, in, out2, rows);
           return;
         }
@@ -146,7 +146,8 @@ Expected<bool> Context::decode(const std::vector<BatchToken>& batch, KvCache& kv
       norm_rows(x_.data(), L.ffn_norm, xn_.data(), T);
       matmul_multi({{&L.w_gate, gate_.data()}, {&L.w_up, up_.data()}}, xn_.data(), T);
       if (small) {
-        for (int64_t t = 0; t < T; ++t) ops::silu_mul(gate_.data() + t * F, up_.data() + t * F, gate_.data() + t * F, F);
+        for (int64_t t = 0; t < T; ++t)
+          ops::silu_mul(gate_.data() + t * F, up_.data() + t * F, gate_.data() + t * F, F);
       } else {
         pool.parallel_for(T, [&](int64_t b, int64_t e, int) {
           for (int64_t t = b; t < e; ++t)
