@@ -12,6 +12,7 @@
 #include "base/log.h"
 #include "chain/language_model.h"
 #include "chain/local_llm.h"
+#include "chain/openai_client.h"
 #include "chain/yaml_loader.h"
 #include "server/gateway_role.h"
 #include "server/http_server.h"
@@ -42,12 +43,10 @@ struct ServeOptions {
   server::GatewayOptions gateway;
 };
 
-// Builds the chains declared in `path` (chain/yaml_loader.h). Local models (models: {x: {path:
-// ...}}) are served by this server's own engine, whatever their path says: one model per server.
-// `required`: a file without chains is an error (--chains) rather than nothing to serve (--config).
-Expected<chain::ChainConfig> load_chains(const std::string& path, bool required, engine::Engine& engine) {
-  chain::LoadOptions lo;
-  lo.local_model_factory = [&engine](const chain::LocalModelSpec& spec) -> Expected<chain::LanguageModelPtr> {
+// Local models (models: {x: {path: ...}}) of the role `all` / `engine` are served by this
+// server's own engine, whatever their path says: one model per server.
+chain::LocalModelFactory engine_model_factory(engine::Engine& engine) {
+  return [&engine](const chain::LocalModelSpec& spec) -> Expected<chain::LanguageModelPtr> {
     chain::LocalLLMOptions llo;
     llo.name = spec.name;
     llo.chat_template = spec.options.value("chat_template", "");
@@ -61,6 +60,40 @@ Expected<chain::ChainConfig> load_chains(const std::string& path, bool required,
     }
     return chain::LanguageModelPtr(std::make_shared<chain::LocalLLM>(engine, llo));
   };
+}
+
+// In the gateway role a local model is served by the engine pool: an OpenAI client of the
+// gateway's own /v1 API, so its calls get the pool's selection, retries and circuit breaking.
+// Plain prompts go to /v1/completions (as LocalLLM sends them raw), chat messages to
+// /v1/chat/completions (the engine applies its chat template). Remote and fake models are
+// built as declared.
+chain::LocalModelFactory gateway_model_factory(const server::GatewaySelf& self, double request_timeout_s) {
+  return [self, request_timeout_s](const chain::LocalModelSpec& spec) -> Expected<chain::LanguageModelPtr> {
+    chain::OpenAIOptions oo;
+    oo.base_url = self.base_url;
+    oo.api_key = self.api_key;
+    oo.headers = self.headers;
+    oo.use_completions_endpoint = true;
+    // The gateway's own timeout answers first (504); this one only guards against a hang.
+    oo.timeout_s = request_timeout_s > 0 ? request_timeout_s + 30 : 3600;
+    if (spec.options.contains("params")) {
+      auto p = capture([&] { return chain::LlmParams::from_json(spec.options["params"]); });
+      if (!p.ok()) return p.error();
+      oo.defaults = *p;
+    }
+    if (!spec.options.value("chat_template", "").empty()) {
+      LLMC_LOG_WARN("model '{}': chat_template is ignored in the gateway role (the engines' template applies)",
+                    spec.name);
+    }
+    return capture([&] { return chain::LanguageModelPtr(std::make_shared<chain::OpenAIClient>(oo)); });
+  };
+}
+
+// Builds the chains declared in `path` (chain/yaml_loader.h), local models with `factory`.
+// `required`: a file without chains is an error (--chains) rather than nothing to serve (--config).
+Expected<chain::ChainConfig> load_chains(const std::string& path, bool required, chain::LocalModelFactory factory) {
+  chain::LoadOptions lo;
+  lo.local_model_factory = std::move(factory);
   if (!required) {
     // A server-only config (a server: section, or bare server keys) has nothing to load.
     bool has_chains = false;
@@ -123,8 +156,32 @@ int run_serve(ServeOptions& o, CLI::App* sub) {
       std::fprintf(stderr, "error: --role gateway needs at least one --upstream URL\n");
       return 2;
     }
-    return server::run_gateway(o.server, o.upstream, o.gateway);
+    // Chains: --chains FILE, else the chains: of --config FILE (if it has any), served by the
+    // gateway with their local models' calls sent to the engines.
+    server::GatewayChainLoader chain_loader;
+    if (!o.chains.empty() || !o.config.empty()) {
+      chain_loader = [&o](const server::GatewaySelf& self) -> Expected<std::shared_ptr<chain::ChainRegistry>> {
+        const bool explicit_chains = !o.chains.empty();
+        const std::string path = explicit_chains ? o.chains : o.config;
+        auto loaded = load_chains(path, explicit_chains, gateway_model_factory(self, o.server.request_timeout_s));
+        if (!loaded) return loaded.error();
+        LLMC_LOG_INFO("serving {} chain(s) from {} under /chains; local models via the engine pool ({})",
+                      loaded->registry->list().size(), path, self.base_url);
+        return loaded->registry;
+      };
+    }
+    return server::run_gateway(o.server, o.upstream, o.gateway, chain_loader);
   }
+
+  // Signals are taken by a watcher thread (blocked everywhere else, so every thread inherits
+  // the mask) which starts the graceful shutdown. Blocked before the engine starts its worker
+  // threads: one of them left unblocked would take SIGTERM's default action (exit 143). A
+  // signal during the model load waits until the watcher runs.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
 
   std::unique_ptr<engine::Engine> engine;
   if (o.fake_engine) {
@@ -165,7 +222,7 @@ int run_serve(ServeOptions& o, CLI::App* sub) {
   if (!o.chains.empty() || !o.config.empty()) {
     const bool explicit_chains = !o.chains.empty();
     const std::string path = explicit_chains ? o.chains : o.config;
-    auto loaded = load_chains(path, explicit_chains, *engine);
+    auto loaded = load_chains(path, explicit_chains, engine_model_factory(*engine));
     if (!loaded) {
       std::fprintf(stderr, "error: chains: %s\n", loaded.error().what());
       return 2;
@@ -174,14 +231,6 @@ int run_serve(ServeOptions& o, CLI::App* sub) {
     o.server.chains = chains->registry;
     LLMC_LOG_INFO("serving {} chain(s) from {} under /chains", chains->registry->list().size(), path);
   }
-
-  // Signals are taken by a watcher thread (blocked everywhere else, so the
-  // server's threads inherit the mask) which starts the graceful shutdown.
-  sigset_t sigs;
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGINT);
-  sigaddset(&sigs, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
 
   server::HttpServer srv(*engine, o.server);
   auto port = srv.bind();

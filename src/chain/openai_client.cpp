@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "base/log.h"
@@ -165,6 +167,39 @@ void transport_error(Attempt& a, httplib::Error err, double elapsed_s, const Ope
   a.error = Error(ErrorCode::kUnavailable, fmt::format("openai client: {}: {}", url, httplib::to_string(err)));
 }
 
+// While in scope, a helper thread aborts the client's request in flight (httplib's
+// Client::stop() shuts its socket down) once `cancel` is set: a call blocked waiting for the
+// server (a non-streaming answer, or a stream's first byte) ends within ~10 ms of a cancel.
+class AbortOnCancel {
+ public:
+  AbortOnCancel(httplib::Client& cli, const CancellationToken& cancel)
+      : thread_([this, &cli, cancel] {
+          std::unique_lock lock(mu_);
+          while (!cv_.wait_for(lock, std::chrono::milliseconds(10), [&] { return done_; })) {
+            if (cancel.cancelled()) {
+              cli.stop();
+              return;
+            }
+          }
+        }) {}
+  ~AbortOnCancel() {
+    {
+      std::lock_guard lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  AbortOnCancel(const AbortOnCancel&) = delete;
+  AbortOnCancel& operator=(const AbortOnCancel&) = delete;
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;  // last: started once the members it uses exist
+};
+
 void interruptible_sleep(double seconds, const CancellationToken& cancel) {
   auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
   while (std::chrono::steady_clock::now() < end) {
@@ -206,6 +241,7 @@ LlmResult OpenAIClient::do_generate(const LlmInput& input, const LlmParams& para
   const std::string body = request_body(input, params, stream).dump();
   httplib::Headers headers = {{"Accept", stream ? "text/event-stream" : "application/json"}};
   if (!options_.api_key.empty()) headers.emplace("Authorization", "Bearer " + options_.api_key);
+  for (const auto& [k, v] : options_.headers) headers.emplace(k, v);
 
   double backoff = options_.backoff_initial_s;
   for (int attempt = 0;; ++attempt) {
@@ -219,7 +255,11 @@ LlmResult OpenAIClient::do_generate(const LlmInput& input, const LlmParams& para
     auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
 
     if (!stream) {
-      auto res = cli.Post(path, headers, body, "application/json");
+      httplib::Result res = [&] {
+        AbortOnCancel abort_on_cancel(cli, cancel);
+        return cli.Post(path, headers, body, "application/json");
+      }();
+      cancel.throw_if_cancelled();
       if (!res) {
         transport_error(a, res.error(), elapsed(), options_, url);
       } else if (res->status != 200) {
@@ -274,7 +314,10 @@ LlmResult OpenAIClient::do_generate(const LlmInput& input, const LlmParams& para
         sse.feed(data, n);
         return !stopped && stream_error.empty() && !cancel.cancelled();
       };
-      auto res = cli.send(req);
+      httplib::Result res = [&] {
+        AbortOnCancel abort_on_cancel(cli, cancel);
+        return cli.send(req);
+      }();
       if (status == 200) sse.finish();
       if (stopped) {
         result.finish_reason = "cancelled";

@@ -13,16 +13,19 @@
 // https:// URLs need cpp-httplib built with CPPHTTPLIB_OPENSSL_SUPPORT.
 #include <functional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "chain/language_model.h"
 
 namespace llmchain::chain {
 
 struct OpenAIOptions {
-  std::string base_url = "http://127.0.0.1:8080/v1";  // scheme://host[:port][/prefix]
-  std::string api_key;                                // sent as "Authorization: Bearer ..." when set
-  std::string model;                                  // "model" field of the request
-  double timeout_s = 120;                             // read/write timeout per request
+  std::string base_url = "http://127.0.0.1:8080/v1";         // scheme://host[:port][/prefix]
+  std::string api_key;                                       // sent as "Authorization: Bearer ..." when set
+  std::string model;                                         // "model" field of the request
+  std::vector<std::pair<std::string, std::string>> headers;  // extra headers sent with every request
+  double timeout_s = 120;                                    // read/write timeout per request
   double connect_timeout_s = 10;
   int max_retries = 3;
   double backoff_initial_s = 0.5;

@@ -32,7 +32,9 @@ Api::Api(engine::Engine& engine, ServerOptions opts, Metrics& metrics)
     : engine_(engine),
       opts_(std::move(opts)),
       metrics_(metrics),
-      admission_(std::max(1, opts_.parallel) + std::max(0, opts_.max_queue)) {
+      admission_(std::max(1, opts_.parallel) + std::max(0, opts_.max_queue)),
+      chain_routes_(ChainRoutesOptions{opts_.chains, opts_.request_timeout_s, &admission_,
+                                       [this] { metrics_.record_rejection(); }}) {
   using namespace std::placeholders;
   auto bind = [this](HttpResponse (Api::*fn)(const HttpRequest&)) {
     return [this, fn](const HttpRequest& r) { return (this->*fn)(r); };
@@ -48,12 +50,15 @@ Api::Api(engine::Engine& engine, ServerOptions opts, Metrics& metrics)
   add("POST", "/v1/embeddings", true, bind(&Api::embeddings));
   add("POST", "/tokenize", true, bind(&Api::tokenize));
   add("POST", "/detokenize", true, bind(&Api::detokenize));
-  add("GET", "/chains", true, bind(&Api::chains_list));
-  add("POST", "/chains/([^/]+)/invoke", true, bind(&Api::chain_invoke));
-  add("POST", "/chains/([^/]+)/batch", true, bind(&Api::chain_batch));
-  add("POST", "/chains/([^/]+)/stream", true, bind(&Api::chain_stream));
-  add("GET", "/chains/([^/]+)/input_schema", true, bind(&Api::chain_input_schema));
-  add("GET", "/chains/([^/]+)/output_schema", true, bind(&Api::chain_output_schema));
+  auto chains = [this](HttpResponse (ChainRoutes::*fn)(const HttpRequest&)) {
+    return [this, fn](const HttpRequest& r) { return (chain_routes_.*fn)(r); };
+  };
+  add("GET", "/chains", true, chains(&ChainRoutes::list));
+  add("POST", "/chains/([^/]+)/invoke", true, chains(&ChainRoutes::invoke));
+  add("POST", "/chains/([^/]+)/batch", true, chains(&ChainRoutes::batch));
+  add("POST", "/chains/([^/]+)/stream", true, chains(&ChainRoutes::stream));
+  add("GET", "/chains/([^/]+)/input_schema", true, chains(&ChainRoutes::input_schema));
+  add("GET", "/chains/([^/]+)/output_schema", true, chains(&ChainRoutes::output_schema));
   if (opts_.ui) {
     add("GET", "/", false, bind(&Api::ui));
     add("GET", "/ui/([A-Za-z0-9_.-]+)", false, bind(&Api::ui_asset));
@@ -63,9 +68,9 @@ Api::Api(engine::Engine& engine, ServerOptions opts, Metrics& metrics)
 Api::~Api() {
   // Jobs reference the engine and the tracker: never let them outlive us.
   jobs_.cancel_all();
-  chain_runs_.cancel_all();
+  chain_routes_.cancel_all();
   jobs_.wait_idle(Clock::now() + std::chrono::seconds(30));
-  chain_runs_.wait_idle(Clock::now() + std::chrono::seconds(30));
+  chain_routes_.wait_idle(Clock::now() + std::chrono::seconds(30));
 }
 
 void Api::add(const std::string& method, const std::string& pattern, bool auth, Handler h) {
@@ -117,19 +122,7 @@ HttpResponse Api::handle(const HttpRequest& in, std::string& route) {
     res.headers.emplace_back("WWW-Authenticate", "Bearer");
     return res;
   }
-  try {
-    return hit->handler(req);
-  } catch (const ApiException& e) {
-    return e.error().to_response();
-  } catch (const Error& e) {
-    return api_error_from(e).to_response();
-  } catch (const std::bad_alloc&) {
-    ApiError e{500, "out of memory while handling the request", "server_error", std::nullopt, "out_of_memory"};
-    return e.to_response();
-  } catch (const std::exception& ex) {
-    ApiError e{500, std::string("internal error: ") + ex.what(), "server_error", std::nullopt, "internal_error"};
-    return e.to_response();
-  }
+  return respond([&] { return hit->handler(req); });
 }
 
 bool Api::ready(std::string* why) const {
@@ -144,11 +137,11 @@ bool Api::ready(std::string* why) const {
 }
 
 bool Api::drain(Clock::time_point deadline, Clock::time_point hard_deadline) {
-  if (jobs_.wait_idle(deadline) && chain_runs_.wait_idle(deadline)) return true;
+  if (jobs_.wait_idle(deadline) && chain_routes_.wait_idle(deadline)) return true;
   jobs_.cancel_all();
-  chain_runs_.cancel_all();
+  chain_routes_.cancel_all();
   bool jobs_done = jobs_.wait_idle(hard_deadline);
-  return chain_runs_.wait_idle(hard_deadline) && jobs_done;
+  return chain_routes_.wait_idle(hard_deadline) && jobs_done;
 }
 
 HttpResponse Api::health_live(const HttpRequest&) { return json_response({{"status", "ok"}}); }

@@ -11,7 +11,7 @@
 
 #include "engine/engine.h"
 #include "server/api_error.h"
-#include "server/chain_runs.h"
+#include "server/chain_routes.h"
 #include "server/generation.h"
 #include "server/http_types.h"
 #include "server/metrics.h"
@@ -34,7 +34,10 @@ class Api {
   // Ready: engine loaded, not shutting down, room in the queue.
   bool ready(std::string* why = nullptr) const;
   // Stops admitting generation requests (503) and marks the server not ready.
-  void begin_shutdown() { shutting_down_.store(true); }
+  void begin_shutdown() {
+    shutting_down_.store(true);
+    chain_routes_.begin_shutdown();
+  }
   // Waits for in-flight generations until `deadline`, then cancels the rest and
   // waits up to `hard_deadline`. True when everything finished.
   bool drain(Clock::time_point deadline, Clock::time_point hard_deadline);
@@ -64,15 +67,6 @@ class Api {
   HttpResponse embeddings(const HttpRequest&);
   HttpResponse ui(const HttpRequest&);
   HttpResponse ui_asset(const HttpRequest&);
-  // LangServe-shaped chain routes (routes_chains.cpp).
-  HttpResponse chains_list(const HttpRequest&);
-  HttpResponse chain_invoke(const HttpRequest&);
-  HttpResponse chain_batch(const HttpRequest&);
-  HttpResponse chain_stream(const HttpRequest&);
-  HttpResponse chain_input_schema(const HttpRequest&);
-  HttpResponse chain_output_schema(const HttpRequest&);
-  // 503 while shutting down, 429 when the queue is full; otherwise a valid ticket.
-  std::optional<HttpResponse> admit_chain(AdmissionTicket& ticket);
   HttpResponse chat_completions(const HttpRequest&);
   HttpResponse completions(const HttpRequest&);
 
@@ -90,7 +84,7 @@ class Api {
   Metrics& metrics_;
   Admission admission_;
   JobTracker jobs_;
-  ChainRuns chain_runs_;  // running chain calls, cancelled and awaited on shutdown
+  ChainRoutes chain_routes_;  // /chains (chain_routes.h); its running calls are awaited on shutdown
   std::atomic<bool> shutting_down_{false};
   std::vector<Route> routes_;
 };

@@ -70,4 +70,20 @@ ApiError api_error_from(const Error& e) {
   return out;
 }
 
+HttpResponse respond(const std::function<HttpResponse()>& handler) {
+  try {
+    return handler();
+  } catch (const ApiException& e) {
+    return e.error().to_response();
+  } catch (const Error& e) {
+    return api_error_from(e).to_response();
+  } catch (const std::bad_alloc&) {
+    return ApiError{500, "out of memory while handling the request", "server_error", std::nullopt, "out_of_memory"}
+        .to_response();
+  } catch (const std::exception& ex) {
+    return ApiError{500, std::string("internal error: ") + ex.what(), "server_error", std::nullopt, "internal_error"}
+        .to_response();
+  }
+}
+
 }  // namespace llmchain::server

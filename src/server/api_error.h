@@ -1,5 +1,6 @@
 #pragma once
 // Errors in OpenAI's shape: {"error":{"message","type","param","code"}}.
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -36,5 +37,9 @@ class ApiException : public std::exception {
 
 // Maps an engine/library error to the HTTP status and OpenAI error type clients expect.
 ApiError api_error_from(const Error& e);
+
+// Runs a route handler; never throws: ApiException, library errors (Error), out of memory and
+// any other exception become the matching error response.
+HttpResponse respond(const std::function<HttpResponse()>& handler);
 
 }  // namespace llmchain::server

@@ -35,6 +35,7 @@ struct GatewayProxy::Pipe {
   bool cancelled = false;  // the reader must stop (client gone, shutdown)
   std::string cancel_reason;
   size_t capacity = 1u << 20;
+  httplib::Client* client = nullptr;  // the reader's, while its request is in flight
 
   void cancel(const std::string& why) {
     {
@@ -43,6 +44,9 @@ struct GatewayProxy::Pipe {
         cancelled = true;
         cancel_reason = why;
       }
+      // Also while the reader waits for the engine's first byte (a non-streamed answer only
+      // has one at the end): shutting the socket down ends that wait and tells the engine.
+      if (client) client->stop();
     }
     cv.notify_all();
   }
@@ -118,8 +122,19 @@ class UpstreamCall {
       p.cv.notify_all();
       return true;
     };
+    {
+      std::lock_guard lock(p.mu);
+      if (p.cancelled) {
+        p.finished = p.failed = true;
+        p.error = p.cancel_reason;
+        p.cv.notify_all();
+        return;
+      }
+      p.client = &cli;
+    }
     auto res = cli.send(req);
     std::lock_guard lock(p.mu);
+    p.client = nullptr;
     p.finished = true;
     if (!res) {
       p.failed = true;
@@ -183,17 +198,44 @@ size_t complete_events_end(const std::string& buf) {
   return end;
 }
 
-// Everything the reader delivers, until it finishes.
-std::string read_all(Pipe& p) {
-  std::string body;
+// How often a request that has sent nothing yet checks that its client is still there.
+constexpr auto kClientCheckInterval = std::chrono::milliseconds(20);
+
+// Waits on the pipe until `pred`; a client that disconnected meanwhile cancels the engine call
+// (closing its connection, which cancels the engine's sequence). False when it did.
+template <typename Pred>
+bool wait_for_client(Pipe& p, std::unique_lock<std::mutex>& lock, const HttpRequest& req, Pred pred) {
+  if (!req.client_gone) {
+    p.cv.wait(lock, pred);
+    return true;
+  }
+  while (!p.cv.wait_for(lock, kClientCheckInterval, pred)) {
+    lock.unlock();  // the check may take a syscall or two: the reader keeps going meanwhile
+    const bool gone = req.client_gone();
+    if (gone) p.cancel("the client disconnected");
+    lock.lock();
+    if (gone) return false;
+  }
+  return true;
+}
+
+// Everything the reader delivers, until it finishes (or the client leaves: false).
+bool read_all(Pipe& p, const HttpRequest& req, std::string& body) {
   std::unique_lock lock(p.mu);
   while (true) {
-    p.cv.wait(lock, [&] { return !p.data.empty() || p.finished; });
+    if (!wait_for_client(p, lock, req, [&] { return !p.data.empty() || p.finished; })) return false;
     body += p.data;
     p.data.clear();
     p.cv.notify_all();
-    if (p.finished) return body;
+    if (p.finished) return true;
   }
+}
+
+HttpResponse client_gone_response() {
+  // For the access log only: nobody reads it (nginx's "client closed request").
+  ApiError e{499, "The client closed the connection; the engine call was cancelled.", "invalid_request_error",
+             std::nullopt, "client_closed_request"};
+  return e.to_response();
 }
 
 }  // namespace
@@ -359,8 +401,12 @@ std::string GatewayProxy::metrics_text() const {
   return out;
 }
 
+bool GatewayProxy::internal(const HttpRequest& req) const {
+  return !gw_.internal_token.empty() && equal_ct(req.header(kGatewayInternalHeader), gw_.internal_token);
+}
+
 HttpResponse GatewayProxy::forward(const HttpRequest& req) {
-  if (shutting_down_.load()) {
+  if (shutting_down_.load() && !internal(req)) {
     return error_response(503, "The gateway is shutting down.", "server_error", "shutting_down");
   }
   ++requests_;
@@ -371,7 +417,7 @@ HttpResponse GatewayProxy::forward(const HttpRequest& req) {
   base.path = req.path;
   base.body = req.body;
   for (const auto& [k, v] : req.headers) {
-    if (hop_by_hop(k)) continue;
+    if (hop_by_hop(k) || k == kGatewayInternalHeader) continue;
     if (k == "authorization" && !gw_.upstream_api_key.empty()) continue;
     base.headers.emplace(k, v);
   }
@@ -400,7 +446,11 @@ HttpResponse GatewayProxy::forward(const HttpRequest& req) {
     bool have_headers = false, cancelled = false;
     {
       std::unique_lock lock(p.mu);
-      p.cv.wait(lock, [&] { return p.have_headers || p.finished; });
+      if (!wait_for_client(p, lock, req, [&] { return p.have_headers || p.finished; })) {
+        lock.unlock();
+        call->join();
+        return client_gone_response();  // the lease goes back without a verdict
+      }
       have_headers = p.have_headers;
       cancelled = p.cancelled;
     }
@@ -473,7 +523,10 @@ HttpResponse GatewayProxy::forward(const HttpRequest& req) {
       return res;
     }
     // Buffered: nothing reaches the client until the whole answer is here.
-    res.body = read_all(p);
+    if (!read_all(p, req, res.body)) {
+      call->join();
+      return client_gone_response();
+    }
     call->join();
     if (p.cancelled) {
       return error_response(503, "The gateway is shutting down.", "server_error", "shutting_down");

@@ -39,8 +39,15 @@ namespace llmchain::server {
 // paths it does not know either (the gateway answers 404).
 using GatewayExtraRoutes = std::function<std::optional<HttpResponse>(const HttpRequest& req, std::string& route)>;
 
+// Header marking a request as the gateway's own (its chains' model calls, sent back to its
+// /v1 routes); its value must equal GatewayOptions::internal_token. Never forwarded to engines.
+inline constexpr const char* kGatewayInternalHeader = "x-llmchain-gateway-internal";
+
 struct GatewayOptions {
   GatewayExtraRoutes extra_routes;  // tried after the gateway's own routes; authenticated like /v1
+  // Non-empty: requests carrying kGatewayInternalHeader with this value are still forwarded
+  // while the gateway drains (so a chain admitted before shutdown can finish its model calls).
+  std::string internal_token;
   std::string upstream_api_key;     // sent to engines as Bearer; empty: the client's Authorization is passed on
   int max_attempts = 3;             // engines tried per request before its first byte
   double connect_timeout_s = 2;     // per attempt
@@ -79,6 +86,7 @@ class GatewayProxy {
   HttpResponse upstreams(const HttpRequest& req);
   HttpResponse health_ready(const HttpRequest& req);
   bool authorized(const HttpRequest& req) const;
+  bool internal(const HttpRequest& req) const;
   void track(const std::shared_ptr<Pipe>& p);
 
   std::shared_ptr<UpstreamPool> pool_;

@@ -12,7 +12,8 @@
 
 namespace llmchain::server {
 
-int run_gateway(const ServerOptions& server, const UpstreamPoolOptions& pool_opts, const GatewayOptions& gateway) {
+int run_gateway(const ServerOptions& server, const UpstreamPoolOptions& pool_opts, const GatewayOptions& gateway,
+                const GatewayChainLoader& load_chains) {
   auto pool = UpstreamPool::create(pool_opts);
   if (!pool) {
     std::fprintf(stderr, "error: %s\n", pool.error().what());
@@ -31,6 +32,14 @@ int run_gateway(const ServerOptions& server, const UpstreamPoolOptions& pool_opt
   if (!port) {
     std::fprintf(stderr, "error: %s\n", port.error().what());
     return 1;
+  }
+  if (load_chains) {
+    auto chains = load_chains(srv.self_endpoint());
+    if (!chains) {
+      std::fprintf(stderr, "error: chains: %s\n", chains.error().what());
+      return 2;
+    }
+    srv.set_chains(*chains);
   }
   (*pool)->start();
   LLMC_LOG_INFO("llmchain gateway listening on http://{}:{} ({} upstream endpoint(s), {} healthy)", server.host, *port,

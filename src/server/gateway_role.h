@@ -1,8 +1,13 @@
 #pragma once
 // `llmchain serve --role gateway`: the whole process lifecycle of the gateway
 // role in one call, so apps/cmd_serve.cpp only maps its flags onto options.
+#include <functional>
+#include <memory>
+
+#include "base/error.h"
 #include "server/gateway_pool.h"
 #include "server/gateway_proxy.h"
+#include "server/gateway_server.h"
 #include "server/server_options.h"
 
 namespace llmchain::server {
@@ -13,6 +18,12 @@ namespace llmchain::server {
 // SIGINT/SIGTERM in the calling thread (and so in every thread it starts).
 // Returns the process exit code: 0 after a signal, 2 for bad options, 1 when
 // it cannot listen. Logging must be initialised by the caller.
-int run_gateway(const ServerOptions& server, const UpstreamPoolOptions& pool, const GatewayOptions& gateway = {});
+//
+// load_chains, when set, is called once the gateway listens with how its chains reach its own
+// OpenAI API (GatewaySelf); the registry it returns is served under /chains. Its error is
+// printed and the exit code is 2.
+using GatewayChainLoader = std::function<Expected<std::shared_ptr<chain::ChainRegistry>>(const GatewaySelf& self)>;
+int run_gateway(const ServerOptions& server, const UpstreamPoolOptions& pool, const GatewayOptions& gateway = {},
+                const GatewayChainLoader& load_chains = {});
 
 }  // namespace llmchain::server

@@ -6,10 +6,13 @@
 #include <algorithm>
 #include <cctype>
 #include <mutex>
+#include <random>
 #include <thread>
 
 #include "server/access_log.h"
 #include "server/api_error.h"
+#include "server/chain_routes.h"
+#include "server/connection_watch.h"
 #include "server/openai_response.h"
 
 namespace llmchain::server {
@@ -35,6 +38,8 @@ void serve_one(GatewayProxy& proxy, const httplib::Request& req, httplib::Respon
   in.path = req.path;
   in.body = req.body;
   in.request_id = request_id = request_id_of(req);
+  auto watch = std::make_shared<ConnectionWatch>(req.local_addr, req.local_port, req.remote_addr, req.remote_port);
+  in.client_gone = [watch] { return watch->closed(); };
   for (const auto& [k, v] : req.headers) {
     std::string key = k;
     std::transform(key.begin(), key.end(), key.begin(), [](unsigned char c) { return std::tolower(c); });
@@ -94,11 +99,38 @@ void register_gateway_routes(httplib::Server& http, std::shared_ptr<UpstreamPool
   register_gateway_routes(http, std::make_shared<GatewayProxy>(std::move(pool), std::move(options), gateway));
 }
 
+// A random token for kGatewayInternalHeader (the gateway's own chains' model calls).
+static std::string new_internal_token() {
+  std::random_device rd;
+  return fmt::format("{:08x}{:08x}{:08x}{:08x}", rd(), rd(), rd(), rd());
+}
+
 struct GatewayServer::Impl {
   Impl(std::shared_ptr<UpstreamPool> pool, ServerOptions o, GatewayOptions g)
-      : opts(o), proxy(std::move(pool), std::move(o), std::move(g)) {}
+      : opts(o),
+        admission(std::max(1, o.parallel) + std::max(0, o.max_queue)),
+        proxy(std::move(pool), std::move(o), with_chain_routes(std::move(g))) {}
+
+  // Chain routes first (once set_chains() was called), then the caller's extra routes.
+  GatewayOptions with_chain_routes(GatewayOptions g) {
+    if (g.internal_token.empty()) g.internal_token = new_internal_token();
+    internal_token = g.internal_token;
+    g.extra_routes = [this, user = std::move(g.extra_routes)](const HttpRequest& req,
+                                                              std::string& route) -> std::optional<HttpResponse> {
+      if (chains) {
+        if (auto res = chains->handle(req, route)) return res;
+      }
+      if (user) return user(req, route);
+      return std::nullopt;
+    };
+    return g;
+  }
+
   ServerOptions opts;
+  Admission admission;         // chain calls in flight
+  std::string internal_token;  // before proxy: set while the proxy's options are made
   GatewayProxy proxy;
+  std::unique_ptr<ChainRoutes> chains;  // set before serving; after proxy: destroyed first
   ListenServer http;
   int port = -1;
   std::thread thread;
@@ -189,10 +221,20 @@ bool GatewayServer::shutdown() {
   std::lock_guard lock(impl_->shutdown_mu);
   if (impl_->shut_down) return impl_->shutdown_ok;
   impl_->shut_down = true;
+  auto& chains = impl_->chains;
+  if (chains) chains->begin_shutdown();
   impl_->proxy.begin_shutdown();
   auto grace = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(impl_->opts.shutdown_grace_s));
   auto now = Clock::now();
-  impl_->shutdown_ok = impl_->proxy.drain(now + grace, now + grace + std::chrono::seconds(5));
+  const auto deadline = now + grace, hard_deadline = now + grace + std::chrono::seconds(5);
+  // Running chains finish first (their model calls are still forwarded), then the proxy's
+  // own requests; whatever is left at the deadline is broken off.
+  bool chains_ok = !chains || chains->wait_idle(deadline);
+  impl_->shutdown_ok = impl_->proxy.drain(deadline, hard_deadline) && chains_ok;
+  if (chains && !chains_ok) {
+    chains->cancel_all();
+    chains->wait_idle(hard_deadline);
+  }
   impl_->http.stop();
   if (impl_->thread.joinable() && impl_->thread.get_id() != std::this_thread::get_id()) impl_->thread.join();
   return impl_->shutdown_ok;
@@ -200,5 +242,25 @@ bool GatewayServer::shutdown() {
 
 int GatewayServer::port() const { return impl_->port; }
 GatewayProxy& GatewayServer::proxy() { return impl_->proxy; }
+
+void GatewayServer::set_chains(std::shared_ptr<chain::ChainRegistry> chains) {
+  ChainRoutesOptions co;
+  co.chains = std::move(chains);
+  co.request_timeout_s = impl_->opts.request_timeout_s;
+  co.admission = &impl_->admission;
+  impl_->chains = std::make_unique<ChainRoutes>(std::move(co));
+}
+
+GatewaySelf GatewayServer::self_endpoint() const {
+  std::string host = impl_->opts.host;
+  if (host.empty() || host == "0.0.0.0") host = "127.0.0.1";
+  if (host == "::" || host == "[::]") host = "::1";
+  if (host.find(':') != std::string::npos && host.front() != '[') host = "[" + host + "]";
+  GatewaySelf self;
+  self.base_url = fmt::format("http://{}:{}/v1", host, impl_->port);
+  self.api_key = impl_->opts.api_key;
+  self.headers.emplace_back(kGatewayInternalHeader, impl_->internal_token);
+  return self;
+}
 
 }  // namespace llmchain::server

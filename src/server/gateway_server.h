@@ -7,7 +7,15 @@
 //
 // register_gateway_routes() mounts the same routes on a caller's own
 // httplib::Server instead (no access log, no graceful drain).
+//
+// Chains: set_chains() serves a chain::ChainRegistry under /chains (chain_routes.h). Their
+// model calls are meant to come back to this gateway's own /v1 routes (self_endpoint():
+// an OpenAIClient of that URL per model), so they are spread over the engine pool with the
+// same selection, retries and circuit breaking as any client's.
 #include <memory>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "base/error.h"
 #include "server/gateway_pool.h"
@@ -25,6 +33,13 @@ void register_gateway_routes(httplib::Server& http, std::shared_ptr<GatewayProxy
 // Same, with a proxy made from the pool (options.api_key empty: no auth).
 void register_gateway_routes(httplib::Server& http, std::shared_ptr<UpstreamPool> pool, ServerOptions options = {},
                              GatewayOptions gateway = {});
+
+// How the gateway's own chains reach its OpenAI API.
+struct GatewaySelf {
+  std::string base_url;  // e.g. http://127.0.0.1:8080/v1 (a wildcard listen address becomes loopback)
+  std::string api_key;   // the gateway's API key ("" when it has none)
+  std::vector<std::pair<std::string, std::string>> headers;  // mark the calls as internal (shutdown)
+};
 
 class GatewayServer {
  public:
@@ -48,6 +63,13 @@ class GatewayServer {
 
   int port() const;
   GatewayProxy& proxy();
+
+  // Serves `chains` under /chains (authenticated like /v1; bounded by parallel + max_queue
+  // calls in flight, 429 above). Call before serve(). On shutdown new chain calls get 503 and
+  // running ones get the grace period; their model calls are still forwarded meanwhile.
+  void set_chains(std::shared_ptr<chain::ChainRegistry> chains);
+  // Where this gateway's chains send their model calls; valid after bind().
+  GatewaySelf self_endpoint() const;
 
  private:
   struct Impl;

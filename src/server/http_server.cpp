@@ -11,6 +11,7 @@
 
 #include "server/access_log.h"
 #include "server/api.h"
+#include "server/connection_watch.h"
 #include "server/metrics.h"
 #include "server/openai_response.h"
 
@@ -129,6 +130,8 @@ void HttpServer::Impl::handle(const httplib::Request& req, httplib::Response& re
   in.path = req.path;
   in.body = req.body;
   in.request_id = t_ctx.request_id;
+  auto watch = std::make_shared<ConnectionWatch>(req.local_addr, req.local_port, req.remote_addr, req.remote_port);
+  in.client_gone = [watch] { return watch->closed(); };
   for (const auto& [k, v] : req.headers) {
     std::string key = k;
     std::transform(key.begin(), key.end(), key.begin(), [](unsigned char c) { return std::tolower(c); });

@@ -18,6 +18,9 @@ struct HttpRequest {
   std::string request_id;
   std::map<std::string, std::string> headers;  // keys lower-cased
   std::vector<std::string> path_params;        // captures of the route pattern
+  // True once the client has disconnected; unset when the transport cannot tell. For handlers
+  // that write nothing until done; streams learn it from a failed write instead.
+  std::function<bool()> client_gone;
 
   std::string header(const std::string& lower_name) const {
     auto it = headers.find(lower_name);

@@ -32,6 +32,16 @@ HttpResponse timeout_response(double seconds) {
   return e.to_response();
 }
 
+// How often a non-streaming request checks that its client is still connected.
+constexpr auto kClientCheckInterval = std::chrono::milliseconds(20);
+
+// For the access log and metrics only: nobody reads it (nginx's "client closed request").
+HttpResponse client_gone_response() {
+  return ApiError{499, "The client closed the connection; the generation was cancelled.", "invalid_request_error",
+                  std::nullopt, "client_closed_request"}
+      .to_response();
+}
+
 // Per-prompt output collected for the non-streaming response.
 struct ChoiceOutput {
   std::string text;
@@ -148,7 +158,18 @@ HttpResponse Api::run_completion(const HttpRequest& req, const CompletionParams&
     Usage usage;
     for (const auto& pr : prompts) {
       auto job = GenerationJob::start(engine_, make_generate_request(p, pr), start, deadline, jobs_, &metrics_, ticket);
-      if (!job->wait_done(wait_limit) || job->timed_out()) {
+      // Nothing is written until the end, so the client is checked for between waits: one
+      // that disconnected cancels its sequence, which frees the slot at the next decode step.
+      bool done = false, gone = false;
+      while (!done && !gone && Clock::now() < wait_limit) {
+        done = job->wait_done(std::min(wait_limit, Clock::now() + kClientCheckInterval));
+        gone = !done && req.client_gone && req.client_gone();
+      }
+      if (gone) {
+        job->cancel();
+        return client_gone_response();
+      }
+      if (!done || job->timed_out()) {
         job->cancel();
         return timeout_response(timeout_s);
       }

@@ -147,6 +147,49 @@ TEST_F(StreamingTest, ClientAbortCancelsOnlyThatSequence) {
   expect_still_serving();
 }
 
+// A non-streaming request writes nothing until it is done, so the server must notice the closed
+// connection by itself: the sequence is cancelled and the only slot goes to the next request.
+TEST_F(StreamingTest, NonStreamingClientDisconnectFreesTheSlot) {
+  start({.parallel = 1}, {.parallel = 1, .token_delay_ms = 20});
+  const std::string long_text(300, 'z');  // 6 s of tokens
+  for (const char* path : {"/v1/completions", "/v1/chat/completions"}) {
+    SCOPED_TRACE(path);
+    const int64_t cancelled_before = engine_->cancelled_total();
+    json body = std::string(path) == "/v1/completions"
+                    ? json{{"prompt", "echo: " + long_text}}
+                    : json{{"messages", {{{"role", "user"}, {"content", "echo: " + long_text}}}}};
+    {
+      httplib::Client c("127.0.0.1", port_);
+      c.set_read_timeout(0, 300 * 1000);  // gives up (and closes the connection) after 300 ms
+      auto r = c.Post(path, body.dump(), "application/json");
+      EXPECT_FALSE(r) << "the generation should have outlived the client's patience";
+    }
+    const auto gone_at = std::chrono::steady_clock::now();
+    for (int i = 0; i < 200 && engine_->running() > 0; ++i) std::this_thread::sleep_for(5ms);
+    EXPECT_EQ(engine_->running(), 0);
+    EXPECT_EQ(engine_->cancelled_total(), cancelled_before + 1);
+    EXPECT_LT(std::chrono::steady_clock::now() - gone_at, 500ms) << "freed within a few decode steps";
+    auto m = get("/metrics");
+    ASSERT_TRUE(m);
+    EXPECT_NE(m->body.find("\nllmchain_requests_running 0\n"), std::string::npos) << m->body;
+    // The single slot serves the next request at once.
+    auto next = post("/v1/completions", json{{"prompt", "echo: next"}, {"max_tokens", 8}});
+    ASSERT_TRUE(next);
+    EXPECT_EQ(next->status, 200);
+    EXPECT_EQ(json::parse(next->body)["choices"][0]["text"], "next");
+  }
+}
+
+// A client that stays connected through a long non-streaming generation is not mistaken for gone.
+TEST_F(StreamingTest, NonStreamingPatientClientGetsItsAnswer) {
+  start({.parallel = 1}, {.parallel = 1, .token_delay_ms = 5});
+  auto r = post("/v1/completions", json{{"prompt", "echo: " + std::string(60, 'p')}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(json::parse(r->body)["choices"][0]["text"], std::string(60, 'p'));
+  EXPECT_EQ(engine_->cancelled_total(), 0);
+}
+
 TEST_F(StreamingTest, SlowClientDoesNotBlockEngine) {
   // The engine finishes generating even though the client reads nothing for a while.
   start({}, {.token_delay_ms = 0});

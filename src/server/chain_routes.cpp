@@ -1,13 +1,5 @@
-// LangServe-shaped chain routes over chain::ChainRegistry (see chain/registry.h):
-//   GET  /chains                        {"object":"list","data":[{name, description, type, input_variables}]}
-//   POST /chains/{name}/invoke          {"input":..., "config":{...}} -> {"output":..., "metadata":{...}}
-//   POST /chains/{name}/batch           {"inputs":[...], "config":{...}} -> {"output":[...], "metadata":{...}}
-//   POST /chains/{name}/stream          SSE: "event: data" per chunk, then "event: end" carrying
-//                                       {"output","metadata"}; a failure after the first chunk is
-//                                       "event: error" with the JSON error body
-//   GET  /chains/{name}/input_schema    JSON Schema
-//   GET  /chains/{name}/output_schema   JSON Schema
-// The session id (memory key) is config.configurable.session_id (LangServe) or config.session_id.
+#include "server/chain_routes.h"
+
 #include <fmt/format.h>
 
 #include <atomic>
@@ -15,10 +7,12 @@
 #include <deque>
 #include <mutex>
 #include <random>
+#include <regex>
 #include <thread>
 
 #include "chain/registry.h"
-#include "server/api.h"
+#include "server/api_error.h"
+#include "server/openai_request.h"
 #include "server/openai_response.h"
 
 namespace llmchain::server {
@@ -79,6 +73,41 @@ std::string sse_event(const char* event, const json& data) {
   return fmt::format("event: {}\ndata: {}\n\n", event, data.dump(-1, ' ', false, json::error_handler_t::replace));
 }
 
+// While in scope, a helper thread checks every 20 ms that the client is still connected and
+// cancels `token` (the chain and its model call) once it is not: invoke and batch write nothing
+// until they are done.
+class DisconnectCanceller {
+ public:
+  DisconnectCanceller(const HttpRequest& req, chain::CancellationToken token) {
+    if (!req.client_gone) return;
+    thread_ = std::thread([this, gone = req.client_gone, token] {
+      std::unique_lock lock(mu_);
+      while (!cv_.wait_for(lock, std::chrono::milliseconds(20), [&] { return stop_; })) {
+        if (gone()) {
+          token.cancel();
+          return;
+        }
+      }
+    });
+  }
+  ~DisconnectCanceller() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+  DisconnectCanceller(const DisconnectCanceller&) = delete;
+  DisconnectCanceller& operator=(const DisconnectCanceller&) = delete;
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
 // What the stream worker hands to the HTTP writer.
 struct StreamState {
   std::mutex mu;
@@ -92,23 +121,73 @@ struct StreamState {
 
 }  // namespace
 
-std::optional<HttpResponse> Api::admit_chain(AdmissionTicket& ticket) {
+ChainRoutes::ChainRoutes(ChainRoutesOptions opts) : opts_(std::move(opts)) {}
+
+ChainRoutes::~ChainRoutes() {
+  // Stream workers reference this object (and the admission): never let them outlive it.
+  runs_.cancel_all();
+  runs_.wait_idle(Clock::now() + std::chrono::seconds(30));
+}
+
+bool ChainRoutes::has_chains() const { return opts_.chains && !opts_.chains->list().empty(); }
+
+std::optional<Clock::time_point> ChainRoutes::deadline_from(Clock::time_point start) const {
+  if (opts_.request_timeout_s <= 0) return std::nullopt;
+  return start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(opts_.request_timeout_s));
+}
+
+std::optional<HttpResponse> ChainRoutes::admit(AdmissionTicket& ticket) {
   if (shutting_down_.load()) {
     return ApiError{503, "The server is shutting down.", "service_unavailable", std::nullopt, "shutting_down"}
         .to_response();
   }
-  ticket = admit();
-  if (!ticket.valid()) {
-    metrics_.record_rejection();
-    return ApiError{
-        429, fmt::format("Too many requests: {} are already running or queued. Retry later.", admission_.capacity()),
-        "rate_limit_error", std::nullopt, "queue_full"}
-        .to_response();
+  if (!opts_.admission) return std::nullopt;
+  if (!opts_.admission->try_acquire()) {
+    if (opts_.on_reject) opts_.on_reject();
+    HttpResponse res = ApiError{429,
+                                fmt::format("Too many requests: {} are already running or queued. Retry later.",
+                                            opts_.admission->capacity()),
+                                "rate_limit_error", std::nullopt, "queue_full"}
+                           .to_response();
+    res.headers.emplace_back("Retry-After", "1");
+    return res;
   }
+  ticket = AdmissionTicket(opts_.admission);
   return std::nullopt;
 }
 
-HttpResponse Api::chains_list(const HttpRequest&) {
+std::optional<HttpResponse> ChainRoutes::handle(const HttpRequest& in, std::string& route) {
+  static const std::regex kChain("/chains/([^/]+)/(invoke|batch|stream|input_schema|output_schema)");
+  const std::string& path = in.path;
+  HttpRequest req = in;
+  std::string action;
+  if (path == "/chains") {
+    route = "/chains";
+  } else {
+    std::smatch m;
+    if (!std::regex_match(path, m, kChain)) return std::nullopt;
+    action = m[2].str();
+    route = "/chains/([^/]+)/" + action;
+    req.path_params = {m[1].str()};
+  }
+  const bool post = action == "invoke" || action == "batch" || action == "stream";
+  if (req.method != (post ? "POST" : "GET")) {
+    route = "method_not_allowed";
+    return ApiError{405, fmt::format("Method {} is not allowed on {}.", req.method, path), "invalid_request_error",
+                    std::nullopt, "method_not_allowed"}
+        .to_response();
+  }
+  return respond([&] {
+    if (action.empty()) return list(req);
+    if (action == "invoke") return invoke(req);
+    if (action == "batch") return batch(req);
+    if (action == "stream") return stream(req);
+    if (action == "input_schema") return input_schema(req);
+    return output_schema(req);
+  });
+}
+
+HttpResponse ChainRoutes::list(const HttpRequest&) {
   json data = json::array();
   if (opts_.chains) {
     for (const auto& c : opts_.chains->list()) {
@@ -139,36 +218,37 @@ const json& required_field(const json& body, const char* key) {
 
 }  // namespace
 
-HttpResponse Api::chain_input_schema(const HttpRequest& req) {
+HttpResponse ChainRoutes::input_schema(const HttpRequest& req) {
   const std::string& name = req.path_params.at(0);
   auto s = registry_or_404(opts_.chains, name).input_schema(name);
   if (!s) throw_chain_error(s.error());
   return json_ok(*s);
 }
 
-HttpResponse Api::chain_output_schema(const HttpRequest& req) {
+HttpResponse ChainRoutes::output_schema(const HttpRequest& req) {
   const std::string& name = req.path_params.at(0);
   auto s = registry_or_404(opts_.chains, name).output_schema(name);
   if (!s) throw_chain_error(s.error());
   return json_ok(*s);
 }
 
-HttpResponse Api::chain_invoke(const HttpRequest& req) {
+HttpResponse ChainRoutes::invoke(const HttpRequest& req) {
   const std::string& name = req.path_params.at(0);
   const auto& reg = registry_or_404(opts_.chains, name);
   json body = parse_json_body(req.body);
   const json& input = required_field(body, "input");
   chain::RunConfig cfg = run_config(body);
   AdmissionTicket ticket;
-  if (auto rejected = admit_chain(ticket)) return *rejected;
+  if (auto rejected = admit(ticket)) return *rejected;
   const auto t0 = Clock::now();
-  ChainRunScope scope(chain_runs_, cfg.cancel);
+  ChainRunScope scope(runs_, cfg.cancel);
+  DisconnectCanceller on_disconnect(req, cfg.cancel);
   auto out = reg.invoke(name, input, cfg);
   if (!out) throw_chain_error(out.error());
   return json_ok({{"output", *out}, {"metadata", metadata(new_run_id(), name, cfg, t0)}});
 }
 
-HttpResponse Api::chain_batch(const HttpRequest& req) {
+HttpResponse ChainRoutes::batch(const HttpRequest& req) {
   const std::string& name = req.path_params.at(0);
   const auto& reg = registry_or_404(opts_.chains, name);
   json body = parse_json_body(req.body);
@@ -176,9 +256,10 @@ HttpResponse Api::chain_batch(const HttpRequest& req) {
   if (!inputs.is_array()) throw_invalid("inputs", "Invalid type for 'inputs': expected an array.", "invalid_type");
   chain::RunConfig cfg = run_config(body);
   AdmissionTicket ticket;
-  if (auto rejected = admit_chain(ticket)) return *rejected;
+  if (auto rejected = admit(ticket)) return *rejected;
   const auto t0 = Clock::now();
-  ChainRunScope scope(chain_runs_, cfg.cancel);
+  ChainRunScope scope(runs_, cfg.cancel);
+  DisconnectCanceller on_disconnect(req, cfg.cancel);
   auto out = reg.batch(name, inputs.get<std::vector<json>>(), cfg);
   if (!out) throw_chain_error(out.error());
   json run_ids = json::array();
@@ -188,14 +269,14 @@ HttpResponse Api::chain_batch(const HttpRequest& req) {
   return json_ok({{"output", *out}, {"metadata", meta}});
 }
 
-HttpResponse Api::chain_stream(const HttpRequest& req) {
+HttpResponse ChainRoutes::stream(const HttpRequest& req) {
   const std::string name = req.path_params.at(0);
   const auto& reg = registry_or_404(opts_.chains, name);
   json body = parse_json_body(req.body);
   json input = required_field(body, "input");
   chain::RunConfig cfg = run_config(body);
   auto ticket = std::make_shared<AdmissionTicket>();
-  if (auto rejected = admit_chain(*ticket)) return *rejected;
+  if (auto rejected = admit(*ticket)) return *rejected;
 
   // The chain runs on a worker so the first chunk (or an early error, answered with its
   // status) is known before the response headers go out, and a slow client never blocks it.
@@ -203,7 +284,7 @@ HttpResponse Api::chain_stream(const HttpRequest& req) {
   cfg.cancel = st->cancel;
   const auto t0 = Clock::now();
   const std::string run_id = new_run_id();
-  auto runs_id = chain_runs_.begin(cfg.cancel);
+  auto runs_id = runs_.begin(cfg.cancel);
   std::shared_ptr<const chain::ChainRegistry> keep = opts_.chains;  // reg is *keep
   std::thread([this, st, ticket, keep, &reg, name, input, cfg, t0, run_id, runs_id] {
     auto out = reg.stream(
@@ -231,7 +312,7 @@ HttpResponse Api::chain_stream(const HttpRequest& req) {
       st->cv.notify_all();
     }
     ticket->reset();
-    chain_runs_.finish(runs_id);
+    runs_.finish(runs_id);
   }).detach();
 
   const auto deadline = deadline_from(t0);

@@ -1,0 +1,82 @@
+#pragma once
+// LangServe-shaped chain routes over chain::ChainRegistry (see chain/registry.h), shared by
+// the engine/all roles (Api's route table) and the gateway role (GatewayServer, through
+// GatewayOptions::extra_routes):
+//   GET  /chains                        {"object":"list","data":[{name, description, type, input_variables}]}
+//   POST /chains/{name}/invoke          {"input":..., "config":{...}} -> {"output":..., "metadata":{...}}
+//   POST /chains/{name}/batch           {"inputs":[...], "config":{...}} -> {"output":[...], "metadata":{...}}
+//   POST /chains/{name}/stream          SSE: "event: data" per chunk, then "event: end" carrying
+//                                       {"output","metadata"}; a failure after the first chunk is
+//                                       "event: error" with the JSON error body
+//   GET  /chains/{name}/input_schema    JSON Schema
+//   GET  /chains/{name}/output_schema   JSON Schema
+// The session id (memory key) is config.configurable.session_id (LangServe) or config.session_id.
+// Transport-neutral (HttpRequest/HttpResponse); authentication is the caller's.
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "server/chain_runs.h"
+#include "server/generation.h"
+#include "server/http_types.h"
+
+namespace llmchain::chain {
+class ChainRegistry;
+}
+
+namespace llmchain::server {
+
+struct ChainRoutesOptions {
+  // Null or empty: GET /chains lists none and every chain is 404.
+  std::shared_ptr<chain::ChainRegistry> chains;
+  double request_timeout_s = 600;  // per chain call (stream: until its end); <= 0: none
+  // Bounds the chain calls in flight (Api shares the one of its generation requests); more
+  // get 429. Null: unbounded. Must outlive the ChainRoutes.
+  Admission* admission = nullptr;
+  std::function<void()> on_reject;  // called per 429 (metrics)
+};
+
+class ChainRoutes {
+ public:
+  explicit ChainRoutes(ChainRoutesOptions opts);
+  // Cancels the chain calls still running and waits for them (up to 30 s).
+  ~ChainRoutes();
+  ChainRoutes(const ChainRoutes&) = delete;
+  ChainRoutes& operator=(const ChainRoutes&) = delete;
+
+  // Serves /chains and /chains/{name}/{invoke,batch,stream,input_schema,output_schema}
+  // (405 for another method on them); nullopt for any other path. Never throws: errors are
+  // OpenAI-shaped error responses. `route` gets the route's label (its pattern).
+  std::optional<HttpResponse> handle(const HttpRequest& req, std::string& route);
+
+  // The handlers, for a caller's own route table: req.path_params[0] is the chain name
+  // (except for list). They throw ApiException for bad requests.
+  HttpResponse list(const HttpRequest& req);
+  HttpResponse invoke(const HttpRequest& req);
+  HttpResponse batch(const HttpRequest& req);
+  HttpResponse stream(const HttpRequest& req);
+  HttpResponse input_schema(const HttpRequest& req);
+  HttpResponse output_schema(const HttpRequest& req);
+
+  // New chain calls get 503 from now on.
+  void begin_shutdown() { shutting_down_.store(true); }
+  // True when no chain call is running before `deadline`.
+  bool wait_idle(Clock::time_point deadline) { return runs_.wait_idle(deadline); }
+  // Cancels every running chain call (their model calls stop at the next token).
+  void cancel_all() { runs_.cancel_all(); }
+  size_t running() const { return runs_.size(); }
+  bool has_chains() const;
+
+ private:
+  // 503 while shutting down, 429 when the admission is full; otherwise nullopt and a ticket.
+  std::optional<HttpResponse> admit(AdmissionTicket& ticket);
+  std::optional<Clock::time_point> deadline_from(Clock::time_point start) const;
+
+  ChainRoutesOptions opts_;
+  ChainRuns runs_;  // running chain calls, cancelled and awaited on shutdown
+  std::atomic<bool> shutting_down_{false};
+};
+
+}  // namespace llmchain::server
