@@ -20,9 +20,22 @@ void Candidates::drop_banned() {
 
 void Candidates::sort_desc() {
   if (sorted) return;
-  std::sort(items.begin(), items.end(), [](const Candidate& a, const Candidate& b) { return a.logit > b.logit; });
+  std::sort(items.begin(), items.end(), ranks_before);
   sorted = true;
   indexed = false;
+}
+
+void rank_range(std::vector<Candidate>& items, size_t from, size_t to) {
+  const size_t n = items.size();
+  to = std::min(to, n);
+  if (from >= to) return;
+  auto first = items.begin() + from, mid = items.begin() + to;
+  if ((to - from) * 16 < n - from) {
+    std::partial_sort(first, mid, items.end(), ranks_before);  // heap select: one cheap pass over the rest
+  } else {
+    if (to < n) std::nth_element(first, mid, items.end(), ranks_before);
+    std::sort(first, mid, ranks_before);
+  }
 }
 
 void Candidates::softmax() {
@@ -70,10 +83,8 @@ class TopK : public SamplerStage {
     c.drop_banned();
     size_t k = static_cast<size_t>(k_);
     if (k >= c.items.size()) return;
-    auto by_logit = [](const Candidate& a, const Candidate& b) { return a.logit > b.logit; };
-    std::nth_element(c.items.begin(), c.items.begin() + k, c.items.end(), by_logit);
+    rank_range(c.items, 0, k);
     c.items.resize(k);
-    std::sort(c.items.begin(), c.items.end(), by_logit);
     c.sorted = true;
   }
 
@@ -123,8 +134,8 @@ class TopP : public SamplerStage {
     c.drop_banned();
     if (c.items.size() <= 1) return;
     c.softmax();
-    auto by_logit = [](const Candidate& a, const Candidate& b) { return a.logit > b.logit; };
-    // Sort only as far as needed: grow a sorted prefix until it holds mass p.
+    // Sort only as far as needed: grow a sorted prefix until it holds mass p
+    // (select the next block in linear time, then sort just that block).
     size_t n = c.items.size();
     size_t sorted_n = c.sorted ? n : 0;
     size_t want = std::min<size_t>(n, 64);
@@ -132,7 +143,7 @@ class TopP : public SamplerStage {
     size_t i = 0;
     while (true) {
       if (sorted_n < want) {
-        std::partial_sort(c.items.begin() + sorted_n, c.items.begin() + want, c.items.end(), by_logit);
+        rank_range(c.items, sorted_n, want);
         sorted_n = want;
       }
       for (; i < sorted_n; ++i) {

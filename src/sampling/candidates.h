@@ -25,6 +25,17 @@ struct Candidate {
   float p;
 };
 
+// The order of every ranking stage: higher logit first, lower id among equal
+// logits (so results never depend on the sort algorithm). A function object,
+// so that the sorting algorithms inline it.
+inline constexpr auto ranks_before = [](const Candidate& a, const Candidate& b) {
+  return a.logit != b.logit ? a.logit > b.logit : a.id < b.id;
+};
+
+// Puts the best items of items[from, end) into items[from, to), in
+// ranks_before order (the rest in unspecified order after them).
+void rank_range(std::vector<Candidate>& items, size_t from, size_t to);
+
 struct Candidates {
   std::vector<Candidate> items;
   bool indexed = true;

@@ -1,6 +1,7 @@
 #include "sampling/grammar_matcher.h"
 
 #include <algorithm>
+#include <cstdint>
 
 namespace llmchain::sampling {
 namespace {
@@ -90,18 +91,19 @@ int32_t GrammarMatcher::intern(std::vector<Stack> stacks, uint32_t partial, uint
   st->partial = partial;
   st->remaining = remaining;
   st->length = length;
-  st->next.fill(kUnknown);
   int32_t id = static_cast<int32_t>(states_.size());
   states_.push_back(std::move(st));
+  next_.resize(states_.size() * 256, kUnknown);
   index_.emplace(std::move(key), id);
   return id;
 }
 
 int32_t GrammarMatcher::step(int32_t state, uint8_t byte) {
-  int32_t n = states_[state]->next[byte];
+  size_t at = static_cast<size_t>(state) * 256 + byte;
+  int32_t n = next_[at];
   if (n == kUnknown) {
-    n = compute_step(state, byte);
-    states_[state]->next[byte] = n;
+    n = compute_step(state, byte);  // may grow next_
+    next_[at] = n;
   }
   return n;
 }
@@ -147,25 +149,37 @@ int32_t GrammarMatcher::compute_step(int32_t id, uint8_t b) {
   return intern(s.stacks, partial, remaining, length);
 }
 
-void GrammarMatcher::compute_mask(State& root_state, int32_t root_id) {
-  const TokenTrie& trie = vocab_->trie();
+// One preorder pass over the trie: `walk_` holds the states of the open
+// ancestors; a dead byte skips its whole subtree. Gives up (false, nothing
+// stored) past max_tokens allowed tokens or max_nodes visited nodes.
+bool GrammarMatcher::compute_mask(int32_t root_id, size_t max_tokens, size_t max_nodes) {
+  const std::vector<TokenTrie::Node>& nodes = vocab_->trie().nodes;
+  const std::vector<int32_t>& node_tokens = vocab_->trie().node_tokens;
+  const uint32_t n = vocab_->trie().num_nodes();
   std::vector<uint64_t> mask(none_.size(), 0);
-  std::vector<std::pair<uint32_t, int32_t>> todo{{0, root_id}};
-  while (!todo.empty()) {
-    auto [node, st] = todo.back();
-    todo.pop_back();
-    const TokenTrie::Node& n = trie.nodes[node];
-    for (uint32_t e = n.edge_begin; e < n.edge_end; ++e) {
-      int32_t next = step(st, trie.edges[e].byte);
-      if (next < 0) continue;
-      const TokenTrie::Node& child = trie.nodes[trie.edges[e].child];
-      for (uint32_t t = child.token_begin; t < child.token_end; ++t) {
-        int32_t tok = trie.node_tokens[t];
-        mask[tok >> 6] |= uint64_t{1} << (tok & 63);
-      }
-      if (child.edge_begin != child.edge_end) todo.push_back({trie.edges[e].child, next});
+  size_t n_tokens = 0, n_nodes = 0;
+  walk_.clear();
+  walk_.push_back({n, root_id});
+  for (uint32_t i = 1; i < n;) {
+    if (++n_nodes > max_nodes) return false;
+    while (i >= walk_.back().subtree_end) walk_.pop_back();
+    const TokenTrie::Node& node = nodes[i];
+    int32_t next = step(walk_.back().state, node.byte);
+    if (next < 0) {
+      i = node.subtree_end;
+      continue;
     }
+    const uint32_t end = nodes[i + 1].token_begin;
+    n_tokens += end - node.token_begin;
+    if (n_tokens > max_tokens) return false;
+    for (uint32_t t = node.token_begin; t < end; ++t) {
+      int32_t tok = node_tokens[t];
+      mask[tok >> 6] |= uint64_t{1} << (tok & 63);
+    }
+    if (node.subtree_end > i + 1) walk_.push_back({node.subtree_end, next});
+    ++i;
   }
+  State& root_state = *states_[root_id];
   for (int32_t tok : vocab_->eog_tokens()) {
     if (root_state.accepting) {
       mask[tok >> 6] |= uint64_t{1} << (tok & 63);
@@ -175,6 +189,7 @@ void GrammarMatcher::compute_mask(State& root_state, int32_t root_id) {
   }
   root_state.mask = std::move(mask);
   ++cached_masks_;
+  return true;
 }
 
 void GrammarMatcher::maybe_trim_cache() {
@@ -184,6 +199,7 @@ void GrammarMatcher::maybe_trim_cache() {
   uint32_t partial = cur.partial;
   uint8_t remaining = cur.remaining, length = cur.length;
   states_.clear();
+  next_.clear();
   index_.clear();
   cached_masks_ = 0;
   state_ = intern(std::move(stacks), partial, remaining, length);
@@ -192,9 +208,20 @@ void GrammarMatcher::maybe_trim_cache() {
 const std::vector<uint64_t>& GrammarMatcher::allowed_tokens() {
   if (state_ < 0 || finished_) return none_;
   maybe_trim_cache();
-  State& s = *states_[state_];
-  if (s.mask.empty()) compute_mask(s, state_);
+  if (states_[state_]->mask.empty()) compute_mask(state_, SIZE_MAX, SIZE_MAX);
   return states_[state_]->mask;
+}
+
+bool GrammarMatcher::mask_ready() const { return state_ < 0 || finished_ || !states_[state_]->mask.empty(); }
+
+bool GrammarMatcher::small_mask() {
+  if (mask_ready()) return true;
+  maybe_trim_cache();
+  State& s = *states_[state_];
+  if (s.large_mask) return false;
+  if (compute_mask(state_, kSmallMaskTokens, kSmallMaskNodes)) return true;
+  s.large_mask = true;
+  return false;
 }
 
 bool GrammarMatcher::accept_token(int32_t token) {
@@ -214,6 +241,9 @@ bool GrammarMatcher::can_accept_token(int32_t token) {
   if (vocab_->is_eog(token)) return accepting();
   const std::string& bytes = vocab_->bytes(token);
   if (bytes.empty()) return false;
+  if (const std::vector<uint64_t>& mask = states_[state_]->mask; !mask.empty()) {
+    return (mask[token >> 6] >> (token & 63)) & 1;
+  }
   maybe_trim_cache();
   int32_t st = state_;
   for (char c : bytes) {

@@ -5,12 +5,14 @@
 // Grammar::elems; the top is always a kChars element, an empty stack means
 // "accepted") plus a partially decoded UTF-8 character. Configurations are
 // interned into numbered states and byte transitions between them are memoised
-// (a lazily built DFA over the reachable configurations), so masking walks the
-// vocabulary trie with one table lookup per trie edge, and the mask of a state
-// seen before (e.g. "inside a JSON string") is reused outright.
+// (a lazily built DFA over the reachable configurations, one flat table), so
+// masking walks the preorder vocabulary trie with one table lookup per trie
+// node, skipping the subtree of every dead byte, and the mask of a state seen
+// before (e.g. "inside a JSON string") is reused outright. Checking a single
+// token is a few lookups: the sampler checks its best candidates this way and
+// needs the whole mask only when they are not allowed (see sampler.h).
 //
 // One matcher per sequence; not thread-safe.
-#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -36,8 +38,19 @@ class GrammarMatcher {
   // Advances over the token's bytes (an EOG token finishes the match). Returns
   // false and leaves the state unchanged when the token is not allowed.
   bool accept_token(int32_t token);
-  // Whether accept_token(token) would succeed; changes nothing observable.
+  // Whether accept_token(token) would succeed (the token's bit in
+  // allowed_tokens()); changes nothing observable. Cheap: it walks the token's
+  // bytes through the memoised transitions, or reads the cached mask.
   bool can_accept_token(int32_t token);
+  // Whether allowed_tokens() is already computed for the current state.
+  bool mask_ready() const;
+  // Computes allowed_tokens() when the current state allows few tokens (at
+  // most kSmallMaskTokens, within kSmallMaskNodes trie nodes): the mask is
+  // then cheap, and so is sampling from it. Returns whether the mask is ready;
+  // false when it would be large (remembered per state, so asking again is free).
+  bool small_mask();
+  static constexpr size_t kSmallMaskTokens = 2048;
+  static constexpr size_t kSmallMaskNodes = 32768;
   // Advances over raw bytes (tests, prompts forced into the output).
   bool accept_bytes(std::string_view bytes);
   // True when the bytes so far form a complete sentence of the grammar.
@@ -56,8 +69,8 @@ class GrammarMatcher {
     uint8_t remaining = 0;      // continuation bytes still expected
     uint8_t length = 0;         // total length of the pending character
     bool accepting = false;
-    std::array<int32_t, 256> next;  // kUnknown, kDead or a state id
-    std::vector<uint64_t> mask;     // cached allowed_tokens(); empty until computed
+    bool large_mask = false;     // small_mask() gave up here
+    std::vector<uint64_t> mask;  // cached allowed_tokens(); empty until computed
   };
   static constexpr int32_t kUnknown = -2;
   static constexpr int32_t kDead = -1;
@@ -68,17 +81,23 @@ class GrammarMatcher {
   void expand(Stack& stack, std::vector<Stack>& out) const;
   std::vector<Stack> advance(const std::vector<Stack>& stacks, uint32_t cp) const;
   bool viable(const std::vector<Stack>& stacks, uint32_t lo, uint32_t hi) const;
-  void compute_mask(State& s, int32_t id);
+  bool compute_mask(int32_t id, size_t max_tokens, size_t max_nodes);
   void maybe_trim_cache();
 
   std::shared_ptr<const Grammar> grammar_;
   std::shared_ptr<const CompiledVocab> vocab_;
   std::vector<std::unique_ptr<State>> states_;
+  std::vector<int32_t> next_;  // [state * 256 + byte]: kUnknown, kDead or a state id
   std::unordered_map<std::string, int32_t> index_;
   size_t cached_masks_ = 0;
   int32_t state_ = kDead;
   bool finished_ = false;
   std::vector<uint64_t> none_;  // all-zero mask for dead / finished
+  struct Open {
+    uint32_t subtree_end;  // trie nodes below this one end here
+    int32_t state;         // the state after this node's bytes
+  };
+  std::vector<Open> walk_;  // scratch of compute_mask
 };
 
 }  // namespace llmchain::sampling

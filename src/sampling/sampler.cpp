@@ -1,6 +1,7 @@
 #include "sampling/sampler.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <limits>
 
@@ -9,6 +10,16 @@
 
 namespace llmchain::sampling {
 namespace {
+
+constexpr int32_t kUndecided = -2;
+// Checking candidates one by one is for states that allow many tokens (where
+// the whole mask is expensive: GrammarMatcher::small_mask()). Past this many
+// checks (beyond twice the number looked for) the step masks the whole
+// vocabulary instead: a model that follows the format rarely ranks many
+// disallowed tokens first, and ranking ever more candidates costs about as
+// much as the mask.
+constexpr size_t kMaxChecks = 256;
+constexpr int kMaxDraws = 16;  // rejection-sampling draws before masking everything
 
 void validate(const SamplingParams& p) {
   auto bad = [](const char* what, double v) { fail(ErrorCode::kInvalidArgument, "sampling: invalid {} {}", what, v); };
@@ -86,28 +97,139 @@ SampleResult Sampler::sample(float* logits, int32_t n_vocab) {
     std::partial_sort(all.begin(), all.begin() + k, all.end(), better);
     r.top.assign(all.begin(), all.begin() + k);
   }
-  cands_.reset(logits, n_vocab);  // stages edit the copy; the caller's logits stay as they were
-  if (bias_) bias_->apply(cands_);
-  if (penalties_) penalties_->apply(cands_);
-  if (matcher_) {
-    const std::vector<uint64_t>& mask = matcher_->allowed_tokens();
-    const int32_t n_known = std::min(n_vocab, vocab_->size());
-    for (auto& c : cands_.items) {
-      bool ok = c.id < n_known && ((mask[c.id >> 6] >> (c.id & 63)) & 1);
-      if (!ok) c.logit = -std::numeric_limits<float>::infinity();
-    }
+  prepare(logits, n_vocab);
+  int32_t token = kUndecided;
+  if (matcher_ && !matcher_->small_mask()) {
+    token = sample_checked();
+    if (token == kUndecided) prepare(logits, n_vocab);  // the checks reordered the candidates
   }
-  int32_t token;
-  if (params_.temperature <= 0.0f) {
-    token = pick_greedy(cands_);
-  } else {
-    for (auto& stage : truncation_) stage->apply(cands_);
-    token = pick_random(cands_, rng_);
+  if (token == kUndecided) {
+    if (matcher_) apply_mask(n_vocab);
+    token = pick();
   }
   if (token < 0) return r;
   r.token = token;
   r.logprob = logits[token] - log_z;
   return r;
+}
+
+void Sampler::prepare(const float* logits, int32_t n_vocab) {
+  cands_.reset(logits, n_vocab);  // stages edit the copy; the caller's logits stay as they were
+  if (bias_) bias_->apply(cands_);
+  if (penalties_) penalties_->apply(cands_);
+}
+
+// Keeps the allowed candidates, in id order: the list the truncation stages
+// would see after banning the others (they drop banned items first).
+void Sampler::apply_mask(int32_t n_vocab) {
+  const std::vector<uint64_t>& mask = matcher_->allowed_tokens();
+  const size_t n_known = static_cast<size_t>(std::min(n_vocab, vocab_->size()));
+  picked_.clear();
+  for (size_t w = 0; w * 64 < n_known; ++w) {
+    for (uint64_t bits = mask[w]; bits != 0; bits &= bits - 1) {
+      size_t id = w * 64 + static_cast<size_t>(std::countr_zero(bits));
+      if (id < n_known) picked_.push_back(cands_.items[id]);
+    }
+  }
+  cands_.items.swap(picked_);
+  cands_.indexed = false;
+  cands_.sorted = false;
+}
+
+int32_t Sampler::pick() {
+  if (params_.temperature <= 0.0f) return pick_greedy(cands_);
+  for (auto& stage : truncation_) stage->apply(cands_);
+  return pick_random(cands_, rng_);
+}
+
+// Samples without the full mask when the result can be had from a few checked
+// tokens; kUndecided when it cannot (then the caller masks everything).
+int32_t Sampler::sample_checked() {
+  const bool greedy = params_.temperature <= 0.0f;
+  if (greedy || params_.top_k > 0) {
+    // Greedy needs the best allowed token. Top-k needs the k best allowed, and
+    // to know whether there are more than k: with k or fewer allowed, top-k
+    // keeps them all in id order rather than sorted, and so must we.
+    size_t k = greedy ? 1 : static_cast<size_t>(params_.top_k);
+    Select found = select_allowed(greedy ? 1 : k + 1);
+    if (found == Select::kBudget) return kUndecided;
+    if (found == Select::kAll) {
+      std::sort(picked_.begin(), picked_.end(), [](const Candidate& a, const Candidate& b) { return a.id < b.id; });
+    } else {
+      picked_.resize(k);
+    }
+    cands_.items.swap(picked_);
+    cands_.indexed = false;
+    cands_.sorted = found == Select::kFound;
+    return pick();
+  }
+  if (params_.typical_p < 1.0f || params_.top_p < 1.0f) return kUndecided;
+  return sample_rejecting();
+}
+
+// Scans the candidates best first (ranks_before), checking each against the
+// grammar, until `k` allowed ones are in picked_ (kFound, in rank order), or
+// every candidate that is not banned was checked (kAll), or kMaxChecks + 2k
+// tokens were checked (kBudget). Reorders cands_.items.
+Sampler::Select Sampler::select_allowed(size_t k) {
+  std::vector<Candidate>& items = cands_.items;
+  const size_t n = items.size();
+  picked_.clear();
+  const size_t budget = kMaxChecks + 2 * k;
+  size_t sorted = 0, scanned = 0, checks = 0;
+  size_t want = std::min(n, std::max<size_t>(2 * k, 64));
+  while (true) {
+    if (sorted < want) {
+      rank_range(items, sorted, want);
+      sorted = want;
+    }
+    for (; scanned < sorted; ++scanned) {
+      const Candidate& c = items[scanned];
+      if (c.logit == -std::numeric_limits<float>::infinity()) return Select::kAll;  // the rest are banned too
+      if (matcher_->can_accept_token(c.id)) {
+        picked_.push_back(c);
+        if (picked_.size() == k) return Select::kFound;
+      }
+      if (++checks == budget) return Select::kBudget;
+    }
+    if (sorted == n) return Select::kAll;
+    want = std::min(n, want * 4);
+  }
+}
+
+// Only min-p and temperature follow the mask. Min-p's threshold comes from
+// the best allowed token; then a token drawn from the unmasked distribution
+// over the candidates above it is kept when allowed. Conditioned on being
+// allowed, that draw has exactly the masked distribution; after kMaxDraws
+// rejections the caller draws from the masked distribution itself, which
+// keeps the overall distribution exact.
+int32_t Sampler::sample_rejecting() {
+  float threshold = -std::numeric_limits<float>::infinity();
+  if (params_.min_p > 0.0f) {
+    Select found = select_allowed(1);
+    if (found == Select::kBudget) return kUndecided;
+    if (picked_.empty()) return -1;                          // nothing allowed
+    threshold = picked_[0].logit + std::log(params_.min_p);  // as MinP computes it
+  }
+  const std::vector<Candidate>& items = cands_.items;
+  float mx = -std::numeric_limits<float>::infinity();
+  for (const auto& c : items) mx = std::max(mx, c.logit);
+  if (mx == -std::numeric_limits<float>::infinity()) return -1;  // every candidate banned
+  const float inv_t = params_.temperature == 1.0f ? 1.0f : 1.0f / params_.temperature;
+  cum_.resize(items.size());
+  double total = 0;
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (items[i].logit >= threshold) total += std::exp(static_cast<double>((items[i].logit - mx) * inv_t));
+    cum_[i] = total;
+  }
+  for (int draw = 0; draw < kMaxDraws; ++draw) {
+    double u = static_cast<double>(rng_()) / 4294967296.0 * total;  // [0, total)
+    // The first item whose cumulative weight exceeds u has a positive weight.
+    size_t i = static_cast<size_t>(std::upper_bound(cum_.begin(), cum_.end(), u) - cum_.begin());
+    if (i == items.size()) i = items.size() - 1;
+    if (matcher_->can_accept_token(items[i].id)) return items[i].id;
+  }
+  return kUndecided;
 }
 
 bool Sampler::accept(int32_t token) {

@@ -7,6 +7,20 @@
 // pick is the argmax after bias, penalties and the constraint (the truncation
 // stages and temperature are skipped: they cannot change the argmax, except
 // typical-p, which is documented as ignored for greedy decoding).
+//
+// The constraint gives the same result as masking the whole vocabulary
+// before top-k, at a fraction of the cost:
+//  - where the grammar allows few tokens (between values, keys, numbers) the
+//    whole mask is cheap (GrammarMatcher::small_mask()): it is computed,
+//    cached per grammar state, and only the allowed tokens are ranked;
+//  - where it allows many (inside strings), the mask is not computed (see
+//    sample_checked() in sampler.cpp). With top-k or greedy, the best
+//    candidates are checked one by one until k are allowed: the same list,
+//    so the same token for the same seed. With only min-p and temperature
+//    after the mask, a token drawn from the unmasked distribution is kept
+//    when allowed (rejection sampling: exactly the masked distribution,
+//    though the random draws differ). Top-p and typical-p without top-k need
+//    the whole mask, as do the steps whose checks run out.
 #include <cstdint>
 #include <memory>
 #include <random>
@@ -61,6 +75,13 @@ class Sampler {
 
  private:
   Sampler() = default;
+  void prepare(const float* logits, int32_t n_vocab);  // candidates after bias and penalties
+  void apply_mask(int32_t n_vocab);
+  int32_t pick();  // the truncation stages and the final choice
+  int32_t sample_checked();
+  enum class Select { kFound, kAll, kBudget };
+  Select select_allowed(size_t k);
+  int32_t sample_rejecting();
 
   SamplingParams params_;
   std::shared_ptr<const CompiledVocab> vocab_;
@@ -69,6 +90,8 @@ class Sampler {
   std::unique_ptr<GrammarMatcher> matcher_;
   std::vector<std::unique_ptr<SamplerStage>> truncation_;  // top-k .. temperature
   Candidates cands_;
+  std::vector<Candidate> picked_;  // scratch of the constrained paths
+  std::vector<double> cum_;        // scratch of sample_rejecting()
   std::mt19937 rng_;
   uint64_t seed_ = 0;
 };

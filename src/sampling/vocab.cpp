@@ -1,14 +1,13 @@
 #include "sampling/vocab.h"
 
 #include <algorithm>
-#include <numeric>
 
 namespace llmchain::sampling {
 namespace {
 
-// Builds the trie from tokens sorted by bytes: a node's children and its
-// subtree are then contiguous runs of the sorted order, so one recursive pass
-// lays nodes out with contiguous edge ranges.
+// Builds the trie from tokens sorted by bytes: a node's subtree is then a
+// contiguous run of the sorted order, and visiting runs in order emits nodes in
+// preorder. An explicit stack keeps very long tokens from deep recursion.
 class TrieBuilder {
  public:
   TrieBuilder(const std::vector<std::string>& bytes, TokenTrie& trie) : bytes_(bytes), trie_(trie) {
@@ -20,38 +19,49 @@ class TrieBuilder {
   }
 
   void build() {
-    trie_.nodes.emplace_back();
-    std::vector<std::pair<uint32_t, Range>> todo{{0, Range{0, order_.size(), 0}}};
-    // Breadth-first: each node's edges are appended together, keeping them contiguous.
-    for (size_t qi = 0; qi < todo.size(); ++qi) {
-      auto [node, r] = todo[qi];
-      size_t i = r.begin;
-      // Tokens ending exactly here sort first (shortest).
-      trie_.nodes[node].token_begin = static_cast<uint32_t>(trie_.node_tokens.size());
-      while (i < r.end && bytes_[order_[i]].size() == r.depth) trie_.node_tokens.push_back(order_[i++]);
-      trie_.nodes[node].token_end = static_cast<uint32_t>(trie_.node_tokens.size());
-      trie_.nodes[node].edge_begin = static_cast<uint32_t>(trie_.edges.size());
-      while (i < r.end) {
-        uint8_t b = static_cast<uint8_t>(bytes_[order_[i]][r.depth]);
-        size_t j = i;
-        while (j < r.end && static_cast<uint8_t>(bytes_[order_[j]][r.depth]) == b) ++j;
-        uint32_t child = static_cast<uint32_t>(trie_.nodes.size());
-        trie_.nodes.emplace_back();
-        trie_.edges.push_back({b, child});
-        todo.push_back({child, Range{i, j, r.depth + 1}});
-        i = j;
+    open(0, 0, order_.size(), 0);
+    while (!stack_.empty()) {
+      Frame& f = stack_.back();
+      if (f.next == f.end) {
+        trie_.nodes[f.node].subtree_end = static_cast<uint32_t>(trie_.nodes.size());
+        stack_.pop_back();
+        continue;
       }
-      trie_.nodes[node].edge_end = static_cast<uint32_t>(trie_.edges.size());
+      uint8_t b = byte_at(f.next, f.depth);
+      size_t begin = f.next, j = f.next, depth = f.depth + 1;
+      while (j < f.end && byte_at(j, f.depth) == b) ++j;
+      f.next = j;
+      open(b, begin, j, depth);  // may reallocate stack_: f is not used after this
     }
+    TokenTrie::Node sentinel;
+    sentinel.subtree_end = static_cast<uint32_t>(trie_.nodes.size());
+    sentinel.token_begin = static_cast<uint32_t>(trie_.node_tokens.size());
+    trie_.nodes.push_back(sentinel);
   }
 
  private:
-  struct Range {
-    size_t begin, end, depth;
+  struct Frame {
+    uint32_t node;
+    size_t next, end, depth;  // children still to emit: order_[next, end), bytes at `depth`
   };
+
+  uint8_t byte_at(size_t i, size_t depth) const { return static_cast<uint8_t>(bytes_[order_[i]][depth]); }
+
+  // Emits the node for order_[begin, end) (all sharing `depth` bytes) and the
+  // tokens ending there (they sort first: shortest).
+  void open(uint8_t byte, size_t begin, size_t end, size_t depth) {
+    TokenTrie::Node n;
+    n.byte = byte;
+    n.token_begin = static_cast<uint32_t>(trie_.node_tokens.size());
+    while (begin < end && bytes_[order_[begin]].size() == depth) trie_.node_tokens.push_back(order_[begin++]);
+    stack_.push_back({static_cast<uint32_t>(trie_.nodes.size()), begin, end, depth});
+    trie_.nodes.push_back(n);
+  }
+
   const std::vector<std::string>& bytes_;
   TokenTrie& trie_;
   std::vector<int32_t> order_;
+  std::vector<Frame> stack_;
 };
 
 }  // namespace

@@ -20,21 +20,21 @@ struct Vocab {
   std::vector<int32_t> eog_tokens;       // end-of-generation ids (EOS, EOT, ...)
 };
 
-// Byte trie over all non-empty token strings. Node 0 is the root (empty prefix).
-// Children of a node are a contiguous, byte-sorted range of `edges`; tokens whose
-// bytes end exactly at a node are a contiguous range of `node_tokens`.
+// Byte trie over all non-empty token strings, laid out in depth-first
+// preorder so that a walk reads it front to back. Node 0 is the root (empty
+// prefix); the subtree of node i is nodes [i, subtree_end). Tokens whose bytes
+// end exactly at node i are node_tokens[nodes[i].token_begin, nodes[i + 1].token_begin);
+// a sentinel node at the end closes the last range.
 struct TokenTrie {
   struct Node {
-    uint32_t edge_begin = 0, edge_end = 0;    // into edges
-    uint32_t token_begin = 0, token_end = 0;  // into node_tokens
+    uint32_t subtree_end = 0;
+    uint32_t token_begin = 0;
+    uint8_t byte = 0;  // the byte on the edge from the parent (0 for the root and the sentinel)
   };
-  struct Edge {
-    uint8_t byte;
-    uint32_t child;
-  };
-  std::vector<Node> nodes;
-  std::vector<Edge> edges;
+  std::vector<Node> nodes;  // size() == number of trie nodes + 1 (the sentinel)
   std::vector<int32_t> node_tokens;
+
+  uint32_t num_nodes() const { return static_cast<uint32_t>(nodes.size()) - 1; }
 };
 
 class CompiledVocab {
