@@ -1,18 +1,28 @@
 #include "sampling/json_schema.h"
 
 #include <algorithm>
+#include <cmath>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
 #include <vector>
 
 #include "base/utf8.h"
+#include "sampling/int_range_gbnf.h"
+#include "sampling/json_schema_allof.h"
+#include "sampling/json_schema_keywords.h"
 #include "sampling/regex_gbnf.h"
 
 namespace llmchain::sampling {
 namespace {
 
 using nlohmann::json;
+using schema::bad;
+using schema::check_keywords;
+using schema::kAnnotations;
+using schema::pointer_escape;
+using schema::unsupported;
 
 // Shared JSON rules. Whitespace is bounded so a model cannot pad forever; a
 // string's \u escapes exclude surrogates (one escape = one character, which
@@ -47,28 +57,7 @@ fmt-date-time ::= fmt-date "T" fmt-time
 fmt-uuid ::= json-hex{8} "-" json-hex{4} "-" json-hex{4} "-" json-hex{4} "-" json-hex{12}
 )";
 
-const std::set<std::string> kAnnotations = {"title",    "description", "examples",   "$schema",  "$id",
-                                            "$comment", "default",     "deprecated", "readOnly", "writeOnly"};
-const std::set<std::string> kSupported = {"type",     "properties",  "required",  "additionalProperties",
-                                          "enum",     "const",       "items",     "minItems",
-                                          "maxItems", "anyOf",       "oneOf",     "$ref",
-                                          "$defs",    "definitions", "minLength", "maxLength",
-                                          "pattern",  "format"};
 const std::set<std::string> kTypes = {"object", "array", "string", "number", "integer", "boolean", "null"};
-
-std::string pointer_escape(const std::string& key) {
-  std::string out;
-  for (char c : key) {
-    if (c == '~') {
-      out += "~0";
-    } else if (c == '/') {
-      out += "~1";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
 
 // A GBNF literal for raw bytes (UTF-8 passes through).
 std::string literal(std::string_view bytes) {
@@ -115,15 +104,9 @@ class SchemaConverter {
   const json& root_;
   std::vector<std::pair<std::string, std::string>> rules_;
   std::set<std::string> names_;
-  std::map<std::string, std::string> refs_;  // "#/..." -> rule name
+  std::map<std::string, std::string> refs_;    // "#/..." -> rule name
+  std::map<std::string, std::string> merged_;  // MergedAllOf::key -> rule name
   bool need_formats_ = false;
-
-  [[noreturn]] static void unsupported(const std::string& ptr, const std::string& what) {
-    fail(ErrorCode::kUnsupported, "JSON schema: unsupported {} at '{}'", what, ptr.empty() ? "/" : ptr);
-  }
-  [[noreturn]] static void bad(const std::string& ptr, const std::string& what) {
-    fail(ErrorCode::kInvalidArgument, "JSON schema: '{}' {}", ptr.empty() ? "/" : ptr, what);
-  }
 
   std::string new_rule(const std::string& hint, const std::string& body) {
     std::string base;
@@ -157,12 +140,18 @@ class SchemaConverter {
     return name;
   }
 
-  void check_keywords(const json& s, const std::string& ptr) {
-    for (auto it = s.begin(); it != s.end(); ++it) {
-      if (!kAnnotations.count(it.key()) && !kSupported.count(it.key())) {
-        unsupported(ptr + "/" + pointer_escape(it.key()), fmt::format("keyword '{}'", it.key()));
-      }
+  // allOf: one merged schema (json_schema_allof.h), whose rule is reserved
+  // before its body is built, like a $ref, so recursion through it ends.
+  std::string all_of_rule(const json& s, const std::string& ptr, const std::string& hint) {
+    schema::MergedAllOf m = schema::merge_all_of(root_, s, ptr);
+    if (auto it = merged_.find(m.key); it != merged_.end()) return it->second;
+    std::string name = new_rule(hint, "");
+    merged_[m.key] = name;
+    std::string body = visit(m.schema, ptr, name);
+    for (auto& [n, b] : rules_) {
+      if (n == name) b = body;
     }
+    return name;
   }
 
   // Keywords next to anyOf/oneOf/$ref/enum/const would intersect with them;
@@ -226,6 +215,7 @@ class SchemaConverter {
       if (!s["$ref"].is_string()) bad(ptr + "/$ref", "must be a string");
       return ref_rule(s["$ref"].get<std::string>(), ptr);
     }
+    if (s.contains("allOf")) return all_of_rule(s, ptr, hint);
     for (const char* kw : {"anyOf", "oneOf"}) {
       if (!s.contains(kw)) continue;
       check_alone(s, ptr, kw, {});
@@ -323,7 +313,10 @@ class SchemaConverter {
   }
 
   static std::string infer_type(const json& s) {
-    if (s.contains("properties") || s.contains("required") || s.contains("additionalProperties")) return "object";
+    if (s.contains("properties") || s.contains("required") || s.contains("additionalProperties") ||
+        s.contains("minProperties") || s.contains("maxProperties")) {
+      return "object";
+    }
     if (s.contains("items") || s.contains("minItems") || s.contains("maxItems")) return "array";
     if (s.contains("minLength") || s.contains("maxLength") || s.contains("pattern") || s.contains("format")) {
       return "string";
@@ -343,14 +336,76 @@ class SchemaConverter {
   }
 
   std::string visit_type(const json& s, const std::string& ptr, const std::string& hint, const std::string& type) {
+    if (type == "any" || type == "number") {
+      // Bounds on numbers that may have a fraction or an exponent are not enforced.
+      for (const auto& kw : schema::kNumberBounds) {
+        if (!s.contains(kw)) continue;
+        unsupported(ptr + "/" + kw, type == "number"
+                                        ? fmt::format("keyword '{}' on type 'number' (only integers are bounded)", kw)
+                                        : fmt::format("keyword '{}' without type 'integer'", kw));
+      }
+    }
     if (type == "any") return "json-value";
     if (type == "string") return string_rule(s, ptr);
     if (type == "number") return "json-number";
-    if (type == "integer") return "json-int";
+    if (type == "integer") return integer_rule(s, ptr);
     if (type == "boolean") return "json-bool";
     if (type == "null") return "json-null";
     if (type == "array") return array_rule(s, ptr, hint);
     return object_rule(s, ptr, hint);
+  }
+
+  // minimum / maximum / exclusiveMinimum / exclusiveMaximum (numbers, or
+  // draft 4's booleans that make minimum / maximum exclusive), within the
+  // 16-digit integers that json-int generates.
+  std::string integer_rule(const json& s, const std::string& ptr) {
+    bool bounded = false;
+    for (const auto& kw : schema::kNumberBounds) bounded = bounded || s.contains(kw);
+    if (!bounded) return "json-int";
+    constexpr int64_t kLimit = 9999999999999999;  // json-int: at most 16 digits
+    int64_t lo = -kLimit, hi = kLimit;
+    auto flag = [&](const char* kw) {
+      if (!s.contains(kw) || !s[kw].is_boolean()) return false;
+      return s[kw].get<bool>();
+    };
+    // The smallest (lower) or largest (upper) integer the bound v lets through.
+    auto bound = [&](const char* kw, bool lower, bool exclusive) -> int64_t {
+      const json& v = s[kw];
+      if (!v.is_number()) bad(ptr + "/" + kw, "must be a number");
+      constexpr int64_t kOut = kLimit + 1;  // past the generated integers: the range is clamped or empty
+      int64_t x;
+      if (v.is_number_float()) {
+        double d = v.get<double>();
+        if (!std::isfinite(d)) bad(ptr + "/" + kw, "must be finite");
+        double r =
+            lower ? (exclusive ? std::floor(d) + 1 : std::ceil(d)) : (exclusive ? std::ceil(d) - 1 : std::floor(d));
+        x = r > static_cast<double>(kOut) ? kOut : r < -static_cast<double>(kOut) ? -kOut : static_cast<int64_t>(r);
+      } else {
+        int64_t i = v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(kOut)
+                        ? kOut
+                        : std::clamp<int64_t>(v.get<int64_t>(), -kOut, kOut);
+        x = exclusive ? (lower ? i + 1 : i - 1) : i;
+      }
+      return x;
+    };
+    for (const char* kw : {"exclusiveMinimum", "exclusiveMaximum"}) {
+      if (s.contains(kw) && !s[kw].is_boolean() && !s[kw].is_number()) bad(ptr + "/" + kw, "must be a number");
+    }
+    if (s.contains("minimum")) lo = std::max(lo, bound("minimum", true, flag("exclusiveMinimum")));
+    if (s.contains("exclusiveMinimum") && s["exclusiveMinimum"].is_number()) {
+      lo = std::max(lo, bound("exclusiveMinimum", true, true));
+    }
+    if (s.contains("maximum")) hi = std::min(hi, bound("maximum", false, flag("exclusiveMaximum")));
+    if (s.contains("exclusiveMaximum") && s["exclusiveMaximum"].is_number()) {
+      hi = std::min(hi, bound("exclusiveMaximum", false, true));
+    }
+    if (lo > kLimit || hi < -kLimit) {
+      const char* kw = lo > kLimit ? (s.contains("minimum") ? "minimum" : "exclusiveMinimum")
+                                   : (s.contains("maximum") ? "maximum" : "exclusiveMaximum");
+      unsupported(ptr + "/" + kw, fmt::format("'{}' beyond the 16-digit integers that are generated", kw));
+    }
+    if (lo > hi) bad(ptr, "allows no integer: its minimum is above its maximum");
+    return int_range_gbnf(lo, hi);
   }
 
   std::string string_rule(const json& s, const std::string& ptr) {
@@ -440,14 +495,68 @@ class SchemaConverter {
     return "(\"\\\"\" " + rule[0] + ")";
   }
 
+  struct Prop {
+    std::string name, value;  // value: the GBNF expression of its schema
+    bool required;
+  };
+
+  // Members with minProperties / maxProperties: the rule for "properties i..
+  // to go, c written" is generated for each reachable (i, c), and extra keys
+  // (extra_kv, may be empty) only up to maxProperties. minProperties may not
+  // need extra keys: the grammar cannot keep them distinct, and a repeated key
+  // would not count.
+  std::string counted_members(const json& s, const std::string& ptr, const std::string& hint,
+                              const std::vector<Prop>& props, const std::string& extra_kv) {
+    const size_t n = props.size();
+    const uint64_t min = count(s, "minProperties", ptr, 0);
+    const bool has_max = s.contains("maxProperties");
+    const uint64_t max = count(s, "maxProperties", ptr, 0);
+    if (has_max && max < min) bad(ptr, "has maxProperties < minProperties");
+    if (min > n) {
+      unsupported(ptr + "/minProperties",
+                  fmt::format("minProperties above the {} declared properties (extra keys could repeat)", n));
+    }
+    std::map<std::pair<size_t, size_t>, std::optional<std::string>> memo;
+    std::function<std::optional<std::string>(size_t, size_t)> members = [&](size_t i, size_t c) {
+      if (auto it = memo.find({i, c}); it != memo.end()) return it->second;
+      std::optional<std::string> out;
+      const std::string comma = c > 0 ? "ws \",\" ws " : "";
+      if (i == n) {
+        if (c >= min) {
+          if (extra_kv.empty() || (has_max && c >= max)) {
+            out = "\"\"";
+          } else {
+            std::string more = "(ws \",\" ws " + extra_kv + ")";
+            out = c > 0 ? more + (has_max ? fmt::format("{{0,{}}}", max - c) : "*")
+                        : "(" + extra_kv + " " + more + (has_max ? fmt::format("{{0,{}}}", max - 1) : "*") + ")?";
+          }
+        }
+      } else {
+        std::vector<std::string> alts;
+        if (!has_max || c < max) {
+          if (auto next = members(i + 1, c + 1)) {
+            alts.push_back(comma + literal(json(props[i].name).dump()) + " ws \":\" ws " + props[i].value + " " +
+                           *next);
+          }
+        }
+        if (!props[i].required) {
+          if (auto next = members(i + 1, c)) alts.push_back(*next);
+        }
+        if (!alts.empty()) out = new_rule(hint + "-members", alternatives(alts));
+      }
+      memo[{i, c}] = out;
+      return out;
+    };
+    std::optional<std::string> body = members(0, 0);
+    if (!body) bad(ptr, "allows no object: its required properties do not fit minProperties / maxProperties");
+    return "\"{\" ws " + *body + " ws \"}\"";
+  }
+
   std::string object_rule(const json& s, const std::string& ptr, const std::string& hint) {
     bool has_props = s.contains("properties"), has_req = s.contains("required"),
          has_add = s.contains("additionalProperties");
-    if (!has_props && !has_req && !has_add) return "json-object";
-    struct Prop {
-      std::string name, value;
-      bool required;
-    };
+    bool has_count = s.contains("minProperties") || s.contains("maxProperties");
+    if (!has_props && !has_req && !has_add && !has_count) return "json-object";
     std::vector<Prop> props;
     std::set<std::string> required;
     if (has_req) {
@@ -470,6 +579,8 @@ class SchemaConverter {
     if (has_add) {
       const json& a = s["additionalProperties"];
       if (!(a.is_boolean() && !a.get<bool>())) extra_value = visit(a, ptr + "/additionalProperties", hint + "-extra");
+    } else if (!has_props && !has_req) {
+      extra_value = "json-value";  // only a property count: any members
     }
     for (const auto& r : required) {
       if (s.contains("properties") && s["properties"].contains(r)) continue;
@@ -482,6 +593,7 @@ class SchemaConverter {
     std::string extra_kv;
     if (!extra_value.empty()) extra_kv = key_not_in(names, hint) + " ws \":\" ws " + extra_value;
 
+    if (has_count) return counted_members(s, ptr, hint, props, extra_kv);
     // first[i]: nothing written yet, properties i.. to go; rest[i]: something written.
     size_t n = props.size();
     std::vector<std::string> first(n + 1), rest(n + 1);

@@ -6,13 +6,17 @@
 //
 // Supported: type (incl. arrays of types), properties, required,
 // additionalProperties (false / true / schema; absent = no extra keys are
-// generated, which is valid), enum, const, items, minItems, maxItems,
-// anyOf, oneOf (only when no value can match two branches: disjoint types or
-// distinct enum/const values; otherwise rejected), $ref (local "#/...",
+// generated, which is valid), minProperties (at most the number of declared
+// properties: extra keys could repeat) / maxProperties, enum, const, items,
+// minItems, maxItems, anyOf, oneOf (only when no value can match two branches:
+// disjoint types or distinct enum/const values; otherwise rejected), allOf
+// (merged into one schema, see json_schema_allof.h), $ref (local "#/...",
 // incl. $defs and definitions; recursion allowed), minLength, maxLength,
 // pattern (ECMAScript subset, see regex_gbnf.h), format (date, date-time,
-// uuid). Annotations are accepted: title, description, examples, $schema, $id,
-// $comment, default, deprecated, readOnly, writeOnly.
+// uuid), and on integers minimum, maximum, exclusiveMinimum, exclusiveMaximum
+// (numbers or draft 4 booleans; exact, see int_range_gbnf.h; on type number
+// they are rejected). Annotations are accepted: title, description, examples,
+// $schema, $id, $comment, default, deprecated, readOnly, writeOnly.
 #include <nlohmann/json.hpp>
 #include <string>
 

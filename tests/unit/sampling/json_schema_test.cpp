@@ -81,9 +81,22 @@ TEST(JsonSchema, UnsupportedKeywordsNameKeywordAndLocation) {
     const char* where;
   };
   const Case cases[] = {
-      {R"({"type":"integer","minimum":0})", "'minimum'", "'/minimum'"},
+      {R"({"type":"number","minimum":0})", "'minimum' on type 'number'", "'/minimum'"},
+      {R"({"type":["integer","number"],"exclusiveMaximum":0})", "'exclusiveMaximum' on type 'number'",
+       "'/exclusiveMaximum'"},
+      {R"({"maximum":0})", "'maximum' without type 'integer'", "'/maximum'"},
+      {R"({"type":"integer","minimum":1e20})", "'minimum' beyond the 16-digit integers", "'/minimum'"},
+      {R"({"type":"integer","multipleOf":2})", "'multipleOf'", "'/multipleOf'"},
       {R"({"properties":{"a":{"type":"string","format":"email"}}})", "format 'email'", "'/properties/a/format'"},
-      {R"({"allOf":[{"type":"string"}]})", "'allOf'", "'/allOf'"},
+      {R"({"allOf":[{"type":"string","pattern":"^a"},{"pattern":"b$"}]})", "'pattern' in more than one allOf branch",
+       "'/allOf/1/pattern'"},
+      {R"({"allOf":[{"type":"string"},{"not":{"const":"x"}}]})", "'not'", "'/allOf/1/not'"},
+      {R"({"$defs":{"b":{"type":"object","dependentRequired":{}}},"allOf":[{"$ref":"#/$defs/b"}]})",
+       "'dependentRequired'", "'/$defs/b/dependentRequired'"},
+      {R"({"allOf":[{"properties":{"a":{"properties":{"b":{"if":true}}}}},{"required":["a"]}]})", "'if'",
+       "'/allOf/0/properties/a/properties/b/if'"},
+      {R"({"type":"object","properties":{"a":{}},"minProperties":2})", "minProperties above the 1 declared",
+       "'/minProperties'"},
       {R"({"type":"array","uniqueItems":true})", "'uniqueItems'", "'/uniqueItems'"},
       {R"({"not":{"type":"null"}})", "'not'", "'/not'"},
       {R"({"items":{"if":{"type":"null"}}})", "'if'", "'/items/if'"},
@@ -111,15 +124,166 @@ TEST(JsonSchema, UnsupportedKeywordsNameKeywordAndLocation) {
   EXPECT_NE(error_of(R"({"type":"string","minLength":5,"maxLength":2})"), "");
   EXPECT_NE(error_of(R"({"$ref":"#/$defs/missing"})"), "");
   EXPECT_EQ(error_of(R"({"title":"t","description":"d","examples":[1],"default":1,"$id":"x","type":"integer"})"), "");
+  // Schemas that no value can satisfy are invalid, not unsupported.
+  for (const char* schema :
+       {R"({"type":"integer","minimum":5,"maximum":4})",
+        R"({"type":"integer","exclusiveMinimum":4,"exclusiveMaximum":5})",
+        R"({"allOf":[{"type":"string"},{"type":"integer"}]})", R"({"allOf":[{"enum":[1,2]},{"const":3}]})",
+        R"({"properties":{"a":{}},"required":["a"],"allOf":[{"additionalProperties":false}]})",
+        R"({"required":["a","b"],"maxProperties":1})"}) {
+    auto r = json_schema_to_gbnf(json::parse(schema));
+    ASSERT_FALSE(r.ok()) << schema;
+    EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument) << schema << " -> " << r.error().message();
+  }
+}
+
+TEST(JsonSchema, IntegerRangesAreExact) {
+  json range = json::parse(R"({"type":"integer","minimum":-5,"maximum":123})");
+  for (const char* ok : {"-5", "-1", "0", "7", "10", "99", "100", "123"}) EXPECT_TRUE(grammar_accepts(range, ok)) << ok;
+  for (const char* no : {"-6", "124", "1000", "007", "00", "-0", "+1", "1.0", "1e2", "", "-"})
+    EXPECT_FALSE(grammar_accepts(range, no)) << no;
+  json excl = json::parse(R"({"type":"integer","exclusiveMinimum":0,"exclusiveMaximum":10})");
+  EXPECT_TRUE(grammar_accepts(excl, "1"));
+  EXPECT_TRUE(grammar_accepts(excl, "9"));
+  EXPECT_FALSE(grammar_accepts(excl, "0"));
+  EXPECT_FALSE(grammar_accepts(excl, "10"));
+  json draft4 =
+      json::parse(R"({"type":"integer","minimum":5,"exclusiveMinimum":true,"maximum":8,"exclusiveMaximum":false})");
+  EXPECT_FALSE(grammar_accepts(draft4, "5"));
+  EXPECT_TRUE(grammar_accepts(draft4, "6"));
+  EXPECT_TRUE(grammar_accepts(draft4, "8"));
+  json fractional = json::parse(R"({"type":"integer","minimum":2.5,"maximum":-0.5e1,"exclusiveMaximum":7.5})");
+  EXPECT_FALSE(error_of(fractional.dump()).empty());  // [3, -5]: nothing
+  fractional = json::parse(R"({"type":"integer","minimum":2.5,"exclusiveMaximum":7.5})");
+  EXPECT_FALSE(grammar_accepts(fractional, "2"));
+  EXPECT_TRUE(grammar_accepts(fractional, "3"));
+  EXPECT_TRUE(grammar_accepts(fractional, "7"));
+  EXPECT_FALSE(grammar_accepts(fractional, "8"));
+  json from = json::parse(R"({"type":"integer","minimum":7})");
+  EXPECT_TRUE(grammar_accepts(from, "7"));
+  EXPECT_TRUE(grammar_accepts(from, "9999999999999999"));  // json-int's 16 digits
+  EXPECT_FALSE(grammar_accepts(from, "10000000000000000"));
+  EXPECT_FALSE(grammar_accepts(from, "6"));
+  EXPECT_FALSE(grammar_accepts(from, "-7"));
+  json upto = json::parse(R"({"type":"integer","maximum":-3})");
+  EXPECT_TRUE(grammar_accepts(upto, "-3"));
+  EXPECT_TRUE(grammar_accepts(upto, "-9999999999999999"));
+  EXPECT_FALSE(grammar_accepts(upto, "-2"));
+  EXPECT_FALSE(grammar_accepts(upto, "0"));
+  json nullable = json::parse(R"({"type":["integer","null","string"],"minimum":1,"maxLength":1})");
+  EXPECT_TRUE(grammar_accepts(nullable, "null"));
+  EXPECT_TRUE(grammar_accepts(nullable, "1"));
+  EXPECT_TRUE(grammar_accepts(nullable, "\"0\""));
+  EXPECT_FALSE(grammar_accepts(nullable, "0"));
+  json big = json::parse(R"({"type":"integer","minimum":123456789012,"maximum":123456790000})");
+  EXPECT_TRUE(grammar_accepts(big, "123456789012"));
+  EXPECT_TRUE(grammar_accepts(big, "123456789999"));
+  EXPECT_TRUE(grammar_accepts(big, "123456790000"));
+  EXPECT_FALSE(grammar_accepts(big, "123456789011"));
+  EXPECT_FALSE(grammar_accepts(big, "123456790001"));
+}
+
+// Every integer in and around random ranges: accepted exactly when inside.
+TEST(JsonSchema, IntegerRangesAgreeWithArithmetic) {
+  std::mt19937 rng(11);
+  auto vocab = testing::make_vocab({"x"});
+  for (int round = 0; round < 40; ++round) {
+    int64_t a = static_cast<int64_t>(rng() % 2400) - 1200, b = static_cast<int64_t>(rng() % 2400) - 1200;
+    if (round % 4 == 0) b = a + static_cast<int64_t>(rng() % 30);  // narrow ranges too
+    int64_t lo = std::min(a, b), hi = std::max(a, b);
+    json schema = {{"type", "integer"}, {"minimum", lo}, {"maximum", hi}};
+    auto g = parse_gbnf(json_schema_to_gbnf(schema).value()).value();
+    for (int64_t x = -1300; x <= 1300; ++x) {
+      GrammarMatcher m(g, vocab);
+      bool accepted = m.accept_bytes(std::to_string(x)) && m.accepting();
+      ASSERT_EQ(accepted, x >= lo && x <= hi) << x << " in [" << lo << ", " << hi << "]";
+    }
+    GrammarMatcher zeros(g, vocab);
+    EXPECT_FALSE(zeros.accept_bytes("0" + std::to_string(std::max<int64_t>(lo, 1))) && zeros.accepting());
+  }
+}
+
+TEST(JsonSchema, AllOfMergesBranches) {
+  json objects = json::parse(R"({"allOf":[
+      {"type":"object","properties":{"a":{"type":"integer"}},"required":["a"]},
+      {"properties":{"b":{"type":"string","maxLength":2}},"required":["b"]}]})");
+  EXPECT_TRUE(grammar_accepts(objects, R"({"a": 1, "b": "xy"})"));
+  EXPECT_FALSE(grammar_accepts(objects, R"({"a": 1})"));
+  EXPECT_FALSE(grammar_accepts(objects, R"({"a": 1, "b": "xyz"})"));
+  // A $ref'd base extended by another branch, whose additionalProperties
+  // allows only what it lists (so it lists the base's key too).
+  json extended = json::parse(R"({"$defs":{"base":{"type":"object","properties":{"id":{"type":"integer","minimum":1}},
+      "required":["id"]}},"allOf":[{"$ref":"#/$defs/base"},
+      {"properties":{"id":true,"name":{"type":"string"}},"required":["name"],"additionalProperties":false}]})");
+  EXPECT_TRUE(grammar_accepts(extended, R"({"id": 1, "name": "n"})"));
+  EXPECT_FALSE(grammar_accepts(extended, R"({"id": 0, "name": "n"})"));
+  EXPECT_FALSE(grammar_accepts(extended, R"({"name": "n"})"));
+  // A property in two branches satisfies both; bounds take the tightest.
+  json shared = json::parse(R"({"type":"integer","minimum":0,"allOf":[{"maximum":10},{"exclusiveMaximum":8}]})");
+  EXPECT_TRUE(grammar_accepts(shared, "7"));
+  EXPECT_FALSE(grammar_accepts(shared, "8"));
+  EXPECT_FALSE(grammar_accepts(shared, "-1"));
+  json prop = json::parse(R"({"allOf":[{"properties":{"x":{"type":"integer","minimum":0}}},
+      {"properties":{"x":{"maximum":5}},"required":["x"]}]})");
+  EXPECT_TRUE(grammar_accepts(prop, R"({"x": 5})"));
+  EXPECT_FALSE(grammar_accepts(prop, R"({"x": 6})"));
+  // Single branch, enum intersection, anyOf distributed over the other branches.
+  EXPECT_TRUE(grammar_accepts(json::parse(R"({"allOf":[{"type":"integer","minimum":3}]})"), "3"));
+  EXPECT_FALSE(grammar_accepts(json::parse(R"({"allOf":[{"type":"integer","minimum":3}]})"), "2"));
+  json values = json::parse(R"({"allOf":[{"enum":["a","b","c"]},{"enum":["b","c","d"]}]})");
+  EXPECT_TRUE(grammar_accepts(values, "\"b\""));
+  EXPECT_FALSE(grammar_accepts(values, "\"a\""));
+  EXPECT_FALSE(grammar_accepts(values, "\"d\""));
+  json distributed =
+      json::parse(R"({"allOf":[{"anyOf":[{"type":"integer"},{"type":"string"}]},{"type":["string","null"]}]})");
+  EXPECT_TRUE(grammar_accepts(distributed, "\"x\""));
+  EXPECT_FALSE(grammar_accepts(distributed, "1"));
+  EXPECT_FALSE(grammar_accepts(distributed, "null"));
+  // additionalProperties false in one branch forbids another branch's optional property.
+  json forbids =
+      json::parse(R"({"allOf":[{"properties":{"a":{},"b":{}}},{"properties":{"a":{}},"additionalProperties":false}]})");
+  EXPECT_TRUE(grammar_accepts(forbids, R"({"a": 1})"));
+  EXPECT_FALSE(grammar_accepts(forbids, R"({"a": 1, "b": 2})"));
+  // Recursion through allOf (and through a property that two branches share) stays finite.
+  json tree = json::parse(R"({"$defs":{
+      "node":{"allOf":[{"$ref":"#/$defs/base"},{"properties":{"kids":{"type":"array","items":{"$ref":"#/$defs/node"}}}}]},
+      "base":{"type":"object","properties":{"v":{"type":"integer"}},"required":["v"]}},"$ref":"#/$defs/node"})");
+  // (Properties are generated in key order.)
+  EXPECT_TRUE(grammar_accepts(tree, R"({"kids": [{"v": 2}, {"kids": [], "v": 3}], "v": 1})"));
+  EXPECT_FALSE(grammar_accepts(tree, R"({"kids": [{}], "v": 1})"));
+  json shared_rec = json::parse(R"({"$defs":{"n":{"allOf":[{"properties":{"c":{"$ref":"#/$defs/n"}}},
+      {"type":"object","properties":{"c":{"type":"object"}}}]}},"$ref":"#/$defs/n"})");
+  EXPECT_TRUE(grammar_accepts(shared_rec, R"({"c": {"c": {}}})"));
+  EXPECT_FALSE(grammar_accepts(shared_rec, R"({"c": 1})"));
+}
+
+TEST(JsonSchema, PropertyCounts) {
+  json two = json::parse(R"({"type":"object","properties":{"a":{"type":"integer"},"b":{"type":"integer"},
+      "c":{"type":"integer"}},"required":["c"],"minProperties":2,"maxProperties":2})");
+  EXPECT_TRUE(grammar_accepts(two, R"({"a": 1, "c": 3})"));
+  EXPECT_TRUE(grammar_accepts(two, R"({"b": 2, "c": 3})"));
+  EXPECT_FALSE(grammar_accepts(two, R"({"a": 1, "b": 2})"));  // c required
+  EXPECT_FALSE(grammar_accepts(two, R"({"c": 3})"));
+  EXPECT_FALSE(grammar_accepts(two, R"({"a": 1, "b": 2, "c": 3})"));
+  json free = json::parse(R"({"type":"object","maxProperties":2})");
+  EXPECT_TRUE(grammar_accepts(free, "{}"));
+  EXPECT_TRUE(grammar_accepts(free, R"({"x": 1, "y": [2]})"));
+  EXPECT_FALSE(grammar_accepts(free, R"({"x": 1, "y": 2, "z": 3})"));
+  json extra = json::parse(
+      R"({"type":"object","properties":{"a":{}},"additionalProperties":{"type":"integer"},"maxProperties":2})");
+  EXPECT_TRUE(grammar_accepts(extra, R"({"a": null, "zz": 1})"));
+  EXPECT_TRUE(grammar_accepts(extra, R"({"zz": 1, "y": 2})"));
+  EXPECT_FALSE(grammar_accepts(extra, R"({"a": 1, "x": 1, "y": 2})"));
+  EXPECT_FALSE(grammar_accepts(extra, R"({"x": "s"})"));
 }
 
 TEST(JsonSchema, SamplerNeverFallsBackToFreeText) {
   auto vocab = testing::make_vocab({"a", "{", "}"});
   Constraint c;
-  c.json_schema = json::parse(R"({"type":"object","properties":{"n":{"type":"integer","maximum":3}}})");
+  c.json_schema = json::parse(R"({"type":"object","properties":{"n":{"type":"integer","multipleOf":3}}})");
   auto s = Sampler::create(SamplingParams{}, c, vocab);
   ASSERT_FALSE(s.ok());
-  EXPECT_NE(s.error().message().find("maximum"), std::string::npos);
+  EXPECT_NE(s.error().message().find("multipleOf"), std::string::npos);
 }
 
 // A random "model": noisy logits each step, with a mild preference for tokens

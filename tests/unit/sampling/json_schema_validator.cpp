@@ -112,6 +112,34 @@ std::string validate_json(const json& v, const json& s, const json& root, const 
     for (const auto& sub : s["anyOf"]) ok = ok || validate_json(v, sub, root, where).empty();
     if (!ok) return err("matches no anyOf branch");
   }
+  if (s.contains("allOf")) {
+    for (const auto& sub : s["allOf"]) {
+      auto e = validate_json(v, sub, root, where);
+      if (!e.empty()) return e;
+    }
+  }
+  if (v.is_number()) {
+    // Bounds compared exactly: integers as integers, otherwise as doubles.
+    auto less = [](const json& a, const json& b) {
+      if (a.is_number_integer() && b.is_number_integer()) {  // signed or unsigned: compare sign, then magnitude
+        bool a_neg = !a.is_number_unsigned() && a.get<int64_t>() < 0;
+        bool b_neg = !b.is_number_unsigned() && b.get<int64_t>() < 0;
+        if (a_neg != b_neg) return a_neg;
+        return a_neg ? a.get<int64_t>() < b.get<int64_t>() : a.get<uint64_t>() < b.get<uint64_t>();
+      }
+      return a.get<double>() < b.get<double>();
+    };
+    bool excl_min = s.contains("exclusiveMinimum") && s["exclusiveMinimum"].is_boolean() && s["exclusiveMinimum"];
+    bool excl_max = s.contains("exclusiveMaximum") && s["exclusiveMaximum"].is_boolean() && s["exclusiveMaximum"];
+    if (s.contains("minimum") && (less(v, s["minimum"]) || (excl_min && !less(s["minimum"], v))))
+      return err("below the minimum " + s["minimum"].dump());
+    if (s.contains("maximum") && (less(s["maximum"], v) || (excl_max && !less(v, s["maximum"]))))
+      return err("above the maximum " + s["maximum"].dump());
+    if (s.contains("exclusiveMinimum") && s["exclusiveMinimum"].is_number() && !less(s["exclusiveMinimum"], v))
+      return err("not above exclusiveMinimum " + s["exclusiveMinimum"].dump());
+    if (s.contains("exclusiveMaximum") && s["exclusiveMaximum"].is_number() && !less(v, s["exclusiveMaximum"]))
+      return err("not below exclusiveMaximum " + s["exclusiveMaximum"].dump());
+  }
   if (s.contains("oneOf")) {
     int n = 0;
     for (const auto& sub : s["oneOf"]) n += validate_json(v, sub, root, where).empty();
@@ -148,6 +176,8 @@ std::string validate_json(const json& v, const json& s, const json& root, const 
     }
   }
   if (v.is_object()) {
+    if (s.contains("minProperties") && v.size() < s["minProperties"].get<size_t>()) return err("too few properties");
+    if (s.contains("maxProperties") && v.size() > s["maxProperties"].get<size_t>()) return err("too many properties");
     if (s.contains("required")) {
       for (const auto& r : s["required"]) {
         if (!v.contains(r.get<std::string>())) return err("missing " + r.get<std::string>());
