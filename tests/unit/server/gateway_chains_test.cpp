@@ -253,9 +253,13 @@ TEST_F(GatewayChainsTest, ShutdownLetsARunningChainFinishItsModelCalls) {
   std::thread stopper([&] { EXPECT_TRUE(gw_->shutdown()); });
   std::this_thread::sleep_for(50ms);
   auto refused = post("/chains/echo/invoke", {{"input", {{"text", "late"}}}});
-  if (refused) EXPECT_EQ(refused->status, 503) << "new chain calls are refused while draining";
+  if (refused) {
+    EXPECT_EQ(refused->status, 503) << "new chain calls are refused while draining";
+  }
   auto v1 = client()->Post("/v1/completions", R"({"prompt":"echo: late"})", "application/json");
-  if (v1) EXPECT_EQ(v1->status, 503) << "and so are clients' model calls";
+  if (v1) {
+    EXPECT_EQ(v1->status, 503) << "and so are clients' model calls";
+  }
   chain.join();
   stopper.join();
   EXPECT_EQ(status.load(), 200) << body;
