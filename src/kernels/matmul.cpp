@@ -8,6 +8,7 @@
 #include "kernels/kernels.h"
 #include "kernels/matmul_kernel.h"
 #include "kernels/quant.h"
+#include "kernels/scratch.h"
 
 namespace llmchain::kernels {
 namespace {
@@ -15,19 +16,6 @@ namespace {
 // Activation rows of one token block stay within this many bytes so they remain cache resident
 // while the thread's weight rows stream past.
 constexpr size_t kActBlockBytes = 512 * 1024;  // half of a Zen 4/5 L2
-
-struct Scratch {
-  std::unique_ptr<uint8_t[]> mem;
-  size_t size = 0;
-  uint8_t* get(size_t n) {
-    if (n + 64 > size) {
-      size = n + 64;
-      mem.reset(new uint8_t[size]);
-    }
-    auto p = reinterpret_cast<uintptr_t>(mem.get());
-    return reinterpret_cast<uint8_t*>((p + 63) & ~uintptr_t{63});
-  }
-};
 
 const MatmulKernel* select_kernel(GgmlType wt, int64_t K) {
   const MatmulKernel* k = nullptr;
@@ -58,7 +46,7 @@ void matmul(GgmlType wt, const void* W, int64_t N, int64_t K, const float* X, in
   if (!kern) fail(ErrorCode::kUnsupported, "matmul: no kernel for {} with K={}", ggml_type_name(uint32_t(wt)), K);
   const size_t w_stride = ggml_row_bytes(wt, K);
   const size_t x_stride = round_up(kern->act_row_bytes(K), 64);
-  thread_local Scratch scratch;
+  thread_local ScratchBuffer scratch;
   uint8_t* act = scratch.get(x_stride * T);
   const auto* w = static_cast<const uint8_t*>(W);
 

@@ -17,6 +17,7 @@
 #include "kernels/kernels.h"
 #include "kernels/packed_impl.h"
 #include "kernels/quant.h"
+#include "kernels/scratch.h"
 
 namespace llmchain::kernels {
 namespace pd = packed_detail;
@@ -240,19 +241,6 @@ void pack_q6k_block(const uint8_t* blk, uint8_t* g, int r) {
   }
 }
 
-struct Scratch {
-  std::unique_ptr<uint8_t[]> mem;
-  size_t size = 0;
-  uint8_t* get(size_t n) {
-    if (n + 64 > size) {
-      size = n + 64;
-      mem.reset(new uint8_t[size]);
-    }
-    auto p = reinterpret_cast<uintptr_t>(mem.get());
-    return reinterpret_cast<uint8_t*>((p + 63) & ~uintptr_t{63});
-  }
-};
-
 }  // namespace
 
 void PackedWeights::Free::operator()(uint8_t* p) const { std::free(p); }
@@ -374,7 +362,7 @@ void matmul_packed(const PackedProduct* products, int n_products, const float* X
   }
   const Path path = select_path(kind);
   const size_t xs = pd::act_bytes(kind, K);
-  thread_local Scratch scratch;
+  thread_local ScratchBuffer scratch;
   uint8_t* act = scratch.get(xs * static_cast<size_t>(T));
   // Tokens are processed in blocks whose packed activations stay in L2 while a group's weights are
   // reused for every token of the block.

@@ -5,6 +5,8 @@
 // vpdpbusd per token for 16 rows, and the expanded weights are reused for up to 8 tokens.
 #include <immintrin.h>
 
+#include <algorithm>
+
 #include "kernels/packed.h"
 #include "kernels/packed_impl.h"
 #include "kernels/simd/act_formats.h"
@@ -17,6 +19,17 @@ inline __m512i bcast(const int8_t* p) {
   int32_t v;
   __builtin_memcpy(&v, p, 4);
   return _mm512_set1_epi32(v);
+}
+
+// Y[c*ldy + r] = acc[c][r] for the group's first nrows rows.
+template <int C>
+inline void store_rows(const __m512* acc, float* Y, int64_t ldy, int nrows) {
+  if (nrows == kPackRows) {
+    for (int c = 0; c < C; ++c) _mm512_storeu_ps(Y + c * ldy, acc[c]);
+  } else {
+    const __mmask16 m = static_cast<__mmask16>((1u << nrows) - 1);
+    for (int c = 0; c < C; ++c) _mm512_mask_storeu_ps(Y + c * ldy, m, acc[c]);
+  }
 }
 
 template <bool kQ4, int C>
@@ -81,12 +94,7 @@ void group_kernel(const uint8_t* group, int64_t K, const uint8_t* X, size_t xs, 
       acc[c] = _mm512_fmadd_ps(sum, _mm512_mul_ps(dw, _mm512_set1_ps(dx[c][b])), acc[c]);
     }
   }
-  if (nrows == kPackRows) {
-    for (int c = 0; c < C; ++c) _mm512_storeu_ps(Y + c * ldy, acc[c]);
-  } else {
-    const __mmask16 m = static_cast<__mmask16>((1u << nrows) - 1);
-    for (int c = 0; c < C; ++c) _mm512_mask_storeu_ps(Y + c * ldy, m, acc[c]);
-  }
+  store_rows<C>(acc, Y, ldy, nrows);
 }
 
 // Q4_K: per super-block, isum_j of each 32-element sub-block by vpdpbusd, sumi += sc_j * isum_j
@@ -138,26 +146,7 @@ void q4k_kernel(const uint8_t* group, int64_t K, const uint8_t* X, size_t xs, fl
       acc[c] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(msum[c]), _mm512_mul_ps(dm, dx), acc[c]);
     }
   }
-  if (nrows == kPackRows) {
-    for (int c = 0; c < C; ++c) _mm512_storeu_ps(Y + c * ldy, acc[c]);
-  } else {
-    const __mmask16 m = static_cast<__mmask16>((1u << nrows) - 1);
-    for (int c = 0; c < C; ++c) _mm512_mask_storeu_ps(Y + c * ldy, m, acc[c]);
-  }
-}
-
-void q4k_dispatch(const uint8_t* group, int64_t K, const uint8_t* X, size_t xs, int ncols, float* Y, int64_t ldy,
-                  int nrows) {
-  for (int c0 = 0; c0 < ncols; c0 += 4) {
-    const uint8_t* x = X + c0 * xs;
-    float* y = Y + c0 * ldy;
-    switch (ncols - c0) {
-      case 1: q4k_kernel<1>(group, K, x, xs, y, ldy, nrows); break;
-      case 2: q4k_kernel<2>(group, K, x, xs, y, ldy, nrows); break;
-      case 3: q4k_kernel<3>(group, K, x, xs, y, ldy, nrows); break;
-      default: q4k_kernel<4>(group, K, x, xs, y, ldy, nrows); break;
-    }
-  }
+  store_rows<C>(acc, Y, ldy, nrows);
 }
 
 // Q6_K: the 6-bit quants are rebuilt in registers (nibble | 2 high bits << 4), then per 16-element
@@ -218,26 +207,19 @@ void q6k_kernel(const uint8_t* group, int64_t K, const uint8_t* X, size_t xs, fl
       acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi[c]), _mm512_mul_ps(dw, _mm512_set1_ps(d)), acc[c]);
     }
   }
-  if (nrows == kPackRows) {
-    for (int c = 0; c < C; ++c) _mm512_storeu_ps(Y + c * ldy, acc[c]);
-  } else {
-    const __mmask16 m = static_cast<__mmask16>((1u << nrows) - 1);
-    for (int c = 0; c < C; ++c) _mm512_mask_storeu_ps(Y + c * ldy, m, acc[c]);
-  }
+  store_rows<C>(acc, Y, ldy, nrows);
 }
 
-void q6k_dispatch(const uint8_t* group, int64_t K, const uint8_t* X, size_t xs, int ncols, float* Y, int64_t ldy,
+using KernelFn = void (*)(const uint8_t* group, int64_t K, const uint8_t* X, size_t xs, float* Y, int64_t ldy,
+                          int nrows);
+
+// K-quant kernels hold up to 4 tokens in registers: wider column tiles run 4 at a time.
+template <KernelFn k1, KernelFn k2, KernelFn k3, KernelFn k4>
+void by4_dispatch(const uint8_t* group, int64_t K, const uint8_t* X, size_t xs, int ncols, float* Y, int64_t ldy,
                   int nrows) {
-  for (int c0 = 0; c0 < ncols; c0 += 4) {
-    const uint8_t* x = X + c0 * xs;
-    float* y = Y + c0 * ldy;
-    switch (ncols - c0) {
-      case 1: q6k_kernel<1>(group, K, x, xs, y, ldy, nrows); break;
-      case 2: q6k_kernel<2>(group, K, x, xs, y, ldy, nrows); break;
-      case 3: q6k_kernel<3>(group, K, x, xs, y, ldy, nrows); break;
-      default: q6k_kernel<4>(group, K, x, xs, y, ldy, nrows); break;
-    }
-  }
+  constexpr KernelFn kByCols[] = {k1, k2, k3, k4};
+  for (int c0 = 0; c0 < ncols; c0 += 4)
+    kByCols[std::min(ncols - c0, 4) - 1](group, K, X + c0 * xs, xs, Y + c0 * ldy, ldy, nrows);
 }
 
 template <bool kQ4>
@@ -260,9 +242,9 @@ void dispatch(const uint8_t* group, int64_t K, const uint8_t* X, size_t xs, int 
 void packed_group_avx512(GgmlType wt, const uint8_t* group, int64_t K, const uint8_t* X, size_t xs, int ncols, float* Y,
                          int64_t ldy, int nrows) {
   if (wt == GgmlType::Q4_K)
-    q4k_dispatch(group, K, X, xs, ncols, Y, ldy, nrows);
+    by4_dispatch<q4k_kernel<1>, q4k_kernel<2>, q4k_kernel<3>, q4k_kernel<4>>(group, K, X, xs, ncols, Y, ldy, nrows);
   else if (wt == GgmlType::Q6_K)
-    q6k_dispatch(group, K, X, xs, ncols, Y, ldy, nrows);
+    by4_dispatch<q6k_kernel<1>, q6k_kernel<2>, q6k_kernel<3>, q6k_kernel<4>>(group, K, X, xs, ncols, Y, ldy, nrows);
   else if (wt == GgmlType::Q4_0)
     dispatch<true>(group, K, X, xs, ncols, Y, ldy, nrows);
   else
