@@ -43,7 +43,7 @@ int run(const RunOptions& o) {
 
   std::string prompt = o.prompt;
   if (!o.prompt_file.empty()) prompt = read_file(o.prompt_file, "prompt");
-  if (o.chat) prompt = eng->apply_chat_template({engine::ChatMessage{"user", prompt}}, true, "").value();
+  if (o.chat) prompt = eng->apply_chat_template({engine::ChatMessage{"user", prompt}}, true, "", nullptr).value();
 
   engine::GenerateRequest req;
   req.prompt = eng->tokenize(prompt, !o.no_bos, true).value();

@@ -235,6 +235,7 @@ struct Program {
   Body body;
   std::string name;
   bool mentions_text_type = false;  // a string literal 'text' appears (typed content parts)
+  bool mentions_tools = false;      // the variable 'tools' is read (the template renders tool definitions)
 };
 
 }  // namespace llmchain::chat

@@ -25,7 +25,19 @@ struct ChatOptions {
 // or a list of {"type": "text", "text": ...} parts. Templates that do not
 // handle parts themselves (no 'text' literal in the source) get the parts'
 // texts joined with "\n" as a plain string, as vLLM does.
+//
+// Tools: a template that reads `tools` renders them (and tool_calls / tool
+// messages) itself. For one that does not, the tools are described in the
+// system message (kToolCallOpen ... kToolCallClose, Hermes style), assistant
+// tool_calls become such tags in the content, and tool results become user
+// messages wrapped in <tool_response> tags, so any template can carry them.
 Expected<std::string> apply_chat_template(const Template& t, const nlohmann::json& messages, const ChatOptions& opts);
+
+inline constexpr std::string_view kToolCallOpen = "<tool_call>";
+inline constexpr std::string_view kToolCallClose = "</tool_call>";
+
+// The system-prompt text that describes `tools` (an OpenAI tools array).
+std::string describe_tools(const nlohmann::json& tools);
 
 // chatml, llama2, llama3, mistral, gemma, phi3, zephyr, deepseek.
 std::vector<std::string> builtin_template_names();

@@ -21,6 +21,7 @@ class Parser {
     std::string end;
     prog->body = parse_body({}, &end);
     prog->mentions_text_type = mentions_text_;
+    prog->mentions_tools = mentions_tools_;
     return prog;
   }
 
@@ -509,6 +510,7 @@ class Parser {
         if (t.text == "true" || t.text == "True") return std::make_unique<LiteralExpr>(t.line, Value(true));
         if (t.text == "false" || t.text == "False") return std::make_unique<LiteralExpr>(t.line, Value(false));
         if (t.text == "none" || t.text == "None") return std::make_unique<LiteralExpr>(t.line, Value(nullptr));
+        if (t.text == "tools") mentions_tools_ = true;
         return std::make_unique<NameExpr>(t.line, t.text);
       }
       case Tok::kString: {
@@ -712,6 +714,7 @@ class Parser {
   int depth_ = 0;
   int loop_depth_ = 0;
   bool mentions_text_ = false;
+  bool mentions_tools_ = false;
 };
 
 }  // namespace

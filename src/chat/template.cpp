@@ -48,5 +48,6 @@ Expected<std::string> Template::render_ordered(const nlohmann::ordered_json& con
 const std::string& Template::name() const { return program_->name; }
 
 bool Template::handles_content_parts() const { return program_->mentions_text_type; }
+bool Template::handles_tools() const { return program_->mentions_tools; }
 
 }  // namespace llmchain::chat

@@ -45,6 +45,8 @@ class Template {
   // True when the source compares against a 'text' string literal: the
   // template handles OpenAI-style content parts ([{type: text, text}]).
   bool handles_content_parts() const;
+  // True when the source reads the variable 'tools' (it renders tool definitions).
+  bool handles_tools() const;
 
  private:
   template <typename Json>

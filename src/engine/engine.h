@@ -89,9 +89,10 @@ class Engine {
                                                   bool parse_special) const = 0;
   virtual std::string detokenize(const std::vector<int32_t>& tokens) const = 0;
   // Renders messages with the model's chat template (or the named built-in when template_name is set).
+  // tools: an OpenAI tools array (null: none), see chat::apply_chat_template.
   virtual Expected<std::string> apply_chat_template(const std::vector<ChatMessage>& messages,
-                                                    bool add_generation_prompt,
-                                                    const std::string& template_name = "") const = 0;
+                                                    bool add_generation_prompt, const std::string& template_name = "",
+                                                    const nlohmann::json& tools = nullptr) const = 0;
 
   // Blocks until done. Errors: kInvalidArgument (bad params, prompt too long, schema rejected),
   // kResourceExhausted (queue full), kCancelled.

@@ -77,7 +77,8 @@ std::string LocalEngine::detokenize(const std::vector<int32_t>& tokens) const {
 
 Expected<std::string> LocalEngine::apply_chat_template(const std::vector<ChatMessage>& messages,
                                                        bool add_generation_prompt,
-                                                       const std::string& template_name) const {
+                                                       const std::string& template_name,
+                                                       const nlohmann::json& tools) const {
   return capture([&]() -> std::string {
     nlohmann::json msgs = nlohmann::json::array();
     for (const auto& m : messages) {
@@ -88,6 +89,7 @@ Expected<std::string> LocalEngine::apply_chat_template(const std::vector<ChatMes
     }
     chat::ChatOptions co;
     co.add_generation_prompt = add_generation_prompt;
+    co.tools = tools;
     co.bos_token = tok_->bos() >= 0 ? tok_->text(tok_->bos()) : "";
     co.eos_token = tok_->eos() >= 0 ? tok_->text(tok_->eos()) : "";
     if (!template_name.empty()) {

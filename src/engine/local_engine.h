@@ -50,7 +50,8 @@ class LocalEngine : public Engine {
   Expected<std::vector<int32_t>> tokenize(const std::string& text, bool add_special, bool parse_special) const override;
   std::string detokenize(const std::vector<int32_t>& tokens) const override;
   Expected<std::string> apply_chat_template(const std::vector<ChatMessage>& messages, bool add_generation_prompt,
-                                            const std::string& template_name) const override;
+                                            const std::string& template_name,
+                                            const nlohmann::json& tools) const override;
   Expected<GenerateResult> generate(const GenerateRequest& req, const TokenCallback& on_token) override;
   Expected<std::vector<float>> embed(const std::vector<int32_t>& tokens) override;
   EngineStats stats() const override;

@@ -25,8 +25,7 @@ const char* type_name(const json& j) {
 }
 
 [[noreturn]] void wrong_type(const std::string& param, const char* expected, const json& got) {
-  throw_invalid(param, fmt::format("Invalid type for '{}': expected {}, but got {}.", param, expected, type_name(got)),
-                "invalid_type");
+  throw_wrong_type(param, expected, got);
 }
 
 bool is_integer(const json& j) {
@@ -300,6 +299,11 @@ void parse_common(const json& body, CompletionParams& p, int32_t n_vocab) {
 
 }  // namespace
 
+void throw_wrong_type(const std::string& param, const char* expected, const json& got) {
+  throw_invalid(param, fmt::format("Invalid type for '{}': expected {}, but got {}.", param, expected, type_name(got)),
+                "invalid_type");
+}
+
 const json* FieldReader::get(const std::string& key) const {
   auto it = obj_.find(key);
   if (it == obj_.end() || it->is_null()) return nullptr;
@@ -378,6 +382,9 @@ CompletionParams parse_chat_request(const json& body, int32_t n_vocab) {
   auto top = r.integer("top_logprobs", 0, 20);
   if (top && !want) throw_invalid("top_logprobs", "'top_logprobs' requires 'logprobs' to be true.");
   if (want) p.logprobs = static_cast<int32_t>(top.value_or(0));
+  p.tools = parse_tool_request(body);
+  // A forced call is valid JSON for the function's parameters; it takes the place of response_format.
+  if (auto c = tool_constraint(p.tools); !c.empty()) p.constraint = std::move(c);
   return p;
 }
 

@@ -11,6 +11,7 @@
 #include "engine/engine.h"
 #include "sampling/params.h"
 #include "server/api_error.h"
+#include "server/tool_calls.h"
 
 namespace llmchain::server {
 
@@ -34,7 +35,11 @@ struct CompletionParams {
   sampling::Constraint constraint;
   int32_t logprobs = -1;  // -1: off; N >= 0: number of top alternatives
   std::string user;
+  ToolRequest tools;  // chat: tools / tool_choice / parallel_tool_calls
 };
+
+// 400 "Invalid type for 'param': expected <expected>, but got <type of got>."
+[[noreturn]] void throw_wrong_type(const std::string& param, const char* expected, const nlohmann::json& got);
 
 // Parses a request body; throws ApiException (400) for malformed JSON or wrong types.
 nlohmann::json parse_json_body(const std::string& body);

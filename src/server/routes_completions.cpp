@@ -3,6 +3,7 @@
 
 #include "server/api.h"
 #include "server/openai_response.h"
+#include "server/tool_calls.h"
 
 namespace llmchain::server {
 
@@ -78,7 +79,7 @@ engine::GenerateRequest Api::make_generate_request(const CompletionParams& p, co
 HttpResponse Api::chat_completions(const HttpRequest& req) {
   json body = parse_json_body(req.body);
   CompletionParams p = parse_chat_request(body, engine_.info().n_vocab);
-  auto prompt = engine_.apply_chat_template(p.messages, true, opts_.chat_template);
+  auto prompt = engine_.apply_chat_template(p.messages, true, opts_.chat_template, p.tools.tools);
   if (!prompt) throw ApiException(api_error_from(prompt.error()));
   auto toks = engine_.tokenize(*prompt, true, true);
   if (!toks) throw ApiException(api_error_from(toks.error()));
@@ -188,10 +189,22 @@ HttpResponse Api::run_completion(const HttpRequest& req, const CompletionParams&
     for (size_t i = 0; i < outs.size(); ++i) {
       const auto& o = outs[i];
       if (p.chat) {
+        json message = {{"role", "assistant"}, {"content", o.text}, {"refusal", nullptr}};
+        std::string finish = o.finish_reason;
+        if (p.tools.any()) {
+          ToolOutput t = parse_tool_output(p.tools, o.text);
+          if (!t.calls.empty()) {
+            message["content"] = t.content.empty() ? json(nullptr) : json(t.content);
+            json calls = json::array();
+            for (const auto& c : t.calls) calls.push_back(c.to_json());
+            message["tool_calls"] = std::move(calls);
+            if (finish == "stop") finish = p.tools.calls_finish_reason();
+          }
+        }
         choices.push_back({{"index", i},
-                           {"message", {{"role", "assistant"}, {"content", o.text}, {"refusal", nullptr}}},
+                           {"message", std::move(message)},
                            {"logprobs", p.logprobs >= 0 ? chat_logprobs(o.logprobs) : json(nullptr)},
-                           {"finish_reason", o.finish_reason}});
+                           {"finish_reason", finish}});
       } else {
         size_t offset = p.echo ? prompts[i].text.size() : 0;
         choices.push_back({{"index", i},
@@ -235,9 +248,23 @@ HttpResponse Api::run_completion(const HttpRequest& req, const CompletionParams&
     const CompletionParams& p = *params;
     Usage usage;
     auto send_error = [&](const ApiError& e) { write(sse_data(e.to_json())); };
-    if (p.chat && !write(sse_data(chat_chunk(h, {{"role", "assistant"}, {"content", ""}}, nullptr, std::nullopt)))) {
-      first->cancel();
-      return;
+    // Tools: a forced call streams its arguments as they come; otherwise the
+    // filter holds back what may be a call and the calls are sent at the end.
+    const ToolSpec* direct = p.chat ? p.tools.direct_target() : nullptr;
+    std::optional<ToolStreamFilter> filter;
+    if (p.chat && p.tools.any() && !direct) filter.emplace(p.tools);
+    if (p.chat) {
+      json role = {{"role", "assistant"}, {"content", direct ? json(nullptr) : json("")}};
+      if (direct) {
+        ToolCall call;
+        call.id = make_id("call_");
+        call.name = direct->name;
+        role["tool_calls"] = json::array({call.to_delta(0)});
+      }
+      if (!write(sse_data(chat_chunk(h, role, nullptr, std::nullopt)))) {
+        first->cancel();
+        return;
+      }
     }
     for (size_t i = 0; i < shared_prompts->size(); ++i) {
       const Prepared& pr = (*shared_prompts)[i];
@@ -257,11 +284,14 @@ HttpResponse Api::run_completion(const HttpRequest& req, const CompletionParams&
       for (;;) {
         for (const auto& ev : events) {
           bool with_lp = p.logprobs >= 0 && ev.chosen;
-          if (ev.text.empty() && !with_lp) continue;
+          std::string text = filter ? filter->feed(ev.text) : ev.text;
+          if (text.empty() && !with_lp) continue;
           std::vector<engine::TokenEvent> one{ev};
+          json delta = direct ? json{{"tool_calls", json::array({{{"index", 0}, {"function", {{"arguments", text}}}}})}}
+                              : json{{"content", text}};
           json chunk =
-              p.chat ? chat_chunk(h, {{"content", ev.text}}, with_lp ? chat_logprobs(one) : json(nullptr), std::nullopt)
-                     : completion_chunk(h, static_cast<int>(i), ev.text,
+              p.chat ? chat_chunk(h, delta, with_lp ? chat_logprobs(one) : json(nullptr), std::nullopt)
+                     : completion_chunk(h, static_cast<int>(i), text,
                                         with_lp ? completion_logprobs(one, offset) : json(nullptr), std::nullopt);
           offset += ev.text.size();
           if (!write(sse_data(chunk))) {
@@ -304,6 +334,19 @@ HttpResponse Api::run_completion(const HttpRequest& req, const CompletionParams&
       usage.completion_tokens += r->completion_tokens;
       usage.cached_tokens += r->cached_prompt_tokens;
       std::string reason = openai_finish_reason(r->finish_reason);
+      if (direct && reason == "stop") reason = p.tools.calls_finish_reason();
+      if (filter) {
+        ToolOutput t = filter->finish();
+        if (!t.content.empty() && !write(sse_data(chat_chunk(h, {{"content", t.content}}, nullptr, std::nullopt)))) {
+          return;
+        }
+        if (!t.calls.empty()) {
+          json deltas = json::array();
+          for (size_t c = 0; c < t.calls.size(); ++c) deltas.push_back(t.calls[c].to_delta(static_cast<int>(c)));
+          if (!write(sse_data(chat_chunk(h, {{"tool_calls", deltas}}, nullptr, std::nullopt)))) return;
+          if (reason == "stop") reason = p.tools.calls_finish_reason();
+        }
+      }
       json last = p.chat ? chat_chunk(h, json::object(), nullptr, reason)
                          : completion_chunk(h, static_cast<int>(i), "", nullptr, reason);
       if (!write(sse_data(last))) return;

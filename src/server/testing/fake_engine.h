@@ -38,7 +38,8 @@ class FakeEngine : public engine::Engine {
   std::string detokenize(const std::vector<int32_t>& tokens) const override;
   Expected<std::string> apply_chat_template(const std::vector<engine::ChatMessage>& messages,
                                             bool add_generation_prompt,
-                                            const std::string& template_name) const override;
+                                            const std::string& template_name,
+                                            const nlohmann::json& tools) const override;
   Expected<engine::GenerateResult> generate(const engine::GenerateRequest& req,
                                             const engine::TokenCallback& on_token) override;
   Expected<std::vector<float>> embed(const std::vector<int32_t>& tokens) override;

@@ -26,7 +26,8 @@ class ScriptedEngine : public engine::Engine {
   }
   std::string detokenize(const std::vector<int32_t>&) const override { return ""; }
   Expected<std::string> apply_chat_template(const std::vector<engine::ChatMessage>& messages,
-                                            bool add_generation_prompt, const std::string&) const override {
+                                            bool add_generation_prompt, const std::string&,
+                                            const nlohmann::json&) const override {
     std::string s;
     for (const auto& m : messages) s += "<|" + m.role + "|>" + m.content;
     if (add_generation_prompt) s += "<|assistant|>";

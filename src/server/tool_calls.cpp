@@ -1,0 +1,352 @@
+#include "server/tool_calls.h"
+
+#include <fmt/format.h>
+
+#include <optional>
+#include <set>
+
+#include "chat/chat_template.h"
+#include "server/openai_request.h"
+#include "server/openai_response.h"
+
+namespace llmchain::server {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr size_t kMaxTools = 128;  // OpenAI's limit
+constexpr std::string_view kMistralCalls = "[TOOL_CALLS]";
+
+bool valid_function_name(const std::string& s) {
+  if (s.empty() || s.size() > 64) return false;
+  for (char c : s) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+std::string_view trim(std::string_view s) {
+  size_t b = s.find_first_not_of(" \t\r\n");
+  if (b == std::string_view::npos) return {};
+  size_t e = s.find_last_not_of(" \t\r\n");
+  return s.substr(b, e - b + 1);
+}
+
+// {"name": <declared tool>, "arguments"|"parameters": {...} or JSON text} -> call.
+std::optional<ToolCall> call_from(const ToolRequest& t, const json& j) {
+  if (!j.is_object()) return std::nullopt;
+  auto name = j.find("name");
+  if (name == j.end() || !name->is_string() || !t.find(name->get<std::string>())) return std::nullopt;
+  auto args = j.find("arguments");
+  if (args == j.end()) args = j.find("parameters");
+  ToolCall c;
+  c.id = make_id("call_");
+  c.name = name->get<std::string>();
+  if (args == j.end() || args->is_null()) {
+    c.arguments = "{}";
+  } else if (args->is_string()) {
+    c.arguments = args->get<std::string>();
+  } else if (args->is_object()) {
+    c.arguments = args->dump(-1, ' ', false, json::error_handler_t::replace);
+  } else {
+    return std::nullopt;
+  }
+  return c;
+}
+
+// One call object, or an array of them (all must be calls).
+std::optional<std::vector<ToolCall>> calls_from(const ToolRequest& t, std::string_view text) {
+  json j = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return std::nullopt;
+  std::vector<ToolCall> out;
+  if (j.is_array()) {
+    if (j.empty()) return std::nullopt;
+    for (const auto& e : j) {
+      auto c = call_from(t, e);
+      if (!c) return std::nullopt;
+      out.push_back(std::move(*c));
+    }
+  } else {
+    auto c = call_from(t, j);
+    if (!c) return std::nullopt;
+    out.push_back(std::move(*c));
+  }
+  return out;
+}
+
+// Hermes style: text <tool_call>{...}</tool_call> ... ; nullopt when there is
+// no block or one does not hold a call to a declared tool.
+std::optional<ToolOutput> tagged_calls(const ToolRequest& t, const std::string& text) {
+  const std::string open(chat::kToolCallOpen), close(chat::kToolCallClose);
+  size_t pos = text.find(open);
+  if (pos == std::string::npos) return std::nullopt;
+  ToolOutput out;
+  std::string content;
+  size_t from = 0;
+  while (pos != std::string::npos) {
+    content += text.substr(from, pos - from);
+    size_t body = pos + open.size();
+    size_t end = text.find(close, body);
+    auto calls = calls_from(t, trim(std::string_view(text).substr(body, end == std::string::npos ? std::string::npos
+                                                                                                  : end - body)));
+    if (!calls) return std::nullopt;
+    for (auto& c : *calls) out.calls.push_back(std::move(c));
+    if (end == std::string::npos) {
+      from = text.size();
+      break;
+    }
+    from = end + close.size();
+    pos = text.find(open, from);
+  }
+  content += text.substr(from);
+  out.content = std::string(trim(content));
+  return out;
+}
+
+}  // namespace
+
+const ToolSpec* ToolRequest::find(std::string_view name) const {
+  for (const auto& s : specs)
+    if (s.name == name) return &s;
+  return nullptr;
+}
+
+const ToolSpec* ToolRequest::direct_target() const {
+  if (mode == ToolMode::kNamed) return find(forced);
+  if (mode == ToolMode::kRequired && specs.size() == 1) return &specs[0];
+  return nullptr;
+}
+
+ToolRequest parse_tool_request(const json& body) {
+  ToolRequest t;
+  FieldReader r(body);
+  for (const char* legacy : {"functions", "function_call"}) {
+    if (r.get(legacy)) {
+      throw_invalid(legacy,
+                    fmt::format("'{}' is the deprecated form of function calling and is not supported by this "
+                                "server; use 'tools' and 'tool_choice'.",
+                                legacy),
+                    "unsupported_parameter");
+    }
+  }
+  const json* tools = r.get("tools");
+  if (tools) {
+    if (!tools->is_array()) throw_wrong_type("tools", "an array", *tools);
+    if (tools->empty()) {
+      throw_invalid("tools", "Invalid 'tools': empty array. Expected an array with at least one tool.",
+                    "empty_array");
+    }
+    if (tools->size() > kMaxTools) {
+      throw_invalid("tools", fmt::format("'tools' has {} entries; at most {} are allowed.", tools->size(), kMaxTools));
+    }
+    std::set<std::string> seen;
+    for (size_t i = 0; i < tools->size(); ++i) {
+      const json& tool = (*tools)[i];
+      std::string p = fmt::format("tools[{}]", i);
+      if (!tool.is_object()) throw_wrong_type(p, "an object", tool);
+      FieldReader tr(tool, p + ".");
+      auto type = tr.string("type");
+      if (!type) {
+        throw_invalid(p + ".type", fmt::format("Missing required parameter: '{}.type'.", p),
+                      "missing_required_parameter");
+      }
+      if (*type != "function") {
+        throw_invalid(p + ".type",
+                      fmt::format("Invalid value for '{}.type': '{}'. Supported values are: 'function'.", p, *type));
+      }
+      const json* fn = tr.get("function");
+      if (!fn) {
+        throw_invalid(p + ".function", fmt::format("Missing required parameter: '{}.function'.", p),
+                      "missing_required_parameter");
+      }
+      if (!fn->is_object()) throw_wrong_type(p + ".function", "an object", *fn);
+      FieldReader fr(*fn, p + ".function.");
+      auto name = fr.string("name");
+      if (!name) {
+        throw_invalid(p + ".function.name", fmt::format("Missing required parameter: '{}.function.name'.", p),
+                      "missing_required_parameter");
+      }
+      if (!valid_function_name(*name)) {
+        throw_invalid(p + ".function.name",
+                      fmt::format("Invalid '{}.function.name': '{}'. Expected a string of 1 to 64 letters, digits, "
+                                  "underscores or dashes.",
+                                  p, *name));
+      }
+      if (!seen.insert(*name).second) {
+        throw_invalid(p + ".function.name", fmt::format("Duplicate function name '{}' in 'tools'.", *name));
+      }
+      fr.string("description");
+      fr.boolean("strict");
+      ToolSpec spec;
+      spec.name = *name;
+      if (const json* params = fr.get("parameters")) {
+        if (!params->is_object()) throw_wrong_type(p + ".function.parameters", "an object", *params);
+        spec.parameters = *params;
+      } else {
+        spec.parameters = {{"type", "object"}};
+      }
+      t.specs.push_back(std::move(spec));
+    }
+    t.tools = *tools;
+    t.mode = ToolMode::kAuto;
+  }
+  if (auto par = r.boolean("parallel_tool_calls")) t.parallel = *par;
+  const json* tc = r.get("tool_choice");
+  if (tc) {
+    if (!tools) throw_invalid("tool_choice", "'tool_choice' is only allowed when 'tools' are specified.");
+    if (tc->is_string()) {
+      std::string s = tc->get<std::string>();
+      if (s == "none") {
+        t.mode = ToolMode::kNone;
+      } else if (s == "auto") {
+        t.mode = ToolMode::kAuto;
+      } else if (s == "required") {
+        t.mode = ToolMode::kRequired;
+      } else {
+        throw_invalid("tool_choice", fmt::format("Invalid value for 'tool_choice': '{}'. Supported values are: "
+                                                 "'none', 'auto', 'required' or an object naming a function.",
+                                                 s));
+      }
+    } else if (tc->is_object()) {
+      FieldReader cr(*tc, "tool_choice.");
+      auto type = cr.string("type");
+      if (!type) {
+        throw_invalid("tool_choice.type", "Missing required parameter: 'tool_choice.type'.",
+                      "missing_required_parameter");
+      }
+      if (*type != "function") {
+        throw_invalid("tool_choice.type",
+                      fmt::format("Invalid value for 'tool_choice.type': '{}'. Supported values are: 'function'.",
+                                  *type));
+      }
+      const json* fn = cr.get("function");
+      if (!fn) {
+        throw_invalid("tool_choice.function", "Missing required parameter: 'tool_choice.function'.",
+                      "missing_required_parameter");
+      }
+      if (!fn->is_object()) throw_wrong_type("tool_choice.function", "an object", *fn);
+      auto name = FieldReader(*fn, "tool_choice.function.").string("name");
+      if (!name) {
+        throw_invalid("tool_choice.function.name", "Missing required parameter: 'tool_choice.function.name'.",
+                      "missing_required_parameter");
+      }
+      if (!t.find(*name)) {
+        throw_invalid("tool_choice.function.name",
+                      fmt::format("'tool_choice' names the function '{}', which is not in 'tools'.", *name));
+      }
+      t.mode = ToolMode::kNamed;
+      t.forced = *name;
+    } else {
+      throw_wrong_type("tool_choice", "a string or an object", *tc);
+    }
+  }
+  // "none": the model does not see the tools either.
+  if (t.mode == ToolMode::kNone) t.tools = nullptr;
+  return t;
+}
+
+sampling::Constraint tool_constraint(const ToolRequest& t) {
+  sampling::Constraint c;
+  if (const ToolSpec* target = t.direct_target()) {
+    c.json_schema = target->parameters;
+  } else if (t.mode == ToolMode::kRequired) {
+    json any = json::array();
+    for (const auto& s : t.specs) {
+      any.push_back({{"type", "object"},
+                     {"properties", {{"name", {{"const", s.name}}}, {"arguments", s.parameters}}},
+                     {"required", {"name", "arguments"}},
+                     {"additionalProperties", false}});
+    }
+    c.json_schema = json{{"anyOf", any}};
+  }
+  return c;
+}
+
+json ToolCall::to_json() const {
+  return {{"id", id}, {"type", "function"}, {"function", {{"name", name}, {"arguments", arguments}}}};
+}
+
+json ToolCall::to_delta(int index) const {
+  json d = to_json();
+  d["index"] = index;
+  return d;
+}
+
+ToolOutput parse_tool_output(const ToolRequest& t, const std::string& text) {
+  ToolOutput out;
+  if (const ToolSpec* target = t.direct_target()) {
+    ToolCall c;
+    c.id = make_id("call_");
+    c.name = target->name;
+    c.arguments = std::string(trim(text));
+    out.calls.push_back(std::move(c));
+    return out;
+  }
+  if (t.mode == ToolMode::kNone) {
+    out.content = text;
+    return out;
+  }
+  std::string_view body = trim(text);
+  if (t.mode == ToolMode::kAuto) {
+    if (auto tagged = tagged_calls(t, text)) {
+      if (!t.parallel && tagged->calls.size() > 1) tagged->calls.resize(1);
+      return *tagged;
+    }
+    if (body.substr(0, kMistralCalls.size()) == kMistralCalls) body = trim(body.substr(kMistralCalls.size()));
+  }
+  if (!body.empty() && (body.front() == '{' || body.front() == '[')) {
+    if (auto calls = calls_from(t, body)) {
+      out.calls = std::move(*calls);
+      if (!t.parallel && out.calls.size() > 1) out.calls.resize(1);
+      return out;
+    }
+  }
+  out.content = text;
+  return out;
+}
+
+std::string ToolStreamFilter::feed(const std::string& piece) {
+  all_ += piece;
+  if (held_for_good_) return {};
+  if (sent_ == 0) {
+    size_t first = all_.find_first_not_of(" \t\r\n");
+    if (first == std::string::npos) return {};  // only whitespace so far
+    if (all_[first] == '{' || all_[first] == '[') {
+      held_for_good_ = true;  // the whole reply may be a call (or [TOOL_CALLS])
+      return {};
+    }
+  }
+  const std::string_view markers[] = {chat::kToolCallOpen, kMistralCalls};
+  size_t at = std::string::npos;
+  for (auto m : markers) at = std::min(at, all_.find(m, sent_));
+  if (at != std::string::npos) {
+    held_for_good_ = true;
+    std::string out = all_.substr(sent_, at - sent_);
+    sent_ = at;
+    return out;
+  }
+  // Hold a tail that may be the start of a marker.
+  size_t hold = 0;
+  for (auto m : markers) {
+    for (size_t len = std::min(all_.size() - sent_, m.size() - 1); len > hold; --len) {
+      if (all_.compare(all_.size() - len, len, m.data(), len) == 0) {
+        hold = len;
+        break;
+      }
+    }
+  }
+  std::string out = all_.substr(sent_, all_.size() - sent_ - hold);
+  sent_ += out.size();
+  return out;
+}
+
+ToolOutput ToolStreamFilter::finish() {
+  ToolOutput o = parse_tool_output(t_, all_);
+  if (o.calls.empty()) return {all_.substr(sent_), {}};
+  if (sent_ > 0) o.content.clear();  // what preceded the first call was sent already
+  return o;
+}
+
+}  // namespace llmchain::server
