@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Load generator for `llmchain serve` (not a test). For each concurrency level
+// Load generator for `llmchain serve` or any OpenAI-compatible server such as
+// llama.cpp's llama-server (not a test). For each concurrency level
 // it runs closed-loop clients that stream fixed-size completions and reports
 // generated tokens/s, time-to-first-token p50/p99, end-to-end p50 and errors.
 //
@@ -92,7 +93,9 @@ async function level(clients) {
     ttft50: pct(ttfts, 50), ttft99: pct(ttfts, 99), e2e50: pct(e2es, 50), firstError };
 }
 
-const health = await fetch(`${url}/health/ready`).catch(() => null);
+// llmchain serves /health/ready; llama.cpp's llama-server serves /health.
+let health = await fetch(`${url}/health/ready`).catch(() => null);
+if (health && health.status === 404) health = await fetch(`${url}/health`).catch(() => null);
 if (!health || health.status !== 200) {
   console.error(`server at ${url} is not ready (${health ? health.status : 'unreachable'})`);
   process.exit(1);

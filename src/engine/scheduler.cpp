@@ -136,12 +136,33 @@ void Scheduler::start_slot(Slot& s, Request* r) {
   s.embed_sum.clear();
   const bool embed = r->kind == Request::Kind::kEmbed;
   const std::vector<int32_t>& prompt = embed ? r->embed_tokens : r->req->prompt;
-  // Reuse the cached prefix (at least one prompt token must be computed to get logits).
-  size_t common = 0;
-  while (common < s.cached.size() && common < prompt.size() && s.cached[common] == prompt[common]) ++common;
-  if (embed) common = 0;
-  common = std::min(common, prompt.size() - 1);
+  // Reuse the longest cached prefix (at least one prompt token must be computed to get
+  // logits): this slot's own, or another slot's (busy or idle), whose K/V rows are copied
+  // over; between steps every token in a slot's `cached` has its K/V written.
+  auto common_with = [&](const Slot& o) {
+    size_t n = 0;
+    while (n < o.cached.size() && n < prompt.size() && o.cached[n] == prompt[n]) ++n;
+    return std::min(n, prompt.size() - 1);
+  };
+  size_t common = embed ? 0 : common_with(s);
   s.cached.resize(common);
+  if (!embed) {
+    const Slot* donor = nullptr;
+    size_t donor_common = common;
+    for (const auto& o : slots_) {
+      if (&o == &s) continue;
+      size_t n = common_with(o);
+      if (n > donor_common) {
+        donor = &o;
+        donor_common = n;
+      }
+    }
+    if (donor) {
+      kv_.copy(donor->id, s.id, static_cast<int32_t>(common), static_cast<int32_t>(donor_common));
+      s.cached.assign(prompt.begin(), prompt.begin() + static_cast<std::ptrdiff_t>(donor_common));
+      common = donor_common;
+    }
+  }
   kv_.set_used(s.id, static_cast<int32_t>(common));
   s.prompt_next = common;
   r->result.prompt_tokens = static_cast<int32_t>(prompt.size());

@@ -26,6 +26,9 @@ class KvCache {
   // Positions [0, used(seq)) hold valid entries; the engine tracks which tokens they are.
   int32_t used(int seq) const { return used_[seq]; }
   void set_used(int seq, int32_t n) { used_[seq] = n; }
+  // Copies positions [begin, end) of every layer from sequence src to dst (a
+  // prefix shared by two sequences is computed once).
+  void copy(int src, int dst, int32_t begin, int32_t end);
 
  private:
   size_t offset(int layer, int seq, int pos) const {

@@ -3,6 +3,7 @@
 // stop-string, constraint and determinism behaviour on the shared models.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <fstream>
 #include <future>
 #include <nlohmann/json.hpp>
@@ -112,6 +113,33 @@ TEST(Engine, PrefixCacheReusesKv) {
   EXPECT_EQ(r1->cached_prompt_tokens, 0);
   EXPECT_EQ(r2->cached_prompt_tokens, static_cast<int32_t>(ids.size()) - 1);
   EXPECT_EQ(r1->text, r2->text);
+}
+
+TEST(Engine, PrefixCacheCopiesKvFromAnotherSlot) {
+  auto eng = load("stories260K.gguf", 2);
+  auto ids = *eng->tokenize("Once upon a time there was a dog named Max", true, true);
+  auto alone = eng->generate(greedy_request(ids, 8), nullptr);  // also warms slot 0
+  ASSERT_TRUE(alone.ok());
+  // Keep the warm slot busy with a long generation of the same prompt; the second request
+  // lands in the other slot and must take the prefix from the busy one.
+  std::promise<void> started;
+  std::atomic<bool> release{false};
+  auto busy = std::async(std::launch::async, [&] {
+    bool first = true;
+    return eng->generate(greedy_request(ids, 200), [&](const engine::TokenEvent&) {
+      if (first) started.set_value();
+      first = false;
+      return !release.load();
+    });
+  });
+  started.get_future().wait();
+  auto second = eng->generate(greedy_request(ids, 8), nullptr);
+  release = true;
+  auto cancelled = busy.get();  // stopped by its callback once released
+  EXPECT_TRUE(!cancelled.ok() || cancelled->finish_reason == "cancelled");
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(second->cached_prompt_tokens, static_cast<int32_t>(ids.size()) - 1);
+  EXPECT_EQ(second->text, alone->text);
 }
 
 TEST(Engine, StopStringIsNeverEmitted) {

@@ -32,6 +32,13 @@ inline void store_rows(const __m512* acc, float* Y, int64_t ldy, int nrows) {
   }
 }
 
+// Groups are stored back to back. While one is computed, the kernels fetch the next one at the
+// same pace, so that memory traffic overlaps the arithmetic instead of following it (the hardware
+// prefetchers do not run far enough ahead); past the last group of a matrix these are harmless hints.
+inline void prefetch_range(const uint8_t* p, int64_t bytes) {
+  for (int64_t l = 0; l < bytes; l += 64) _mm_prefetch(reinterpret_cast<const char*>(p + l), _MM_HINT_T0);
+}
+
 template <bool kQ4, int C>
 void group_kernel(const uint8_t* group, int64_t K, const uint8_t* X, size_t xs, float* Y, int64_t ldy, int nrows) {
   const int64_t nb = K / 32;
@@ -50,7 +57,10 @@ void group_kernel(const uint8_t* group, int64_t K, const uint8_t* X, size_t xs, 
   __m512 acc[C];
   for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
   const __m512i m4 = _mm512_set1_epi8(0x0F);
+  constexpr int64_t kBlockBytes = 32 + kQb;
+  const uint8_t* next = group + nb * kBlockBytes;
   for (int64_t b = 0; b < nb; ++b) {
+    prefetch_range(next + b * kBlockBytes, kBlockBytes);
     const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256(scales + b));
     const uint8_t* q = quants + b * kQb;
     __m512i w[8];
@@ -104,8 +114,10 @@ void q4k_kernel(const uint8_t* group, int64_t K, const uint8_t* X, size_t xs, fl
   __m512 acc[C];
   for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
   const __m512i m4 = _mm512_set1_epi8(0x0F);
+  const uint8_t* next = group + (K / 256) * pd::kQ4KGroupBlockBytes;
   for (int64_t i = 0; i < K / 256; ++i) {
     const uint8_t* g = group + i * pd::kQ4KGroupBlockBytes;
+    prefetch_range(next + i * pd::kQ4KGroupBlockBytes, pd::kQ4KGroupBlockBytes);
     const uint8_t* a[C];
     for (int c = 0; c < C; ++c) a[c] = X + c * xs + i * 320;
     __m512i sumi[C], msum[C];
@@ -156,8 +168,10 @@ void q6k_kernel(const uint8_t* group, int64_t K, const uint8_t* X, size_t xs, fl
   __m512 acc[C];
   for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
   const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+  const uint8_t* next = group + (K / 256) * pd::kQ6KGroupBlockBytes;
   for (int64_t i = 0; i < K / 256; ++i) {
     const uint8_t* g = group + i * pd::kQ6KGroupBlockBytes;
+    prefetch_range(next + i * pd::kQ6KGroupBlockBytes, pd::kQ6KGroupBlockBytes);
     const uint8_t* a[C];
     for (int c = 0; c < C; ++c) a[c] = X + c * xs + i * 320;
     __m512i sumi[C];
