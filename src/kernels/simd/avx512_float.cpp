@@ -29,7 +29,11 @@ void tile_rc(int64_t K, const uint8_t* W, size_t ws, const uint8_t* X, size_t xs
   for (int u = 0; u < U; ++u)
     for (int r = 0; r < R; ++r)
       for (int c = 0; c < C; ++c) acc[u][r][c] = _mm512_setzero_ps();
+  constexpr int64_t kElem = kKind == Kind::kF32 ? 4 : 2;
   for (int64_t i = 0; i < K; i += 16 * U) {
+    // The next tile's rows (they follow these R rows), at the same pace: memory traffic
+    // overlaps the arithmetic. Past the matrix's end these are harmless hints.
+    for (int r = 0; r < R; ++r) _mm_prefetch(reinterpret_cast<const char*>(W + (R + r) * ws + i * kElem), _MM_HINT_T0);
     for (int u = 0; u < U; ++u) {
       __m512 w[R];
       for (int r = 0; r < R; ++r) w[r] = load_w<kKind>(W + r * ws, i + 16 * u);
