@@ -28,7 +28,8 @@ class Api {
   Api& operator=(const Api&) = delete;
 
   // Authenticates, routes and runs a request; never throws. `route` gets the
-  // matched route's label (the pattern) for metrics and logs.
+  // matched route's label (the pattern) for metrics and logs. Every response
+  // allows any origin (CORS); OPTIONS preflights are answered with 204.
   HttpResponse handle(const HttpRequest& req, std::string& route);
 
   // Ready: engine loaded, not shutting down, room in the queue.
@@ -46,6 +47,7 @@ class Api {
   std::string model_id() const;
 
  private:
+  HttpResponse route_request(const HttpRequest& req, std::string& route);
   using Handler = std::function<HttpResponse(const HttpRequest&)>;
   struct Route {
     std::string method;

@@ -226,6 +226,8 @@ sampling::Constraint parse_response_format(const FieldReader& r) {
   return c;
 }
 
+constexpr int64_t kMaxChoices = 128;  // OpenAI's limit for n
+
 // Fields shared by chat and completions.
 void parse_common(const json& body, CompletionParams& p, int32_t n_vocab) {
   FieldReader r(body);
@@ -246,10 +248,7 @@ void parse_common(const json& body, CompletionParams& p, int32_t n_vocab) {
   } else if (max_tokens) {
     p.max_tokens = static_cast<int32_t>(*max_tokens);
   }
-  if (auto n = r.integer("n", std::numeric_limits<int32_t>::min(), std::numeric_limits<int32_t>::max()); n && *n != 1) {
-    throw_invalid("n", fmt::format("'n' = {} is not supported: this server generates exactly one choice (n=1).", *n),
-                  "unsupported_value");
-  }
+  p.n = static_cast<int>(r.integer("n", 1, kMaxChoices).value_or(1));
   auto& s = p.sampling;
   // OpenAI defaults, not the CLI's: temperature 1, top_p 1, no top-k / min-p.
   s.temperature = static_cast<float>(r.number("temperature", 0, 2).value_or(1.0));

@@ -30,6 +30,7 @@ struct CompletionParams {
   std::vector<engine::ChatMessage> messages;  // chat
   std::vector<PromptInput> prompts;           // completions
   std::optional<int32_t> max_tokens;          // max_completion_tokens wins over max_tokens
+  int n = 1;                                  // choices per prompt
   std::vector<std::string> stop;
   sampling::SamplingParams sampling;
   sampling::Constraint constraint;

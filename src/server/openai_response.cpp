@@ -71,9 +71,9 @@ json completion_logprobs(const std::vector<engine::TokenEvent>& events, size_t o
   return {{"tokens", tokens}, {"token_logprobs", lps}, {"top_logprobs", tops}, {"text_offset", offsets}};
 }
 
-json chat_chunk(const ChunkHeader& h, const json& delta, const json& logprobs,
+json chat_chunk(const ChunkHeader& h, int index, const json& delta, const json& logprobs,
                 const std::optional<std::string>& finish_reason) {
-  json choice = {{"index", 0},
+  json choice = {{"index", index},
                  {"delta", delta},
                  {"logprobs", logprobs},
                  {"finish_reason", finish_reason ? json(*finish_reason) : json(nullptr)}};

@@ -35,7 +35,7 @@ struct ChunkHeader {
   bool include_usage = false;  // every chunk carries "usage": null, then a final usage chunk
 };
 
-nlohmann::json chat_chunk(const ChunkHeader& h, const nlohmann::json& delta, const nlohmann::json& logprobs,
+nlohmann::json chat_chunk(const ChunkHeader& h, int index, const nlohmann::json& delta, const nlohmann::json& logprobs,
                           const std::optional<std::string>& finish_reason);
 nlohmann::json completion_chunk(const ChunkHeader& h, int index, const std::string& text,
                                 const nlohmann::json& logprobs, const std::optional<std::string>& finish_reason);

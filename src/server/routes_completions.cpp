@@ -154,28 +154,53 @@ HttpResponse Api::run_completion(const HttpRequest& req, const CompletionParams&
   h.model = model_id();
   h.include_usage = p.include_usage;
 
+  // One job per choice: n per prompt, choice k answers prompt k / n (OpenAI's order). All run
+  // together in the engine's batch; with a seed, choice j of a prompt samples with seed + j.
+  const int n = p.n;
+  auto request_for = [&](size_t k) {
+    engine::GenerateRequest g = make_generate_request(p, prompts[k / n]);
+    const auto j = static_cast<uint64_t>(k % n);
+    if (j > 0 && g.sampling.seed != 0xFFFFFFFFu) {
+      g.sampling.seed += j;
+      if (g.sampling.seed == 0xFFFFFFFFu) ++g.sampling.seed;
+    }
+    return g;
+  };
+  const size_t n_choices = prompts.size() * static_cast<size_t>(n);
+  auto jobs = std::make_shared<std::vector<std::shared_ptr<GenerationJob>>>();
+  for (size_t k = 0; k < n_choices; ++k) {
+    jobs->push_back(GenerationJob::start(engine_, request_for(k), start, deadline, jobs_, &metrics_, ticket));
+  }
+  auto cancel_from = [jobs](size_t k) {
+    for (; k < jobs->size(); ++k) (*jobs)[k]->cancel();
+  };
+
   if (!p.stream) {
     std::vector<ChoiceOutput> outs;
     Usage usage;
-    for (const auto& pr : prompts) {
-      auto job = GenerationJob::start(engine_, make_generate_request(p, pr), start, deadline, jobs_, &metrics_, ticket);
+    for (size_t k = 0; k < n_choices; ++k) {
+      const auto& job = (*jobs)[k];
+      const Prepared& pr = prompts[k / n];
       // Nothing is written until the end, so the client is checked for between waits: one
-      // that disconnected cancels its sequence, which frees the slot at the next decode step.
+      // that disconnected cancels its sequences, which frees the slots at the next decode step.
       bool done = false, gone = false;
       while (!done && !gone && Clock::now() < wait_limit) {
         done = job->wait_done(std::min(wait_limit, Clock::now() + kClientCheckInterval));
         gone = !done && req.client_gone && req.client_gone();
       }
       if (gone) {
-        job->cancel();
+        cancel_from(0);
         return client_gone_response();
       }
       if (!done || job->timed_out()) {
-        job->cancel();
+        cancel_from(0);
         return timeout_response(timeout_s);
       }
       const auto& r = job->result();
-      if (!r.ok()) return error_response(r.error());
+      if (!r.ok()) {
+        cancel_from(0);
+        return error_response(r.error());
+      }
       ChoiceOutput o;
       o.text = p.echo ? pr.text + r->text : r->text;
       o.finish_reason = openai_finish_reason(r->finish_reason);
@@ -206,7 +231,7 @@ HttpResponse Api::run_completion(const HttpRequest& req, const CompletionParams&
                            {"logprobs", p.logprobs >= 0 ? chat_logprobs(o.logprobs) : json(nullptr)},
                            {"finish_reason", finish}});
       } else {
-        size_t offset = p.echo ? prompts[i].text.size() : 0;
+        size_t offset = p.echo ? prompts[i / n].text.size() : 0;
         choices.push_back({{"index", i},
                            {"text", o.text},
                            {"logprobs", p.logprobs >= 0 ? completion_logprobs(o.logprobs, offset) : json(nullptr)},
@@ -225,17 +250,20 @@ HttpResponse Api::run_completion(const HttpRequest& req, const CompletionParams&
     return res;
   }
 
-  // Streaming: start the first generation now and wait for its first token (or
-  // its failure) so that errors found by the engine still get a proper status.
-  auto first =
-      GenerationJob::start(engine_, make_generate_request(p, prompts[0]), start, deadline, jobs_, &metrics_, ticket);
+  // Streaming: wait for the first choice's first token (or its failure) so that errors found
+  // by the engine still get a proper status. Choices are sent one after the other; they are
+  // generated together, so later ones are mostly ready by the time their turn comes.
+  auto first = jobs->front();
   auto pending = std::make_shared<std::vector<engine::TokenEvent>>();
   auto w = first->next(*pending, wait_limit);
   if (w == GenerationJob::Wait::kTimeout || first->timed_out()) {
-    first->cancel();
+    cancel_from(0);
     return timeout_response(timeout_s);
   }
-  if (w == GenerationJob::Wait::kDone && !first->result().ok()) return error_response(first->result().error());
+  if (w == GenerationJob::Wait::kDone && !first->result().ok()) {
+    cancel_from(0);
+    return error_response(first->result().error());
+  }
 
   HttpResponse res;
   res.content_type = "text/event-stream";
@@ -243,42 +271,39 @@ HttpResponse Api::run_completion(const HttpRequest& req, const CompletionParams&
   res.headers.emplace_back("X-Accel-Buffering", "no");
   auto params = std::make_shared<CompletionParams>(p);
   auto shared_prompts = std::make_shared<std::vector<Prepared>>(std::move(prompts));
-  res.stream = [this, params, shared_prompts, first, pending, ticket, h, start, deadline, wait_limit,
+  res.stream = [params, shared_prompts, jobs, cancel_from, pending, h, wait_limit,
                 timeout_s](const ChunkWriter& write) {
     const CompletionParams& p = *params;
+    const int n = p.n;
     Usage usage;
     auto send_error = [&](const ApiError& e) { write(sse_data(e.to_json())); };
     // Tools: a forced call streams its arguments as they come; otherwise the
     // filter holds back what may be a call and the calls are sent at the end.
     const ToolSpec* direct = p.chat ? p.tools.direct_target() : nullptr;
-    std::optional<ToolStreamFilter> filter;
-    if (p.chat && p.tools.any() && !direct) filter.emplace(p.tools);
-    if (p.chat) {
-      json role = {{"role", "assistant"}, {"content", direct ? json(nullptr) : json("")}};
-      if (direct) {
-        ToolCall call;
-        call.id = make_id("call_");
-        call.name = direct->name;
-        role["tool_calls"] = json::array({call.to_delta(0)});
+    for (size_t k = 0; k < jobs->size(); ++k) {
+      const int index = static_cast<int>(k);
+      const Prepared& pr = (*shared_prompts)[k / n];
+      const auto& job = (*jobs)[k];
+      auto fail = [&] {  // the client went away: cancel this request's sequences only
+        cancel_from(k);
+      };
+      std::optional<ToolStreamFilter> filter;
+      if (p.chat && p.tools.any() && !direct) filter.emplace(p.tools);
+      if (p.chat) {
+        json role = {{"role", "assistant"}, {"content", direct ? json(nullptr) : json("")}};
+        if (direct) {
+          ToolCall call;
+          call.id = make_id("call_");
+          call.name = direct->name;
+          role["tool_calls"] = json::array({call.to_delta(0)});
+        }
+        if (!write(sse_data(chat_chunk(h, index, role, nullptr, std::nullopt)))) return fail();
       }
-      if (!write(sse_data(chat_chunk(h, role, nullptr, std::nullopt)))) {
-        first->cancel();
-        return;
-      }
-    }
-    for (size_t i = 0; i < shared_prompts->size(); ++i) {
-      const Prepared& pr = (*shared_prompts)[i];
-      auto job = i == 0 ? first
-                        : GenerationJob::start(engine_, make_generate_request(p, pr), start, deadline, jobs_, &metrics_,
-                                               ticket);
       std::vector<engine::TokenEvent> events;
-      if (i == 0) events.swap(*pending);
+      if (k == 0) events.swap(*pending);
       size_t offset = 0;
       if (p.echo && !p.chat) {
-        if (!write(sse_data(completion_chunk(h, static_cast<int>(i), pr.text, nullptr, std::nullopt)))) {
-          job->cancel();
-          return;
-        }
+        if (!write(sse_data(completion_chunk(h, index, pr.text, nullptr, std::nullopt)))) return fail();
         offset = pr.text.size();
       }
       for (;;) {
@@ -290,43 +315,39 @@ HttpResponse Api::run_completion(const HttpRequest& req, const CompletionParams&
           json delta = direct ? json{{"tool_calls", json::array({{{"index", 0}, {"function", {{"arguments", text}}}}})}}
                               : json{{"content", text}};
           json chunk =
-              p.chat ? chat_chunk(h, delta, with_lp ? chat_logprobs(one) : json(nullptr), std::nullopt)
-                     : completion_chunk(h, static_cast<int>(i), text,
-                                        with_lp ? completion_logprobs(one, offset) : json(nullptr), std::nullopt);
+              p.chat ? chat_chunk(h, index, delta, with_lp ? chat_logprobs(one) : json(nullptr), std::nullopt)
+                     : completion_chunk(h, index, text, with_lp ? completion_logprobs(one, offset) : json(nullptr),
+                                        std::nullopt);
           offset += ev.text.size();
-          if (!write(sse_data(chunk))) {
-            job->cancel();  // client went away: cancel this sequence only
-            return;
-          }
+          if (!write(sse_data(chunk))) return fail();
         }
         events.clear();
         auto st = job->next(events, std::min(wait_limit, Clock::now() + std::chrono::seconds(2)));
         if (st == GenerationJob::Wait::kEvents) continue;
         if (st == GenerationJob::Wait::kTimeout) {
           if (Clock::now() >= wait_limit) {
-            job->cancel();
+            cancel_from(0);
             send_error(
                 {504, fmt::format("The request did not finish within the server's request timeout of {} s.", timeout_s),
                  "timeout_error", std::nullopt, "timeout"});
             return;
           }
           // Silence (queued or slow prompt): an SSE comment finds clients that left.
-          if (!write(": keep-alive\n\n")) {
-            job->cancel();
-            return;
-          }
+          if (!write(": keep-alive\n\n")) return fail();
           continue;
         }
         break;  // done
       }
       const auto& r = job->result();
       if (job->timed_out()) {
+        cancel_from(0);
         send_error({504,
                     fmt::format("The request did not finish within the server's request timeout of {} s.", timeout_s),
                     "timeout_error", std::nullopt, "timeout"});
         return;
       }
       if (!r.ok()) {
+        cancel_from(0);
         send_error(api_error_from(r.error()));
         return;
       }
@@ -337,19 +358,20 @@ HttpResponse Api::run_completion(const HttpRequest& req, const CompletionParams&
       if (direct && reason == "stop") reason = p.tools.calls_finish_reason();
       if (filter) {
         ToolOutput t = filter->finish();
-        if (!t.content.empty() && !write(sse_data(chat_chunk(h, {{"content", t.content}}, nullptr, std::nullopt)))) {
-          return;
+        if (!t.content.empty() &&
+            !write(sse_data(chat_chunk(h, index, {{"content", t.content}}, nullptr, std::nullopt)))) {
+          return fail();
         }
         if (!t.calls.empty()) {
           json deltas = json::array();
           for (size_t c = 0; c < t.calls.size(); ++c) deltas.push_back(t.calls[c].to_delta(static_cast<int>(c)));
-          if (!write(sse_data(chat_chunk(h, {{"tool_calls", deltas}}, nullptr, std::nullopt)))) return;
+          if (!write(sse_data(chat_chunk(h, index, {{"tool_calls", deltas}}, nullptr, std::nullopt)))) return fail();
           if (reason == "stop") reason = p.tools.calls_finish_reason();
         }
       }
-      json last = p.chat ? chat_chunk(h, json::object(), nullptr, reason)
-                         : completion_chunk(h, static_cast<int>(i), "", nullptr, reason);
-      if (!write(sse_data(last))) return;
+      json last = p.chat ? chat_chunk(h, index, json::object(), nullptr, reason)
+                         : completion_chunk(h, index, "", nullptr, reason);
+      if (!write(sse_data(last))) return fail();
     }
     if (p.include_usage &&
         !write(sse_data(usage_chunk(h, p.chat ? "chat.completion.chunk" : "text_completion", usage)))) {

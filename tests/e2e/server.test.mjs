@@ -174,6 +174,27 @@ describe('openai client', () => {
     assert.ok(Number.isInteger(obj.age));
   });
 
+  test('n choices, plain and streamed', async () => {
+    const r = await client.chat.completions.create({
+      model: 'any', messages: userMsg(FAKE ? 'echo: twice' : 'Once upon a time'), max_tokens: 8, n: 2,
+    });
+    assert.deepEqual(r.choices.map((c) => c.index), [0, 1]);
+    if (FAKE) assert.deepEqual(r.choices.map((c) => c.message.content), ['twice', 'twice']);
+    const stream = await client.chat.completions.create({
+      model: 'any', messages: userMsg(FAKE ? 'echo: twice' : 'Once upon a time'), max_tokens: 8, n: 2, stream: true,
+    });
+    const text = ['', ''];
+    const finish = [null, null];
+    for await (const chunk of stream) {
+      for (const c of chunk.choices) {
+        text[c.index] += c.delta.content || '';
+        if (c.finish_reason) finish[c.index] = c.finish_reason;
+      }
+    }
+    assert.ok(finish.every((f) => f === 'stop' || f === 'length'), JSON.stringify(finish));
+    if (FAKE) assert.deepEqual(text, ['twice', 'twice']);
+  });
+
   test('parallel requests', async () => {
     const n = 12;
     const results = await Promise.all(Array.from({ length: n }, (_, i) => client.chat.completions.create({

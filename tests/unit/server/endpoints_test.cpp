@@ -1,5 +1,6 @@
 // Response shapes of every endpoint (non-streaming) against the FakeEngine.
 #include <chrono>
+#include <map>
 #include <thread>
 
 #include "server_fixture.h"
@@ -11,6 +12,26 @@ class EndpointsTest : public ServerFixture {
  protected:
   void SetUp() override { start(); }
 };
+
+TEST_F(EndpointsTest, CorsPreflightAndAllowOrigin) {
+  httplib::Headers h = {{"Origin", "http://localhost:3000"},
+                        {"Access-Control-Request-Method", "POST"},
+                        {"Access-Control-Request-Headers", "authorization, content-type, x-stainless-os"}};
+  auto pre = client()->Options("/v1/chat/completions", h);
+  ASSERT_TRUE(pre);
+  EXPECT_EQ(pre->status, 204);
+  EXPECT_EQ(pre->get_header_value("Access-Control-Allow-Origin"), "*");
+  EXPECT_EQ(pre->get_header_value("Access-Control-Allow-Headers"), "authorization, content-type, x-stainless-os");
+  EXPECT_NE(pre->get_header_value("Access-Control-Allow-Methods").find("POST"), std::string::npos);
+  auto models = get("/v1/models");
+  ASSERT_TRUE(models);
+  EXPECT_EQ(models->status, 200);
+  EXPECT_EQ(models->get_header_value("Access-Control-Allow-Origin"), "*");
+  auto missing = get("/v1/nothing");
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
+  EXPECT_EQ(missing->get_header_value("Access-Control-Allow-Origin"), "*");
+}
 
 TEST_F(EndpointsTest, ChatCompletionShape) {
   auto r = post("/v1/chat/completions",
@@ -75,6 +96,71 @@ TEST_F(EndpointsTest, SameSeedSameOutput) {
   auto c = json::parse(post("/v1/completions", body)->body)["choices"][0]["text"];
   EXPECT_EQ(a, b);
   EXPECT_NE(a, c);
+}
+
+TEST_F(EndpointsTest, SeveralChoicesWithN) {
+  json body = {{"messages", {{{"role", "user"}, {"content", "Tell me a story"}}}},
+               {"seed", 42}, {"temperature", 1.0}, {"n", 3}, {"max_tokens", 8}};
+  auto r = post("/v1/chat/completions", body);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  json j = json::parse(r->body);
+  ASSERT_EQ(j["choices"].size(), 3u);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(j["choices"][i]["index"], i);
+  // Choice 0 is what n=1 gives with the same seed; the others sample with other seeds.
+  body.erase("n");
+  json one = json::parse(post("/v1/chat/completions", body)->body);
+  EXPECT_EQ(j["choices"][0]["message"]["content"], one["choices"][0]["message"]["content"]);
+  EXPECT_NE(j["choices"][0]["message"]["content"], j["choices"][1]["message"]["content"]);
+  // Usage counts every choice.
+  EXPECT_EQ(j["usage"]["prompt_tokens"].get<int>(), 3 * one["usage"]["prompt_tokens"].get<int>());
+  EXPECT_GE(j["usage"]["completion_tokens"].get<int>(), one["usage"]["completion_tokens"].get<int>() + 2);
+
+  // Completions: two prompts x n=2 -> four choices, prompt-major.
+  auto c = post("/v1/completions", json{{"prompt", {"echo: a", "echo: b"}}, {"n", 2}});
+  ASSERT_TRUE(c);
+  ASSERT_EQ(c->status, 200) << c->body;
+  json cj = json::parse(c->body);
+  ASSERT_EQ(cj["choices"].size(), 4u);
+  const char* want[] = {"a", "a", "b", "b"};
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(cj["choices"][i]["index"], i);
+    EXPECT_EQ(cj["choices"][i]["text"], want[i]);
+  }
+}
+
+TEST_F(EndpointsTest, SeveralChoicesStreamed) {
+  auto r = post("/v1/chat/completions",
+                json{{"messages", {{{"role", "user"}, {"content", "echo: hello"}}}}, {"n", 2}, {"stream", true}});
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200);
+  std::map<int, std::string> text;
+  std::map<int, int> finished, roles;
+  int done = 0;
+  size_t pos = 0;
+  while ((pos = r->body.find("data: ", pos)) != std::string::npos) {
+    size_t end = r->body.find("\n\n", pos);
+    std::string data = r->body.substr(pos + 6, end - pos - 6);
+    pos = end;
+    if (data == "[DONE]") {
+      ++done;
+      continue;
+    }
+    json chunk = json::parse(data);
+    for (const auto& ch : chunk["choices"]) {
+      int i = ch["index"];
+      if (ch["delta"].contains("role")) ++roles[i];
+      if (ch["delta"].contains("content") && ch["delta"]["content"].is_string())
+        text[i] += ch["delta"]["content"].get<std::string>();
+      if (!ch["finish_reason"].is_null()) ++finished[i];
+    }
+  }
+  EXPECT_EQ(done, 1);
+  for (int i : {0, 1}) {
+    EXPECT_EQ(text[i], "hello") << i;
+    EXPECT_EQ(roles[i], 1) << i;
+    EXPECT_EQ(finished[i], 1) << i;
+  }
 }
 
 TEST_F(EndpointsTest, CompletionShapeAndPromptForms) {
