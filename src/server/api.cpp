@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "server/cors.h"
 #include "server/openai_response.h"
 #include "server/web_assets.h"
 
@@ -88,24 +89,15 @@ bool Api::authorized(const HttpRequest& req) const {
 }
 
 HttpResponse Api::handle(const HttpRequest& in, std::string& route) {
-  // CORS, as OpenAI's API and llama-server answer it: any origin may call (the API key
-  // still guards the endpoints), and a browser's preflight gets its answer without a key.
   HttpResponse res = route_request(in, route);
-  res.headers.emplace_back("Access-Control-Allow-Origin", "*");
+  allow_any_origin(res);
   return res;
 }
 
 HttpResponse Api::route_request(const HttpRequest& in, std::string& route) {
-  if (in.method == "OPTIONS") {
+  if (auto pre = cors_preflight(in)) {
     route = "cors_preflight";
-    HttpResponse res;
-    res.status = 204;
-    res.content_type = "text/plain";
-    res.headers.emplace_back("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
-    std::string asked = in.header("access-control-request-headers");
-    res.headers.emplace_back("Access-Control-Allow-Headers", asked.empty() ? "Authorization, Content-Type" : asked);
-    res.headers.emplace_back("Access-Control-Max-Age", "86400");
-    return res;
+    return std::move(*pre);
   }
   HttpRequest req = in;
   bool path_matched = false;

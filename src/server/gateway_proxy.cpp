@@ -10,6 +10,7 @@
 
 #include "base/log.h"
 #include "server/api_error.h"
+#include "server/cors.h"
 #include "server/openai_response.h"
 
 namespace llmchain::server {
@@ -292,6 +293,16 @@ bool GatewayProxy::authorized(const HttpRequest& req) const {
 }
 
 HttpResponse GatewayProxy::handle(const HttpRequest& req, std::string& route) {
+  HttpResponse res = route_request(req, route);
+  allow_any_origin(res);
+  return res;
+}
+
+HttpResponse GatewayProxy::route_request(const HttpRequest& req, std::string& route) {
+  if (auto pre = cors_preflight(req)) {
+    route = "cors_preflight";
+    return std::move(*pre);
+  }
   const std::string& path = req.path;
   const std::string& m = req.method;
   bool proxied_post = path == "/v1/chat/completions" || path == "/v1/completions" || path == "/v1/embeddings" ||

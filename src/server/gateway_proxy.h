@@ -64,6 +64,7 @@ class GatewayProxy {
   GatewayProxy& operator=(const GatewayProxy&) = delete;
 
   // Routes a request; never throws. `route` gets the route label for logs.
+  // Every response allows any origin (CORS); OPTIONS preflights get a 204.
   HttpResponse handle(const HttpRequest& req, std::string& route);
   // Forwards one request to an engine (the proxied routes' handler).
   HttpResponse forward(const HttpRequest& req);
@@ -83,6 +84,7 @@ class GatewayProxy {
   struct Pipe;  // one engine call's data, shared by its reader thread and the response
 
  private:
+  HttpResponse route_request(const HttpRequest& req, std::string& route);
   HttpResponse upstreams(const HttpRequest& req);
   HttpResponse health_ready(const HttpRequest& req);
   bool authorized(const HttpRequest& req) const;

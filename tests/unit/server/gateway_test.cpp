@@ -393,6 +393,21 @@ TEST_F(GatewayTest, StreamsPassThrough) {
   EXPECT_EQ(status_of(a).consecutive_failures, 0);
 }
 
+TEST_F(GatewayTest, CorsPreflightAndAllowOrigin) {
+  FakeUpstream a("a");
+  make_pool({&a});
+  start_gateway();
+  auto pre = client()->Options("/v1/chat/completions", {{"Access-Control-Request-Headers", "authorization"}});
+  ASSERT_TRUE(pre);
+  EXPECT_EQ(pre->status, 204);
+  EXPECT_EQ(pre->get_header_value("Access-Control-Allow-Headers"), "authorization");
+  EXPECT_EQ(pre->get_header_value("Access-Control-Allow-Origin"), "*");
+  EXPECT_EQ(a.requests.load(), 0) << "a preflight never reaches an engine";
+  auto m = client()->Get("/metrics");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->get_header_value("Access-Control-Allow-Origin"), "*");
+}
+
 TEST_F(GatewayTest, NoRetryMidStreamClientGetsErrorEvent) {
   FakeUpstream a("a"), b("b");
   a.events = b.events = 6;
