@@ -210,7 +210,9 @@ describe('openai client', () => {
     const before = await metric('llmchain_requests_cancelled_total');
     const controller = new AbortController();
     const stream = await client.chat.completions.create({
-      model: 'any', messages: userMsg(FAKE ? 'echo: ' + 'x'.repeat(400) : 'Once upon a time'), max_tokens: 200,
+      model: 'any', messages: userMsg(FAKE ? 'echo: ' + 'x'.repeat(400) : 'Once upon a time'),
+      // A real model must still be generating when the abort comes: give it far more tokens than 3 chunks.
+      max_tokens: FAKE ? 200 : 1500,
       stream: true,
     }, { signal: controller.signal });
     let chunks = 0;
