@@ -102,8 +102,8 @@ nlohmann::json lower_tools(const nlohmann::json& messages, const nlohmann::json&
       m["content"] = "<tool_response>\n" + text_of(m.value("content", nlohmann::json())) + "\n</tool_response>";
       m.erase("tool_call_id");
       // Consecutive tool results form one user turn (templates insist on alternation).
-      if (!out.empty() && out.back().value("role", "") == "user" && i > 0 &&
-          messages[i - 1].is_object() && messages[i - 1].value("role", "") == "tool") {
+      if (!out.empty() && out.back().value("role", "") == "user" && i > 0 && messages[i - 1].is_object() &&
+          messages[i - 1].value("role", "") == "tool") {
         out.back()["content"] = out.back()["content"].get<std::string>() + "\n" + m["content"].get<std::string>();
         continue;
       }
@@ -135,8 +135,8 @@ Expected<std::string> apply_chat_template(const Template& t, const nlohmann::jso
   try {
     const bool lower = !t.handles_tools() && messages.is_array() &&
                        ((opts.tools.is_array() && !opts.tools.empty()) || has_tool_traffic(messages));
-    ctx["messages"] = normalize_messages(lower ? lower_tools(messages, opts.tools) : messages,
-                                         t.handles_content_parts());
+    ctx["messages"] =
+        normalize_messages(lower ? lower_tools(messages, opts.tools) : messages, t.handles_content_parts());
     if (!opts.extra.is_null() && !opts.extra.is_object())
       fail(ErrorCode::kInvalidArgument, "ChatOptions.extra must be a JSON object");
     if (opts.extra.is_object() && opts.extra.contains("messages"))

@@ -76,8 +76,7 @@ std::string LocalEngine::detokenize(const std::vector<int32_t>& tokens) const {
 }
 
 Expected<std::string> LocalEngine::apply_chat_template(const std::vector<ChatMessage>& messages,
-                                                       bool add_generation_prompt,
-                                                       const std::string& template_name,
+                                                       bool add_generation_prompt, const std::string& template_name,
                                                        const nlohmann::json& tools) const {
   return capture([&]() -> std::string {
     nlohmann::json msgs = nlohmann::json::array();

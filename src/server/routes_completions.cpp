@@ -27,11 +27,12 @@ HttpResponse error_response(const Error& err) {
   return res;
 }
 
-HttpResponse timeout_response(double seconds) {
-  ApiError e{504, fmt::format("The request did not finish within the server's request timeout of {} s.", seconds),
-             "timeout_error", std::nullopt, "timeout"};
-  return e.to_response();
+ApiError timeout_error(double seconds) {
+  return {504, fmt::format("The request did not finish within the server's request timeout of {} s.", seconds),
+          "timeout_error", std::nullopt, "timeout"};
 }
+
+HttpResponse timeout_response(double seconds) { return timeout_error(seconds).to_response(); }
 
 // How often a non-streaming request checks that its client is still connected.
 constexpr auto kClientCheckInterval = std::chrono::milliseconds(20);
@@ -314,10 +315,10 @@ HttpResponse Api::run_completion(const HttpRequest& req, const CompletionParams&
           std::vector<engine::TokenEvent> one{ev};
           json delta = direct ? json{{"tool_calls", json::array({{{"index", 0}, {"function", {{"arguments", text}}}}})}}
                               : json{{"content", text}};
-          json chunk =
-              p.chat ? chat_chunk(h, index, delta, with_lp ? chat_logprobs(one) : json(nullptr), std::nullopt)
-                     : completion_chunk(h, index, text, with_lp ? completion_logprobs(one, offset) : json(nullptr),
-                                        std::nullopt);
+          json chunk = p.chat
+                           ? chat_chunk(h, index, delta, with_lp ? chat_logprobs(one) : json(nullptr), std::nullopt)
+                           : completion_chunk(h, index, text,
+                                              with_lp ? completion_logprobs(one, offset) : json(nullptr), std::nullopt);
           offset += ev.text.size();
           if (!write(sse_data(chunk))) return fail();
         }
@@ -327,9 +328,7 @@ HttpResponse Api::run_completion(const HttpRequest& req, const CompletionParams&
         if (st == GenerationJob::Wait::kTimeout) {
           if (Clock::now() >= wait_limit) {
             cancel_from(0);
-            send_error(
-                {504, fmt::format("The request did not finish within the server's request timeout of {} s.", timeout_s),
-                 "timeout_error", std::nullopt, "timeout"});
+            send_error(timeout_error(timeout_s));
             return;
           }
           // Silence (queued or slow prompt): an SSE comment finds clients that left.
@@ -341,9 +340,7 @@ HttpResponse Api::run_completion(const HttpRequest& req, const CompletionParams&
       const auto& r = job->result();
       if (job->timed_out()) {
         cancel_from(0);
-        send_error({504,
-                    fmt::format("The request did not finish within the server's request timeout of {} s.", timeout_s),
-                    "timeout_error", std::nullopt, "timeout"});
+        send_error(timeout_error(timeout_s));
         return;
       }
       if (!r.ok()) {

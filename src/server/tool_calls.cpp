@@ -89,8 +89,8 @@ std::optional<ToolOutput> tagged_calls(const ToolRequest& t, const std::string& 
     content += text.substr(from, pos - from);
     size_t body = pos + open.size();
     size_t end = text.find(close, body);
-    auto calls = calls_from(t, trim(std::string_view(text).substr(body, end == std::string::npos ? std::string::npos
-                                                                                                  : end - body)));
+    auto calls = calls_from(
+        t, trim(std::string_view(text).substr(body, end == std::string::npos ? std::string::npos : end - body)));
     if (!calls) return std::nullopt;
     for (auto& c : *calls) out.calls.push_back(std::move(c));
     if (end == std::string::npos) {
@@ -102,6 +102,21 @@ std::optional<ToolOutput> tagged_calls(const ToolRequest& t, const std::string& 
   }
   content += text.substr(from);
   out.content = std::string(trim(content));
+  return out;
+}
+
+// kAuto / kRequired: the calls a reply holds, with the text around them; nullopt when it holds none.
+std::optional<ToolOutput> find_calls(const ToolRequest& t, const std::string& text) {
+  std::string_view body = trim(text);
+  if (t.mode == ToolMode::kAuto) {
+    if (auto tagged = tagged_calls(t, text)) return tagged;
+    if (body.substr(0, kMistralCalls.size()) == kMistralCalls) body = trim(body.substr(kMistralCalls.size()));
+  }
+  if (body.empty() || (body.front() != '{' && body.front() != '[')) return std::nullopt;
+  auto calls = calls_from(t, body);
+  if (!calls) return std::nullopt;
+  ToolOutput out;
+  out.calls = std::move(*calls);
   return out;
 }
 
@@ -135,8 +150,7 @@ ToolRequest parse_tool_request(const json& body) {
   if (tools) {
     if (!tools->is_array()) throw_wrong_type("tools", "an array", *tools);
     if (tools->empty()) {
-      throw_invalid("tools", "Invalid 'tools': empty array. Expected an array with at least one tool.",
-                    "empty_array");
+      throw_invalid("tools", "Invalid 'tools': empty array. Expected an array with at least one tool.", "empty_array");
     }
     if (tools->size() > kMaxTools) {
       throw_invalid("tools", fmt::format("'tools' has {} entries; at most {} are allowed.", tools->size(), kMaxTools));
@@ -217,9 +231,9 @@ ToolRequest parse_tool_request(const json& body) {
                       "missing_required_parameter");
       }
       if (*type != "function") {
-        throw_invalid("tool_choice.type",
-                      fmt::format("Invalid value for 'tool_choice.type': '{}'. Supported values are: 'function'.",
-                                  *type));
+        throw_invalid(
+            "tool_choice.type",
+            fmt::format("Invalid value for 'tool_choice.type': '{}'. Supported values are: 'function'.", *type));
       }
       const json* fn = cr.get("function");
       if (!fn) {
@@ -274,6 +288,9 @@ json ToolCall::to_delta(int index) const {
   return d;
 }
 
+ToolStreamFilter::ToolStreamFilter(const ToolRequest& t)
+    : t_(t), markers_({std::string(chat::kToolCallOpen), std::string(kMistralCalls)}) {}
+
 ToolOutput parse_tool_output(const ToolRequest& t, const std::string& text) {
   ToolOutput out;
   if (const ToolSpec* target = t.direct_target()) {
@@ -284,23 +301,10 @@ ToolOutput parse_tool_output(const ToolRequest& t, const std::string& text) {
     out.calls.push_back(std::move(c));
     return out;
   }
-  if (t.mode == ToolMode::kNone) {
-    out.content = text;
-    return out;
-  }
-  std::string_view body = trim(text);
-  if (t.mode == ToolMode::kAuto) {
-    if (auto tagged = tagged_calls(t, text)) {
-      if (!t.parallel && tagged->calls.size() > 1) tagged->calls.resize(1);
-      return *tagged;
-    }
-    if (body.substr(0, kMistralCalls.size()) == kMistralCalls) body = trim(body.substr(kMistralCalls.size()));
-  }
-  if (!body.empty() && (body.front() == '{' || body.front() == '[')) {
-    if (auto calls = calls_from(t, body)) {
-      out.calls = std::move(*calls);
-      if (!t.parallel && out.calls.size() > 1) out.calls.resize(1);
-      return out;
+  if (t.mode != ToolMode::kNone) {
+    if (auto found = find_calls(t, text)) {
+      if (!t.parallel && found->calls.size() > 1) found->calls.resize(1);
+      return *found;
     }
   }
   out.content = text;
@@ -318,28 +322,13 @@ std::string ToolStreamFilter::feed(const std::string& piece) {
       return {};
     }
   }
-  const std::string_view markers[] = {chat::kToolCallOpen, kMistralCalls};
-  size_t at = std::string::npos;
-  for (auto m : markers) at = std::min(at, all_.find(m, sent_));
-  if (at != std::string::npos) {
-    held_for_good_ = true;
-    std::string out = all_.substr(sent_, at - sent_);
-    sent_ = at;
-    return out;
-  }
-  // Hold a tail that may be the start of a marker.
-  size_t hold = 0;
-  for (auto m : markers) {
-    for (size_t len = std::min(all_.size() - sent_, m.size() - 1); len > hold; --len) {
-      if (all_.compare(all_.size() - len, len, m.data(), len) == 0) {
-        hold = len;
-        break;
-      }
-    }
-  }
-  std::string out = all_.substr(sent_, all_.size() - sent_ - hold);
-  sent_ += out.size();
-  return out;
+  // The markers work as stop strings: the text before one is content, a tail that may
+  // start one is held back, and from a marker on everything is held.
+  auto out = markers_.push(std::string_view(all_).substr(pushed_));
+  pushed_ = all_.size();
+  if (out.stopped) held_for_good_ = true;
+  sent_ += out.emit.size();
+  return std::move(out.emit);
 }
 
 ToolOutput ToolStreamFilter::finish() {

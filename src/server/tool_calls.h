@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "sampling/params.h"
+#include "sampling/stop_matcher.h"
 
 namespace llmchain::server {
 
@@ -50,7 +51,7 @@ ToolRequest parse_tool_request(const nlohmann::json& body);
 sampling::Constraint tool_constraint(const ToolRequest& t);
 
 struct ToolCall {
-  std::string id;         // "call_" + 24 random alphanumerics
+  std::string id;  // "call_" + 24 random alphanumerics
   std::string name;
   std::string arguments;  // JSON text, as OpenAI returns it
   nlohmann::json to_json() const;
@@ -76,7 +77,7 @@ ToolOutput parse_tool_output(const ToolRequest& t, const std::string& text);
 // like JSON, or text from a call marker on), then parses the whole reply.
 class ToolStreamFilter {
  public:
-  explicit ToolStreamFilter(const ToolRequest& t) : t_(t) {}
+  explicit ToolStreamFilter(const ToolRequest& t);
   // Appends generated text; returns the content that is safe to send now.
   std::string feed(const std::string& piece);
   // At the end: the content not sent yet, and the calls found.
@@ -84,8 +85,10 @@ class ToolStreamFilter {
 
  private:
   const ToolRequest& t_;
+  sampling::StopMatcher markers_;  // the call markers as stop strings
   std::string all_;
-  size_t sent_ = 0;
+  size_t pushed_ = 0;           // bytes of all_ given to markers_
+  size_t sent_ = 0;             // bytes of all_ returned as content
   bool held_for_good_ = false;  // a call marker (or a leading JSON value) was seen
 };
 

@@ -103,8 +103,7 @@ std::string FakeEngine::detokenize(const std::vector<int32_t>& tokens) const {
 }
 
 Expected<std::string> FakeEngine::apply_chat_template(const std::vector<engine::ChatMessage>& messages,
-                                                      bool add_generation_prompt,
-                                                      const std::string& template_name,
+                                                      bool add_generation_prompt, const std::string& template_name,
                                                       const nlohmann::json& tools) const {
   if (!template_name.empty() && template_name != "fake") {
     return Error(ErrorCode::kInvalidArgument, fmt::format("unknown chat template '{}'", template_name));

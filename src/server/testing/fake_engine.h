@@ -37,8 +37,7 @@ class FakeEngine : public engine::Engine {
   Expected<std::vector<int32_t>> tokenize(const std::string& text, bool add_special, bool parse_special) const override;
   std::string detokenize(const std::vector<int32_t>& tokens) const override;
   Expected<std::string> apply_chat_template(const std::vector<engine::ChatMessage>& messages,
-                                            bool add_generation_prompt,
-                                            const std::string& template_name,
+                                            bool add_generation_prompt, const std::string& template_name,
                                             const nlohmann::json& tools) const override;
   Expected<engine::GenerateResult> generate(const engine::GenerateRequest& req,
                                             const engine::TokenCallback& on_token) override;

@@ -45,7 +45,8 @@ TEST(ChatTools, PlainTemplateGetsToolsInANewSystemMessage) {
 
 TEST(ChatTools, PlainTemplateAppendsToolsToTheExistingSystemMessage) {
   std::string out = apply(kPlain, json::parse(R"([{"role":"system","content":"Be brief."},
-      {"role":"user","content":"hi"}])"), weather_tools());
+      {"role":"user","content":"hi"}])"),
+                          weather_tools());
   EXPECT_EQ(out.rfind("[system]Be brief.\n\nYou may call functions", 0), 0u) << out;
   EXPECT_EQ(out.find("[system]", 1), std::string::npos) << "one system message only: " << out;
 }

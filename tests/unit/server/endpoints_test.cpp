@@ -100,7 +100,10 @@ TEST_F(EndpointsTest, SameSeedSameOutput) {
 
 TEST_F(EndpointsTest, SeveralChoicesWithN) {
   json body = {{"messages", {{{"role", "user"}, {"content", "Tell me a story"}}}},
-               {"seed", 42}, {"temperature", 1.0}, {"n", 3}, {"max_tokens", 8}};
+               {"seed", 42},
+               {"temperature", 1.0},
+               {"n", 3},
+               {"max_tokens", 8}};
   auto r = post("/v1/chat/completions", body);
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 200) << r->body;

@@ -62,8 +62,7 @@ TEST(ToolRequest, MalformedValuesNameTheField) {
   EXPECT_EQ(rejected_param(json::parse(R"({"tools":[{"function":{"name":"f"}}]})")), "tools[0].type");
   EXPECT_EQ(rejected_param(json::parse(R"({"tools":[{"type":"code","function":{"name":"f"}}]})")), "tools[0].type");
   EXPECT_EQ(rejected_param(json::parse(R"({"tools":[{"type":"function"}]})")), "tools[0].function");
-  EXPECT_EQ(rejected_param(json::parse(R"({"tools":[{"type":"function","function":{}}]})")),
-            "tools[0].function.name");
+  EXPECT_EQ(rejected_param(json::parse(R"({"tools":[{"type":"function","function":{}}]})")), "tools[0].function.name");
   EXPECT_EQ(rejected_param(json::parse(R"({"tools":[{"type":"function","function":{"name":"a b"}}]})")),
             "tools[0].function.name");
   EXPECT_EQ(rejected_param(json::parse(R"({"tools":[{"type":"function","function":{"name":"f","parameters":"x"}}]})")),
@@ -120,8 +119,9 @@ TEST(ToolOutput, RequiredReplyNamesTheTool) {
 TEST(ToolOutput, AutoRecognisesTaggedCalls) {
   ToolRequest t = parse_tool_request(body_with("{}"));
   ToolOutput o = parse_tool_output(
-      t, "Let me check.\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Rome\"}}\n</tool_call>\n"
-         "<tool_call>{\"name\": \"get_time\", \"arguments\": \"{\\\"zone\\\": \\\"CET\\\"}\"}");  // cut off
+      t,
+      "Let me check.\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Rome\"}}\n</tool_call>\n"
+      "<tool_call>{\"name\": \"get_time\", \"arguments\": \"{\\\"zone\\\": \\\"CET\\\"}\"}");  // cut off
   ASSERT_EQ(o.calls.size(), 2u);
   EXPECT_EQ(o.content, "Let me check.");
   EXPECT_EQ(o.calls[0].arguments, R"({"city":"Rome"})");
