@@ -42,7 +42,7 @@ Stat stat_of(const std::vector<double>& v) {
 }
 
 int bench(const BenchOptions& o) {
-  init_logging(LogFormat::kText, "warn");
+  init_command_logging("warn");
   auto model = model::Model::load(o.model).value();
   const auto& hp = model->hparams();
   ThreadPool pool(o.threads);
@@ -115,8 +115,8 @@ LLMC_REGISTER_COMMAND(bench, [](CLI::App& app) -> CommandAction {
   auto* sub = app.add_subcommand("bench", "Measure prompt processing (pp) and generation (tg) speed");
   sub->add_option("-m,--model", o->model, "GGUF model file")->required();
   sub->add_option("-t,--threads", o->threads, "threads (default: all cores)");
-  sub->add_option("-p,--n-prompt", o->n_prompt, "prompt tokens for pp (0: skip)");
-  sub->add_option("-n,--n-gen", o->n_gen, "generated tokens for tg (0: skip)");
+  sub->add_option("-p,--n-prompt", o->n_prompt, "prompt tokens for pp (0: skip)")->check(CLI::NonNegativeNumber);
+  sub->add_option("-n,--n-gen", o->n_gen, "generated tokens for tg (0: skip)")->check(CLI::NonNegativeNumber);
   sub->add_option("-r,--repetitions", o->reps, "repetitions")->check(CLI::PositiveNumber);
   sub->add_option("-s,--seqs", o->n_seq, "sequences decoded together in tg (batched decode)")
       ->check(CLI::Range(1, 256));

@@ -32,20 +32,17 @@ struct ChainOptions {
 };
 
 // ---- local models ------------------------------------------------------------------------
-// LOCAL-ENGINE HOOK: YAML models with `path:` (GGUF) are built here. The engines live for the
-// whole command (chains hold references to them).
+// LOCAL-ENGINE HOOK: YAML models with `path:` (GGUF) are built here, on a chain's first call
+// (the loader makes local models lazy). Each LocalLLM owns its engine.
 chain::LocalModelFactory local_model_factory(const ChainOptions& o) {
 #if defined(LLMCHAIN_HAVE_LOCAL_ENGINE)
-  auto engines = std::make_shared<std::vector<std::unique_ptr<engine::LocalEngine>>>();
   int threads = o.threads, n_ctx = o.n_ctx;
-  return [engines, threads, n_ctx](const chain::LocalModelSpec& spec) -> Expected<chain::LanguageModelPtr> {
+  return [threads, n_ctx](const chain::LocalModelSpec& spec) -> Expected<chain::LanguageModelPtr> {
     engine::EngineOptions eo;
     eo.n_threads = threads;
     eo.n_ctx = n_ctx;
     eo.chat_template = spec.options.value("chat_template", "");
     eo.model_name = spec.name;
-    auto eng = engine::LocalEngine::load(spec.path, eo);
-    if (!eng.ok()) return eng.error();
     chain::LocalLLMOptions lo;
     lo.name = spec.name;
     if (spec.options.contains("params")) {
@@ -56,8 +53,10 @@ chain::LocalModelFactory local_model_factory(const ChainOptions& o) {
       if (p->seed) lo.sampling.seed = *p->seed;
       if (p->max_tokens) lo.max_tokens = *p->max_tokens;
     }
-    engines->push_back(std::move(*eng));
-    return chain::LanguageModelPtr(std::make_shared<chain::LocalLLM>(*engines->back(), lo));
+    auto eng = engine::LocalEngine::load(spec.path, eo);
+    if (!eng.ok()) return eng.error();
+    std::shared_ptr<engine::Engine> shared = std::move(*eng);
+    return chain::LanguageModelPtr(std::make_shared<chain::LocalLLM>(std::move(shared), lo));
   };
 #else
   (void)o;
@@ -100,7 +99,7 @@ int run_chain(const ChainOptions& o) {
   auto cfg = load(o);
   if (!cfg.ok()) throw cfg.error();
   auto input = parse_inputs(o);
-  if (!input.ok()) throw input.error();
+  if (!input.ok()) usage_error("{}", input.error().message());
   chain::RunConfig rc;
   rc.session_id = o.session;
   Expected<chain::Json> out = Error(ErrorCode::kInternal, "not run");

@@ -28,7 +28,7 @@ Shape shape_by_name(const std::string& name) {
   if (name == "tinyllama") return {2048, 22, 32, 4, 5632, 32000, 2048};
   if (name == "llama-7b") return {4096, 32, 32, 32, 11008, 32000, 4096};
   if (name == "tiny") return {256, 2, 8, 2, 768, 32000, 512};
-  fail(ErrorCode::kInvalidArgument, "unknown shape '{}' (tinyllama, llama-7b, tiny)", name);
+  usage_error("unknown shape '{}' (tinyllama, llama-7b, tiny)", name);
 }
 
 GgmlType parse_type(const std::string& t) {
@@ -38,7 +38,7 @@ GgmlType parse_type(const std::string& t) {
     const auto* info = ggml_type_info(id);
     if (info && u == info->name && kernels::can_quantize(static_cast<GgmlType>(id))) return static_cast<GgmlType>(id);
   }
-  fail(ErrorCode::kInvalidArgument, "unsupported weight type '{}'", t);
+  usage_error("unsupported weight type '{}'", t);
 }
 
 // llama.cpp's Q4_K_M / Q5_K_M rule: a third of the layers (plus the first and
@@ -63,7 +63,7 @@ struct Rng {
 };
 
 int gen_model(const GenOptions& o) {
-  init_logging(LogFormat::kText, "info");
+  init_command_logging("info");
   const Shape sh = shape_by_name(o.shape);
   std::string mix = o.type;
   std::transform(mix.begin(), mix.end(), mix.begin(), ::tolower);

@@ -23,7 +23,7 @@ struct PerplexityCmdOptions {
 };
 
 int run_perplexity(const PerplexityCmdOptions& o) {
-  init_logging(LogFormat::kText, "warn");
+  init_command_logging("warn");
   std::ifstream in(o.file, std::ios::binary);
   if (!in) {
     std::fprintf(stderr, "error: cannot read text file %s\n", o.file.c_str());

@@ -19,10 +19,7 @@ std::string mib(uint64_t b) { return fmt::format("{:.1f} MiB", static_cast<doubl
 
 int run_pull(const PullOptions& o) {
   auto url = parse_download_source(o.source);
-  if (!url) {
-    std::fprintf(stderr, "error: %s\n", url.error().what());
-    return 1;
-  }
+  if (!url) usage_error("{}", url.error().message());
   ProgressBar bar("pull");
   Stopwatch sw;
   DownloadOptions d;
@@ -30,6 +27,7 @@ int run_pull(const PullOptions& o) {
   d.sha256 = o.sha256;
   if (const char* tok = std::getenv("HF_TOKEN"); tok && url->huggingface) d.bearer_token = tok;
   d.progress = [&](uint64_t done, uint64_t total) {
+    if (!bar.due(static_cast<int64_t>(done), static_cast<int64_t>(total))) return;  // skip the formatting too
     const double s = std::max(sw.seconds(), 1e-3);
     bar.update(static_cast<int64_t>(done), static_cast<int64_t>(total),
                fmt::format("{} / {} {:.1f} MiB/s", mib(done), mib(total), static_cast<double>(done) / (1 << 20) / s));
@@ -53,7 +51,13 @@ LLMC_REGISTER_COMMAND(pull, [](CLI::App& app) -> CommandAction {
   sub->add_option("source", o->source, "URL or hf://owner/repo/path/file.gguf (HF_TOKEN is sent as Bearer)")
       ->required();
   sub->add_option("-o,--output-dir", o->out_dir, "directory to write into (default: .)");
-  sub->add_option("--sha256", o->sha256, "expected SHA-256 (hex); a mismatch removes the download");
+  sub->add_option("--sha256", o->sha256, "expected SHA-256 (hex); a mismatch removes the download")
+      ->check(CLI::Validator(
+          [](std::string& v) -> std::string {
+            const bool hex = v.size() == 64 && v.find_first_not_of("0123456789abcdefABCDEF") == std::string::npos;
+            return hex ? "" : "expected 64 hex digits";
+          },
+          "HEX64"));
   return {sub, [o] { return run_pull(*o); }};
 });
 

@@ -17,7 +17,8 @@ struct QuantizeCmdOptions {
 };
 
 int run_quantize(const QuantizeCmdOptions& o) {
-  init_logging(LogFormat::kText, "warn");
+  init_command_logging("warn");
+  if (auto t = model::parse_quant_target(o.type); !t) usage_error("{}", t.error().message());
   ProgressBar bar("quantize");
   model::QuantizeOptions qo;
   qo.threads = o.threads;

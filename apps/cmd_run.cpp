@@ -1,11 +1,14 @@
 // llmchain run: generate a continuation of a prompt. Only the generated text
 // goes to stdout; logs and the speed line go to stderr.
+#include <fmt/ranges.h>
+
 #include <cstdio>
 #include <fstream>
 #include <sstream>
 
 #include "apps/command.h"
 #include "base/log.h"
+#include "chat/chat_template.h"
 #include "engine/local_engine.h"
 
 namespace llmchain::apps {
@@ -33,7 +36,15 @@ std::string read_file(const std::string& path, const char* what) {
 }
 
 int run(const RunOptions& o) {
-  init_logging(LogFormat::kText, o.verbose ? "info" : "warn");
+  if (o.verbose) {
+    init_logging(LogFormat::kText, "info");
+  } else {
+    init_command_logging("warn");
+  }
+  if (!o.chat_template.empty() && !chat::builtin_template_source(o.chat_template).ok()) {
+    usage_error("--chat-template: no built-in template named '{}' (known: {})", o.chat_template,
+                fmt::join(chat::builtin_template_names(), ", "));
+  }
   engine::EngineOptions eo;
   eo.n_parallel = 1;
   eo.n_ctx = o.ctx;

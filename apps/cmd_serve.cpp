@@ -16,6 +16,7 @@
 #include "chain/yaml_loader.h"
 #include "server/gateway_role.h"
 #include "server/http_server.h"
+#include "server/metrics.h"
 #include "server/server_config.h"
 #include "server/testing/fake_engine.h"
 #ifdef LLMCHAIN_HAVE_LOCAL_ENGINE
@@ -44,11 +45,13 @@ struct ServeOptions {
 };
 
 // Local models (models: {x: {path: ...}}) of the role `all` / `engine` are served by this
-// server's own engine, whatever their path says: one model per server.
-chain::LocalModelFactory engine_model_factory(engine::Engine& engine) {
-  return [&engine](const chain::LocalModelSpec& spec) -> Expected<chain::LanguageModelPtr> {
+// server's own engine, whatever their path says: one model per server. Their calls are
+// counted in the server's /metrics under its model id, like the OpenAI routes' calls.
+chain::LocalModelFactory engine_model_factory(engine::Engine& engine, std::shared_ptr<server::Metrics> metrics) {
+  return [&engine, metrics](const chain::LocalModelSpec& spec) -> Expected<chain::LanguageModelPtr> {
     chain::LocalLLMOptions llo;
     llo.name = spec.name;
+    llo.observe = server::observe_generations(metrics);
     llo.chat_template = spec.options.value("chat_template", "");
     if (spec.options.contains("params")) {
       auto p = capture([&] { return chain::LlmParams::from_json(spec.options["params"]); });
@@ -103,7 +106,12 @@ Expected<chain::ChainConfig> load_chains(const std::string& path, bool required,
     } catch (const YAML::Exception&) {
       has_chains = true;  // let the loader report the error with its location
     }
-    if (!has_chains) return chain::ChainConfig{std::make_shared<chain::ChainRegistry>(), {}, {}, {path}};
+    if (!has_chains) {
+      chain::ChainConfig none;
+      none.registry = std::make_shared<chain::ChainRegistry>();
+      none.files = {path};
+      return none;
+    }
   }
   return chain::load_chain_config(path, lo);
 }
@@ -136,13 +144,21 @@ int run_serve(ServeOptions& o, CLI::App* sub) {
       from_config(*cfg, "max_body", sub->get_option("--max-body"), s.max_body);
       from_config(*cfg, "max_queue", sub->get_option("--max-queue"), s.max_queue);
       from_config(*cfg, "request_timeout", sub->get_option("--request-timeout"), s.request_timeout_s);
-      from_config(*cfg, "model_alias", sub->get_option("--alias"), s.model_id);
+      if (cfg->contains("model_alias") && sub->get_option("--alias")->count() == 0) {
+        const auto& a = (*cfg)["model_alias"];
+        s.model_aliases = a.is_array() ? a.get<std::vector<std::string>>() : std::vector<std::string>{a.get<std::string>()};
+      }
       from_config(*cfg, "shutdown_grace", sub->get_option("--shutdown-grace"), s.shutdown_grace_s);
       if (cfg->contains("ui") && sub->get_option("--no-ui")->count() == 0) o.no_ui = !(*cfg)["ui"].get<bool>();
     } catch (const nlohmann::json::exception& e) {
       std::fprintf(stderr, "error: config %s: wrong type for a server setting (%s)\n", o.config.c_str(), e.what());
       return 2;
     }
+  }
+  // --port / LLMCHAIN_PORT are range-checked by CLI11; this catches the config file's port.
+  if (o.server.port < 0 || o.server.port > 65535) {
+    std::fprintf(stderr, "error: port %d is out of range 0..65535 (config %s)\n", o.server.port, o.config.c_str());
+    return 2;
   }
   if (o.log_format != "text" && o.log_format != "json") {
     std::fprintf(stderr, "error: --log-format must be text or json, not '%s'\n", o.log_format.c_str());
@@ -186,7 +202,7 @@ int run_serve(ServeOptions& o, CLI::App* sub) {
   std::unique_ptr<engine::Engine> engine;
   if (o.fake_engine) {
     server::testing::FakeEngineOptions fo;
-    if (!o.server.model_id.empty()) fo.name = o.server.model_id;
+    if (!o.server.model_aliases.empty()) fo.name = o.server.model_aliases.front();
     fo.n_ctx = o.ctx_size > 0 ? o.ctx_size : 2048;
     fo.parallel = o.server.parallel;
     fo.token_delay_ms = o.fake_token_delay_ms;
@@ -204,7 +220,6 @@ int run_serve(ServeOptions& o, CLI::App* sub) {
     eo.n_threads = o.threads;
     eo.max_queue = o.server.max_queue;
     eo.chat_template = o.server.chat_template;
-    eo.model_name = o.server.model_id;
     auto loaded = engine::LocalEngine::load(o.model, eo);
     if (!loaded) {
       std::fprintf(stderr, "error: %s\n", loaded.error().what());
@@ -217,12 +232,14 @@ int run_serve(ServeOptions& o, CLI::App* sub) {
 #endif
   }
 
+  // Made before the chains, whose local models record into it too.
+  o.server.metrics = std::make_shared<server::Metrics>();
   // Chains: --chains FILE, else the chains: of --config FILE (if it has any).
   std::optional<chain::ChainConfig> chains;
   if (!o.chains.empty() || !o.config.empty()) {
     const bool explicit_chains = !o.chains.empty();
     const std::string path = explicit_chains ? o.chains : o.config;
-    auto loaded = load_chains(path, explicit_chains, engine_model_factory(*engine));
+    auto loaded = load_chains(path, explicit_chains, engine_model_factory(*engine, o.server.metrics));
     if (!loaded) {
       std::fprintf(stderr, "error: chains: %s\n", loaded.error().what());
       return 2;
@@ -268,7 +285,9 @@ LLMC_REGISTER_COMMAND(serve, [](CLI::App& app) -> CommandAction {
   auto& s = o->server;
   env_option(sub->add_option("-m,--model", o->model, "GGUF model file"), "MODEL");
   env_option(sub->add_option("--host", s.host, "Address to listen on")->capture_default_str(), "HOST");
-  env_option(sub->add_option("--port", s.port, "Port (0: any free port)")->capture_default_str(), "PORT");
+  env_option(
+      sub->add_option("--port", s.port, "Port (0: any free port)")->capture_default_str()->check(CLI::Range(0, 65535)),
+      "PORT");
   env_option(sub->add_option("--parallel", s.parallel, "Sequences decoded at once")
                  ->capture_default_str()
                  ->check(CLI::Range(1, 4096)),
@@ -296,7 +315,11 @@ LLMC_REGISTER_COMMAND(serve, [](CLI::App& app) -> CommandAction {
   env_option(sub->add_option("--request-timeout", s.request_timeout_s, "Seconds per generation request (0: none)")
                  ->capture_default_str(),
              "REQUEST_TIMEOUT");
-  env_option(sub->add_option("--alias", s.model_id, "Model id shown by /v1/models"), "MODEL_ALIAS");
+  env_option(sub->add_option("--alias", s.model_aliases,
+                             "Another name requests may give as \"model\" (repeatable; the first is the id "
+                             "/v1/models shows); other names get 404 model_not_found")
+                 ->delimiter(','),
+             "MODEL_ALIAS");
   env_option(sub->add_option("--shutdown-grace", s.shutdown_grace_s, "Seconds in-flight requests get on SIGTERM")
                  ->capture_default_str(),
              "SHUTDOWN_GRACE");

@@ -84,8 +84,7 @@ std::vector<int32_t> parse_ids(const std::vector<std::string>& args) {
     } catch (const std::exception&) {
       used = 0;
     }
-    if (used != word.size() || v < INT32_MIN || v > INT32_MAX)
-      fail(ErrorCode::kInvalidArgument, "bad token id '{}'", word);
+    if (used != word.size() || v < INT32_MIN || v > INT32_MAX) usage_error("bad token id '{}'", word);
     ids.push_back(static_cast<int32_t>(v));
   }
   return ids;
@@ -96,7 +95,7 @@ int run_detokenize(const DetokenizeOptions& o) {
   auto tok = load_tokenizer(o.model);
   for (int32_t id : ids) {
     if (id < 0 || id >= tok->n_vocab()) {
-      fail(ErrorCode::kInvalidArgument, "token id {} is outside the vocabulary (0..{})", id, tok->n_vocab() - 1);
+      usage_error("token id {} is outside the vocabulary of {} (0..{})", id, o.model, tok->n_vocab() - 1);
     }
   }
   std::string text = tok->decode(ids, o.remove_special, !o.no_render_special);

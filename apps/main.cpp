@@ -17,6 +17,8 @@ std::vector<CommandRegistrar>& command_registry() {
 
 int main(int argc, char** argv) {
   using namespace llmchain;
+  // Before anything can log: spdlog's default logger writes to stdout, which carries only results.
+  apps::init_command_logging("info");
   CLI::App app{"llmchain: LLM inference engine, chains and OpenAI-compatible server"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "llmchain 0.1.0");
@@ -25,18 +27,23 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version are ParseErrors too (exit code 0); every real one is a usage error.
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : apps::kExitUsage;
   }
   try {
     for (auto& a : actions) {
       if (a.sub && a.sub->parsed()) return a.run();
     }
+  } catch (const apps::UsageError& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return apps::kExitUsage;
   } catch (const Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
+    return apps::kExitFailure;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
+    return apps::kExitFailure;
   }
-  return 1;
+  return apps::kExitFailure;
 }

@@ -25,7 +25,7 @@ Expected<DownloadUrl> parse_download_source(const std::string& source) {
       if (b == std::string::npos || b + 1 >= rest.size())
         fail(ErrorCode::kInvalidArgument, "'{}': expected hf://owner/repo/path/file.gguf", source);
       u.scheme_host_port = "https://huggingface.co";
-      u.path = "/" + rest.substr(0, b) + "/resolve/main/" + rest.substr(b + 1);
+      u.path = fmt::format("/{}/resolve/main/{}", rest.substr(0, b), rest.substr(b + 1));
       u.huggingface = true;
     } else {
       const size_t sep = source.find("://");
@@ -66,6 +66,24 @@ Expected<std::string> sha256_file(const std::string& path) {
     return hex;
   });
 }
+
+namespace {
+
+// The first bytes of `path` as printable text (for "not a GGUF file" messages).
+std::string file_head(const std::string& path, size_t n) {
+  std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
+  std::string head(n, '\0');
+  head.resize(f ? std::fread(head.data(), 1, n, f.get()) : 0);
+  return head;
+}
+
+std::string printable(const std::string& bytes) {
+  std::string s;
+  for (unsigned char c : bytes) s += c >= 0x20 && c < 0x7f && c != '"' && c != '\\' ? static_cast<char>(c) : '.';
+  return s;
+}
+
+}  // namespace
 
 Expected<DownloadResult> download_file(const DownloadUrl& url, const DownloadOptions& opts) {
   return capture([&]() -> DownloadResult {
@@ -147,6 +165,13 @@ Expected<DownloadResult> download_file(const DownloadUrl& url, const DownloadOpt
       if (total > 0 && done != total)
         fail(ErrorCode::kUnavailable, "{}: transfer ended at {} of {} bytes; run again to resume", where, done, total);
       res.bytes = done;
+      // A login page or an error document served with status 200 must not become "model.gguf".
+      if (const std::string head = file_head(part, 16); head.compare(0, 4, "GGUF") != 0) {
+        fs::remove(part, ec);
+        fail(ErrorCode::kInvalidFile,
+             "{}: not a GGUF file (it starts with \"{}\"; a GGUF starts with \"GGUF\"); {} was removed", where,
+             printable(head), part);
+      }
       if (!opts.sha256.empty()) {
         res.sha256 = sha256_file(part).value();
         std::string want = opts.sha256;

@@ -1,7 +1,8 @@
 #pragma once
 // Resumable HTTP(S) download of one file (llmchain pull): bytes go to
 // "<final>.part", a later run resumes it with a Range request, and only a
-// complete (and, when asked, checksum-verified) file is renamed to its name.
+// complete GGUF file (and, when asked, checksum-verified) is renamed to its name;
+// a complete download that is not GGUF (no "GGUF" magic) is removed.
 #include <cstdint>
 #include <functional>
 #include <string>

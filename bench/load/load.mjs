@@ -23,6 +23,9 @@ const chat = args.chat === 'true';
 const headers = { 'Content-Type': 'application/json' };
 if (args['api-key']) headers.Authorization = `Bearer ${args['api-key']}`;
 const prompt = Array.from({ length: promptWords }, () => 'once').join(' ');
+// The served model's id (servers that check "model" answer 404 for other names).
+const modelId = await fetch(`${url}/v1/models`, { headers }).then((r) => r.json()).then((j) => j.data[0].id)
+  .catch(() => 'default');
 
 function pct(xs, p) {
   if (xs.length === 0) return NaN;
@@ -31,7 +34,7 @@ function pct(xs, p) {
 }
 
 async function one() {
-  const body = { model: 'bench', max_tokens: maxTokens, temperature: 0, stream: true,
+  const body = { model: modelId, max_tokens: maxTokens, temperature: 0, stream: true,
     stream_options: { include_usage: true } };
   if (chat) body.messages = [{ role: 'user', content: prompt }];
   else body.prompt = prompt;

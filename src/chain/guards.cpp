@@ -27,10 +27,11 @@ const char* guard_action_name(GuardAction a) {
 
 Guard::Guard(std::string name, GuardAction action) : name_(std::move(name)), action_(action) {}
 
-std::string Guard::apply(const std::string& text, GuardStage stage) const {
+std::string Guard::apply(const std::string& text, GuardStage stage, GuardEventLog* events) const {
   auto findings = scan(text);
   if (findings.empty()) return text;
   const char* where = stage == GuardStage::kInput ? "input" : "output";
+  if (events) events->add({name_, guard_action_name(action_), where, findings.front().what});
   switch (action_) {
     case GuardAction::kBlock:
       ++blocked_;
@@ -190,15 +191,15 @@ std::vector<Guard::Finding> JsonValidityGuard::scan(const std::string& text) con
 
 namespace {
 
-Json apply_per_string(const std::vector<GuardPtr>& guards, const Json& value, GuardStage stage) {
+Json apply_per_string(const std::vector<GuardPtr>& guards, const Json& value, GuardStage stage, GuardEventLog* events) {
   if (value.is_string()) {
     std::string s = value.get<std::string>();
-    for (const auto& g : guards) s = g->apply(s, stage);
+    for (const auto& g : guards) s = g->apply(s, stage, events);
     return s;
   }
   if (value.is_array() || value.is_object()) {
     Json out = value;
-    for (auto it = out.begin(); it != out.end(); ++it) *it = apply_per_string(guards, *it, stage);
+    for (auto it = out.begin(); it != out.end(); ++it) *it = apply_per_string(guards, *it, stage, events);
     return out;
   }
   return value;
@@ -206,18 +207,18 @@ Json apply_per_string(const std::vector<GuardPtr>& guards, const Json& value, Gu
 
 }  // namespace
 
-Json apply_guards(const std::vector<GuardPtr>& guards, const Json& value, GuardStage stage) {
+Json apply_guards(const std::vector<GuardPtr>& guards, const Json& value, GuardStage stage, GuardEventLog* events) {
   if (guards.empty()) return value;
-  if (value.is_string()) return apply_per_string(guards, value, stage);
+  if (value.is_string()) return apply_per_string(guards, value, stage, events);
   std::vector<GuardPtr> per_string;
   for (const auto& g : guards) {
     if (g->per_string()) {
       per_string.push_back(g);
     } else {
-      g->apply(value.dump(), stage);  // a structured value is one document
+      g->apply(value.dump(), stage, events);  // a structured value is one document
     }
   }
-  return apply_per_string(per_string, value, stage);
+  return apply_per_string(per_string, value, stage, events);
 }
 
 GuardedRunnable::GuardedRunnable(RunnablePtr inner, std::vector<GuardPtr> input_guards,
@@ -227,8 +228,9 @@ GuardedRunnable::GuardedRunnable(RunnablePtr inner, std::vector<GuardPtr> input_
 }
 
 Json GuardedRunnable::do_invoke(const Json& input, const RunConfig& config) {
-  Json out = inner_->invoke(apply_guards(in_, input, GuardStage::kInput), config);
-  return apply_guards(out_, out, GuardStage::kOutput);
+  GuardEventLog* events = config.guard_events.get();
+  Json out = inner_->invoke(apply_guards(in_, input, GuardStage::kInput, events), config);
+  return apply_guards(out_, out, GuardStage::kOutput, events);
 }
 
 }  // namespace llmchain::chain

@@ -6,6 +6,8 @@
 //   redact - rewrite the text (PII -> "[EMAIL]"/"[PHONE]"/"[CARD]", deny-listed -> "[REDACTED]",
 //            too long -> truncated);
 //   flag   - let the text through, count it (flagged()) and log a warning.
+// Every action is also reported to the run's GuardEventLog (RunConfig::guard_events), so that
+// callers can show it (chain response metadata, /metrics).
 // Guards are immutable after construction apart from their atomic counters; thread-safe.
 #include <atomic>
 #include <memory>
@@ -36,8 +38,8 @@ class Guard {
   Guard(std::string name, GuardAction action);
   virtual ~Guard() = default;
 
-  // Returns the (possibly redacted) text; throws on block.
-  std::string apply(const std::string& text, GuardStage stage) const;
+  // Returns the (possibly redacted) text; throws on block. Reports what it did to events.
+  std::string apply(const std::string& text, GuardStage stage, GuardEventLog* events = nullptr) const;
   virtual std::vector<Finding> scan(const std::string& text) const = 0;
   // False for guards about a whole document (JSON validity): apply_guards then checks
   // structured values as one serialized document instead of each string in them.
@@ -110,7 +112,8 @@ class JsonValidityGuard : public Guard {
 bool luhn_valid(const std::string& digits);
 
 // Applies guards in order to every string in value (recursively through arrays and objects).
-Json apply_guards(const std::vector<GuardPtr>& guards, const Json& value, GuardStage stage);
+Json apply_guards(const std::vector<GuardPtr>& guards, const Json& value, GuardStage stage,
+                  GuardEventLog* events = nullptr);
 
 // Runs inner with input guards on its input and output guards on its output.
 class GuardedRunnable : public Runnable {

@@ -101,7 +101,10 @@ Json LLMChain::call(const Json& input, const ChunkCallback& on_chunk, const RunC
   Json in = normalize_input(input);
   check_inputs(in);
   Json vars = in;
-  for (const auto& k : input_keys_) vars[k] = apply_guards(options_.input_guards, vars[k], GuardStage::kInput);
+  GuardEventLog* events = config.guard_events.get();
+  for (const auto& k : input_keys_) {
+    vars[k] = apply_guards(options_.input_guards, vars[k], GuardStage::kInput, events);
+  }
   if (options_.memory) {
     const auto& key = options_.memory->options().memory_key;
     if (!vars.contains(key)) {
@@ -140,7 +143,7 @@ Json LLMChain::call(const Json& input, const ChunkCallback& on_chunk, const RunC
       r = llm_->generate(llm_in, params, config.cancel);
     }
     if (r.finish_reason == "cancelled") config.cancel.throw_if_cancelled();
-    text = apply_guards(options_.output_guards, Json(r.text), GuardStage::kOutput).get<std::string>();
+    text = apply_guards(options_.output_guards, Json(r.text), GuardStage::kOutput, events).get<std::string>();
     if (!parser) {
       value = text;
       break;

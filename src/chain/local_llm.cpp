@@ -2,9 +2,14 @@
 
 namespace llmchain::chain {
 
-LocalLLM::LocalLLM(engine::Engine& engine, LocalLLMOptions options) : engine_(engine), options_(std::move(options)) {}
+LocalLLM::LocalLLM(std::shared_ptr<engine::Engine> engine, LocalLLMOptions options)
+    : engine_(std::move(engine)), options_(std::move(options)) {}
 
-std::string LocalLLM::model_name() const { return options_.name.empty() ? engine_.info().name : options_.name; }
+// A shared_ptr that owns nothing: the caller keeps the engine alive.
+LocalLLM::LocalLLM(engine::Engine& engine, LocalLLMOptions options)
+    : LocalLLM(std::shared_ptr<engine::Engine>(std::shared_ptr<engine::Engine>(), &engine), std::move(options)) {}
+
+std::string LocalLLM::model_name() const { return options_.name.empty() ? engine_->info().name : options_.name; }
 
 engine::GenerateRequest LocalLLM::build_request(const LlmInput& input, const LlmParams& params) const {
   std::string text;
@@ -13,14 +18,14 @@ engine::GenerateRequest LocalLLM::build_request(const LlmInput& input, const Llm
     std::vector<engine::ChatMessage> msgs;
     msgs.reserve(input.messages.size());
     for (const auto& m : input.messages) msgs.push_back({m.role, m.content});
-    auto rendered = engine_.apply_chat_template(msgs, /*add_generation_prompt=*/true, options_.chat_template);
+    auto rendered = engine_->apply_chat_template(msgs, /*add_generation_prompt=*/true, options_.chat_template);
     if (!rendered.ok()) throw rendered.error();
     text = std::move(*rendered);
     parse_special = true;  // the template's control tokens are real special tokens
   } else {
     text = input.prompt;
   }
-  auto tokens = engine_.tokenize(text, /*add_special=*/true, parse_special);
+  auto tokens = engine_->tokenize(text, /*add_special=*/true, parse_special);
   if (!tokens.ok()) throw tokens.error();
 
   engine::GenerateRequest req;
@@ -38,8 +43,10 @@ engine::GenerateRequest LocalLLM::build_request(const LlmInput& input, const Llm
 LlmResult LocalLLM::do_generate(const LlmInput& input, const LlmParams& params, const TokenCallback& on_token,
                                 const CancellationToken& cancel) {
   engine::GenerateRequest req = build_request(input, params);
+  std::unique_ptr<GenerationObserver> observer = options_.observe ? options_.observe() : nullptr;
   bool stopped_by_caller = false;
-  auto res = engine_.generate(req, [&](const engine::TokenEvent& ev) {
+  auto res = engine_->generate(req, [&](const engine::TokenEvent& ev) {
+    if (observer) observer->on_token();
     if (cancel.cancelled()) return false;
     if (on_token && !ev.text.empty() && !on_token(ev.text)) {
       stopped_by_caller = true;
@@ -47,6 +54,7 @@ LlmResult LocalLLM::do_generate(const LlmInput& input, const LlmParams& params, 
     }
     return true;
   });
+  if (observer) observer->on_finish(res.ok(), res.ok() ? res->prompt_tokens : 0, res.ok() ? res->completion_tokens : 0);
   if (!res.ok()) {
     if (res.error().code() == ErrorCode::kCancelled && stopped_by_caller && !cancel.cancelled()) {
       return LlmResult{"", "cancelled", 0, 0};

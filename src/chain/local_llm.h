@@ -2,9 +2,12 @@
 // LocalLLM: a LanguageModel over an in-process engine::Engine (the GGUF inference engine).
 // Chat messages are rendered with the model's chat template (Engine::apply_chat_template);
 // plain prompts are tokenized as they are. json_schema params become a sampling constraint.
-// The engine must outlive this object; Engine is thread-safe, and so is this.
+// The engine is shared: every LocalLLM over it (and whoever else holds it) keeps it alive.
+// Engine is thread-safe, and so is this.
+#include <memory>
 #include <string>
 
+#include "chain/generation_observer.h"
 #include "chain/language_model.h"
 #include "engine/engine.h"
 
@@ -15,10 +18,13 @@ struct LocalLLMOptions {
   int32_t max_tokens = 512;           // when a call sets none
   std::string chat_template;          // built-in template name; "" = the model's own
   std::string name;                   // model_name(); "" = engine info().name
+  GenerationObserverFactory observe;  // watches each engine call (e.g. server metrics); null: none
 };
 
 class LocalLLM : public LanguageModel {
  public:
+  explicit LocalLLM(std::shared_ptr<engine::Engine> engine, LocalLLMOptions options = {});
+  // Over an engine owned elsewhere, which must outlive this object.
   explicit LocalLLM(engine::Engine& engine, LocalLLMOptions options = {});
   std::string model_name() const override;
   bool supports_json_schema() const override { return true; }
@@ -31,7 +37,7 @@ class LocalLLM : public LanguageModel {
                         const CancellationToken& cancel) override;
 
  private:
-  engine::Engine& engine_;
+  std::shared_ptr<engine::Engine> engine_;
   LocalLLMOptions options_;
 };
 

@@ -63,6 +63,29 @@ class SqliteHistoryStore : public HistoryStore {
   std::string path_;
 };
 
+// A store opened on first use: declaring memory (loading a YAML file, `chain list`) creates no
+// database file; the first load/append/clear/sessions opens it. A failed open throws to that
+// caller and is tried again by the next.
+class LazyHistoryStore : public HistoryStore {
+ public:
+  using Opener = std::function<Expected<HistoryStorePtr>()>;
+  explicit LazyHistoryStore(Opener open) : open_(std::move(open)) {}
+
+  std::vector<Message> load(const std::string& session_id) override { return get()->load(session_id); }
+  void append(const std::string& session_id, const std::vector<Message>& messages) override {
+    get()->append(session_id, messages);
+  }
+  void clear(const std::string& session_id) override { get()->clear(session_id); }
+  std::vector<std::string> sessions() override { return get()->sessions(); }
+  bool opened() const;
+  HistoryStorePtr get();
+
+ private:
+  Opener open_;
+  mutable std::mutex mu_;
+  HistoryStorePtr store_;
+};
+
 using TokenCounter = std::function<size_t(const std::string&)>;
 // ~4 bytes per token, rounded up (the usual rule of thumb for English text).
 size_t approx_token_count(const std::string& text);

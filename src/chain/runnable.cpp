@@ -6,6 +6,16 @@
 
 namespace llmchain::chain {
 
+void GuardEventLog::add(GuardEvent e) {
+  std::lock_guard<std::mutex> lock(mu_);
+  events_.push_back(std::move(e));
+}
+
+std::vector<GuardEvent> GuardEventLog::events() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return events_;
+}
+
 void CancellationToken::throw_if_cancelled() const {
   if (cancelled()) fail(ErrorCode::kCancelled, "cancelled");
 }

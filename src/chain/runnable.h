@@ -14,6 +14,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <type_traits>
@@ -40,11 +41,32 @@ class CancellationToken {
   std::shared_ptr<std::atomic<bool>> flag_;
 };
 
+// What a guard did to a run's text (flag, redact or block), reported to the caller: the server
+// lists them in a chain response's metadata and counts them in /metrics. Thread-safe; shared by
+// every copy of a RunConfig, as the cancellation token is.
+struct GuardEvent {
+  std::string guard;   // the guard's name (pii, max_length, deny_list, json)
+  std::string action;  // flag | redact | block
+  std::string stage;   // input | output
+  std::string reason;  // the first finding, e.g. "e-mail address"
+};
+
+class GuardEventLog {
+ public:
+  void add(GuardEvent e);
+  std::vector<GuardEvent> events() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<GuardEvent> events_;
+};
+
 struct RunConfig {
   std::string session_id;          // memory key for conversations; "" means "default"
   Json metadata = Json::object();  // free-form, passed through every step (tracing, user ids)
   CancellationToken cancel;        // polled between steps and on every streamed token
   int max_concurrency = 4;         // bound for batch() and Parallel branches (>= 1)
+  std::shared_ptr<GuardEventLog> guard_events = std::make_shared<GuardEventLog>();
 };
 
 // Receives incremental output (for models: a text piece as a JSON string).

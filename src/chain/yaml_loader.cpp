@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "base/log.h"
+#include "chain/lazy_llm.h"
 #include "chain/llm_chain.h"
 #include "chain/openai_client.h"
 #include "chain/router_chain.h"
@@ -38,6 +39,7 @@ class Loader {
  private:
   LanguageModelPtr model(const std::string& name, const Loc& at, const YAML::Node& where);
   LanguageModelPtr build_model(const std::string& name, const Decl& d);
+  LanguageModelPtr lazy_local(LocalModelSpec spec, std::string where) const;
   ChainPtr chain(const std::string& name, const Loc& at, const YAML::Node& where);
   ChainPtr build_chain(const Loc& loc, const YAML::Node& n, const std::string& name);
   ChainPtr build_llm(const Loc& loc, const YAML::Node& n, const std::string& name);
@@ -49,6 +51,7 @@ class Loader {
   ConversationMemoryPtr memory(const Loc& loc, const YAML::Node& n);
   std::vector<GuardPtr> guards(const Loc& loc, const YAML::Node& n, bool output);
   std::string resolve_path(const Loc& loc, const std::string& p) const;
+  std::string memory_path(const Loc& loc, const std::string& p) const;
   std::string env(const std::string& name) const;
 
   const LoadOptions& opts_;
@@ -101,6 +104,15 @@ std::string Loader::env(const std::string& name) const {
   return v ? v : "";
 }
 
+// Memory databases: absolute paths as written; relative ones under $LLMCHAIN_MEMORY_DIR when
+// set (a writable volume in a container whose config is mounted read-only), else beside the
+// YAML file.
+std::string Loader::memory_path(const Loc& loc, const std::string& p) const {
+  std::string dir = env("LLMCHAIN_MEMORY_DIR");
+  if (dir.empty() || fs::path(p).is_absolute() || p == ":memory:") return resolve_path(loc, p);
+  return (fs::path(dir) / p).lexically_normal().string();
+}
+
 std::string Loader::resolve_path(const Loc& loc, const std::string& p) const {
   fs::path path(p);
   if (path.is_absolute() || p == ":memory:") return p;
@@ -117,9 +129,7 @@ LanguageModelPtr Loader::model(const std::string& requested, const Loc& at, cons
   if (d == model_decls_.end()) {
     if (!opts_.model_override.empty() && name.size() > 5 && name.substr(name.size() - 5) == ".gguf") {
       if (!opts_.local_model_factory) fail(ErrorCode::kUnsupported, "model '{}': no local model factory", name);
-      auto m = opts_.local_model_factory(LocalModelSpec{name, name, Json::object()});
-      if (!m.ok()) throw m.error();
-      return models_[name] = *m;
+      return models_[name] = lazy_local(LocalModelSpec{name, name, Json::object()}, name);
     }
     std::vector<std::string> known;
     for (const auto& [k, v] : model_decls_) known.push_back(k);
@@ -130,6 +140,21 @@ LanguageModelPtr Loader::model(const std::string& requested, const Loc& at, cons
     fail_at(at, where, fmt::format("model '{}' is not defined (models: {})", name, fmt::join(known, ", ")));
   }
   return models_[name] = build_model(name, d->second);
+}
+
+// Local models load on first use (chain/lazy_llm.h): `chain list` and chains that never call a
+// model do not load GGUF files. A load failure names the declaration.
+LanguageModelPtr Loader::lazy_local(LocalModelSpec spec, std::string where) const {
+  std::string name = spec.name;
+  return std::make_shared<LazyLLM>(name,
+                                   [factory = opts_.local_model_factory, spec = std::move(spec),
+                                    where = std::move(where)]() -> Expected<LanguageModelPtr> {
+                                     auto m = factory(spec);
+                                     if (!m.ok())
+                                       return Error(m.error().code(),
+                                                    fmt::format("{}: {}", where, m.error().message()));
+                                     return m;
+                                   });
 }
 
 LanguageModelPtr Loader::build_model(const std::string& name, const Decl& d) {
@@ -151,9 +176,8 @@ LanguageModelPtr Loader::build_model(const std::string& name, const Decl& d) {
     if (!opts_.local_model_factory) {
       fail_at(loc, n, "local models need the inference engine, which this program did not provide");
     }
-    auto m = opts_.local_model_factory(spec);
-    if (!m.ok()) fail_at(loc, n, m.error().message());
-    return *m;  // params travel in spec.options["params"]; the factory applies them
+    // params travel in spec.options["params"]; the factory applies them
+    return lazy_local(std::move(spec), fmt::format("{}:{}: {}", loc.file, n.Mark().line + 1, loc.path));
   }
   if (type == "remote" || type == "openai") {
     check_keys(loc, n,
@@ -505,12 +529,18 @@ ConversationMemoryPtr Loader::memory(const Loc& loc, const YAML::Node& n) {
   std::string store = get_string(loc, n, "store", "memory");
   HistoryStorePtr s;
   if (store == "sqlite") {
-    std::string path = resolve_path(loc, get_string(loc, n, "path", "", true));
+    std::string path = memory_path(loc, get_string(loc, n, "path", "", true));
     auto& cached = sqlite_stores_[path];
     if (!cached) {
-      auto opened = SqliteHistoryStore::open(path);
-      if (!opened.ok()) fail_at(loc.child("path"), n["path"], opened.error().message());
-      cached = *opened;
+      std::string where = fmt::format("{}:{}: {}", loc.file, n["path"].Mark().line + 1, loc.child("path").path);
+      cached = std::make_shared<LazyHistoryStore>([path, where]() -> Expected<HistoryStorePtr> {
+        std::error_code ec;
+        fs::path parent = fs::path(path).parent_path();
+        if (!parent.empty()) fs::create_directories(parent, ec);
+        auto opened = SqliteHistoryStore::open(path);
+        if (!opened.ok()) return Error(opened.error().code(), fmt::format("{}: {}", where, opened.error().message()));
+        return HistoryStorePtr(*opened);
+      });
     }
     s = cached;
   } else if (store != "memory") {

@@ -2,6 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <string_view>
+
+#include "chain/runnable.h"
 #include "server/cors.h"
 #include "server/openai_response.h"
 #include "server/web_assets.h"
@@ -35,7 +39,10 @@ Api::Api(engine::Engine& engine, ServerOptions opts, Metrics& metrics)
       metrics_(metrics),
       admission_(std::max(1, opts_.parallel) + std::max(0, opts_.max_queue)),
       chain_routes_(ChainRoutesOptions{opts_.chains, opts_.request_timeout_s, &admission_,
-                                       [this] { metrics_.record_rejection(); }}) {
+                                       [this] { metrics_.record_rejection(); },
+                                       [this](const std::string& chain, const chain::GuardEvent& e) {
+                                         metrics_.record_guard_event(chain, e.guard, e.action);
+                                       }}) {
   using namespace std::placeholders;
   auto bind = [this](HttpResponse (Api::*fn)(const HttpRequest&)) {
     return [this, fn](const HttpRequest& r) { return (this->*fn)(r); };
@@ -45,7 +52,7 @@ Api::Api(engine::Engine& engine, ServerOptions opts, Metrics& metrics)
   add("GET", "/health/ready", false, bind(&Api::health_ready));
   add("GET", "/metrics", false, bind(&Api::metrics));
   add("GET", "/v1/models", true, bind(&Api::models));
-  add("GET", "/v1/models/(.+)", true, bind(&Api::model));
+  add("GET", "/v1/models/{model:path}", true, bind(&Api::model));
   add("POST", "/v1/chat/completions", true, bind(&Api::chat_completions));
   add("POST", "/v1/completions", true, bind(&Api::completions));
   add("POST", "/v1/embeddings", true, bind(&Api::embeddings));
@@ -55,15 +62,18 @@ Api::Api(engine::Engine& engine, ServerOptions opts, Metrics& metrics)
     return [this, fn](const HttpRequest& r) { return (chain_routes_.*fn)(r); };
   };
   add("GET", "/chains", true, chains(&ChainRoutes::list));
-  add("POST", "/chains/([^/]+)/invoke", true, chains(&ChainRoutes::invoke));
-  add("POST", "/chains/([^/]+)/batch", true, chains(&ChainRoutes::batch));
-  add("POST", "/chains/([^/]+)/stream", true, chains(&ChainRoutes::stream));
-  add("GET", "/chains/([^/]+)/input_schema", true, chains(&ChainRoutes::input_schema));
-  add("GET", "/chains/([^/]+)/output_schema", true, chains(&ChainRoutes::output_schema));
+  add("POST", "/chains/{name}/invoke", true, chains(&ChainRoutes::invoke));
+  add("POST", "/chains/{name}/batch", true, chains(&ChainRoutes::batch));
+  add("POST", "/chains/{name}/stream", true, chains(&ChainRoutes::stream));
+  add("GET", "/chains/{name}/input_schema", true, chains(&ChainRoutes::input_schema));
+  add("GET", "/chains/{name}/output_schema", true, chains(&ChainRoutes::output_schema));
   if (opts_.ui) {
     add("GET", "/", false, bind(&Api::ui));
-    add("GET", "/ui/([A-Za-z0-9_.-]+)", false, bind(&Api::ui_asset));
+    add("GET", "/ui/{file}", false, bind(&Api::ui_asset));
   }
+  // Chains' local models record under this id too (observe_generations), and its series
+  // are exported at zero before the first request.
+  metrics_.set_served_model(model_id());
 }
 
 Api::~Api() {
@@ -74,11 +84,49 @@ Api::~Api() {
   chain_routes_.wait_idle(Clock::now() + std::chrono::seconds(30));
 }
 
-void Api::add(const std::string& method, const std::string& pattern, bool auth, Handler h) {
-  routes_.push_back({method, std::regex(pattern), pattern, auth, std::move(h)});
+void Api::add(const std::string& method, const std::string& path_template, bool auth, Handler h) {
+  // The template, with any :path dropped, is the route's label: "/chains/{name}/invoke".
+  std::string re, label;
+  for (size_t i = 0; i < path_template.size();) {
+    const char c = path_template[i];
+    if (c == '{') {
+      const size_t end = path_template.find('}', i);
+      std::string param = path_template.substr(i + 1, end - i - 1);
+      const bool rest = param.ends_with(":path");
+      if (rest) param.resize(param.size() - 5);
+      re += rest ? "(.+)" : "([^/]+)";
+      label += "{" + param + "}";
+      i = end + 1;
+      continue;
+    }
+    if (std::string_view(".^$|()[]*+?\\").find(c) != std::string_view::npos) re += '\\';
+    re += c;
+    label += c;
+    ++i;
+  }
+  routes_.push_back({method, std::regex(re), std::move(label), auth, std::move(h)});
 }
 
-std::string Api::model_id() const { return opts_.model_id.empty() ? engine_.info().name : opts_.model_id; }
+std::string Api::model_id() const {
+  if (!opts_.model_id.empty()) return opts_.model_id;
+  return opts_.model_aliases.empty() ? engine_.info().name : opts_.model_aliases.front();
+}
+
+bool Api::serves_model(const std::string& name) const {
+  if (name == model_id() || name == engine_.info().name) return true;
+  return std::find(opts_.model_aliases.begin(), opts_.model_aliases.end(), name) != opts_.model_aliases.end();
+}
+
+// As OpenAI: a request naming a model this server does not serve is 404 model_not_found rather
+// than answered by another model. No model at all is allowed (the one model is meant).
+void Api::require_served_model(const std::string& name) const {
+  if (name.empty() || serves_model(name)) return;
+  throw ApiException(ApiError{404,
+                              fmt::format("The model '{}' does not exist; this server serves '{}'. GET /v1/models "
+                                          "lists it; --alias adds other names.",
+                                          name, model_id()),
+                              "invalid_request_error", "model", "model_not_found"});
+}
 
 bool Api::authorized(const HttpRequest& req) const {
   if (opts_.api_key.empty()) return true;
@@ -176,6 +224,7 @@ HttpResponse Api::models(const HttpRequest&) {
             {"object", "model"},
             {"created", 0},
             {"owned_by", "llmchain"},
+            {"aliases", opts_.model_aliases},
             {"meta",
              {{"architecture", info.architecture},
               {"n_ctx", info.n_ctx},
@@ -187,12 +236,8 @@ HttpResponse Api::models(const HttpRequest&) {
 
 HttpResponse Api::model(const HttpRequest& req) {
   const std::string& id = req.path_params.at(0);
-  if (id != model_id()) {
-    ApiError e{404, fmt::format("The model '{}' does not exist; this server serves '{}'.", id, model_id()),
-               "invalid_request_error", "model", "model_not_found"};
-    return e.to_response();
-  }
-  return json_response({{"id", id}, {"object", "model"}, {"created", 0}, {"owned_by", "llmchain"}});
+  require_served_model(id);
+  return json_response({{"id", model_id()}, {"object", "model"}, {"created", 0}, {"owned_by", "llmchain"}});
 }
 
 HttpResponse Api::tokenize(const HttpRequest& req) {
@@ -246,6 +291,7 @@ HttpResponse Api::embeddings(const HttpRequest& req) {
   json body = parse_json_body(req.body);
   const auto& info = engine_.info();
   EmbeddingParams p = parse_embedding_request(body, info.n_vocab);
+  require_served_model(p.model);
   if (p.dimensions && *p.dimensions != info.n_embd) {
     throw_invalid(
         "dimensions",

@@ -28,7 +28,7 @@ class Api {
   Api& operator=(const Api&) = delete;
 
   // Authenticates, routes and runs a request; never throws. `route` gets the
-  // matched route's label (the pattern) for metrics and logs. Every response
+  // matched route's label (its template, "/chains/{name}/invoke") for metrics and logs. Every response
   // allows any origin (CORS); OPTIONS preflights are answered with 204.
   HttpResponse handle(const HttpRequest& req, std::string& route);
 
@@ -45,6 +45,10 @@ class Api {
   size_t inflight_jobs() const { return jobs_.size(); }
   const ServerOptions& options() const { return opts_; }
   std::string model_id() const;
+  // The served id, the model's own name, or an --alias.
+  bool serves_model(const std::string& name) const;
+  // Throws ApiException 404 model_not_found for a model name this server does not serve.
+  void require_served_model(const std::string& name) const;
 
  private:
   HttpResponse route_request(const HttpRequest& req, std::string& route);
@@ -56,7 +60,9 @@ class Api {
     bool auth;
     Handler handler;
   };
-  void add(const std::string& method, const std::string& pattern, bool auth, Handler h);
+  // path_template: literal path with {param} for one segment, {param:path} for the rest
+  // (slashes included); the params land in HttpRequest::path_params in order.
+  void add(const std::string& method, const std::string& path_template, bool auth, Handler h);
   bool authorized(const HttpRequest& req) const;
 
   HttpResponse health_live(const HttpRequest&);

@@ -66,6 +66,14 @@ json metadata(const std::string& run_id, const std::string& name, const chain::R
             {"chain", name},
             {"duration_ms", std::chrono::duration<double, std::milli>(Clock::now() - t0).count()}};
   if (!c.session_id.empty()) m["session_id"] = c.session_id;
+  auto events = c.guard_events ? c.guard_events->events() : std::vector<chain::GuardEvent>{};
+  if (!events.empty()) {
+    json guards = json::array();
+    for (const auto& e : events) {
+      guards.push_back({{"guard", e.guard}, {"action", e.action}, {"stage", e.stage}, {"reason", e.reason}});
+    }
+    m["guards"] = std::move(guards);
+  }
   return m;
 }
 
@@ -131,6 +139,11 @@ ChainRoutes::~ChainRoutes() {
 
 bool ChainRoutes::has_chains() const { return opts_.chains && !opts_.chains->list().empty(); }
 
+void ChainRoutes::report_guard_events(const std::string& name, const chain::RunConfig& cfg) const {
+  if (!opts_.on_guard_event || !cfg.guard_events) return;
+  for (const auto& e : cfg.guard_events->events()) opts_.on_guard_event(name, e);
+}
+
 std::optional<Clock::time_point> ChainRoutes::deadline_from(Clock::time_point start) const {
   if (opts_.request_timeout_s <= 0) return std::nullopt;
   return start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(opts_.request_timeout_s));
@@ -167,7 +180,7 @@ std::optional<HttpResponse> ChainRoutes::handle(const HttpRequest& in, std::stri
     std::smatch m;
     if (!std::regex_match(path, m, kChain)) return std::nullopt;
     action = m[2].str();
-    route = "/chains/([^/]+)/" + action;
+    route = "/chains/{name}/" + action;
     req.path_params = {m[1].str()};
   }
   const bool post = action == "invoke" || action == "batch" || action == "stream";
@@ -244,6 +257,7 @@ HttpResponse ChainRoutes::invoke(const HttpRequest& req) {
   ChainRunScope scope(runs_, cfg.cancel);
   DisconnectCanceller on_disconnect(req, cfg.cancel);
   auto out = reg.invoke(name, input, cfg);
+  report_guard_events(name, cfg);
   if (!out) throw_chain_error(out.error());
   return json_ok({{"output", *out}, {"metadata", metadata(new_run_id(), name, cfg, t0)}});
 }
@@ -261,6 +275,7 @@ HttpResponse ChainRoutes::batch(const HttpRequest& req) {
   ChainRunScope scope(runs_, cfg.cancel);
   DisconnectCanceller on_disconnect(req, cfg.cancel);
   auto out = reg.batch(name, inputs.get<std::vector<json>>(), cfg);
+  report_guard_events(name, cfg);
   if (!out) throw_chain_error(out.error());
   json run_ids = json::array();
   for (size_t i = 0; i < out->size(); ++i) run_ids.push_back(new_run_id());
@@ -296,6 +311,7 @@ HttpResponse ChainRoutes::stream(const HttpRequest& req) {
           st->cv.notify_all();
         },
         cfg);
+    report_guard_events(name, cfg);
     {
       std::lock_guard lock(st->mu);
       if (out) {

@@ -4,6 +4,8 @@
 // GatewayOptions::extra_routes):
 //   GET  /chains                        {"object":"list","data":[{name, description, type, input_variables}]}
 //   POST /chains/{name}/invoke          {"input":..., "config":{...}} -> {"output":..., "metadata":{...}}
+//                                       metadata.guards: [{guard, action, stage, reason}] when a
+//                                       guard flagged, redacted or blocked text
 //   POST /chains/{name}/batch           {"inputs":[...], "config":{...}} -> {"output":[...], "metadata":{...}}
 //   POST /chains/{name}/stream          SSE: "event: data" per chunk, then "event: end" carrying
 //                                       {"output","metadata"}; a failure after the first chunk is
@@ -24,7 +26,9 @@
 
 namespace llmchain::chain {
 class ChainRegistry;
-}
+struct GuardEvent;
+struct RunConfig;
+}  // namespace llmchain::chain
 
 namespace llmchain::server {
 
@@ -36,6 +40,9 @@ struct ChainRoutesOptions {
   // get 429. Null: unbounded. Must outlive the ChainRoutes.
   Admission* admission = nullptr;
   std::function<void()> on_reject;  // called per 429 (metrics)
+  // Called once per guard event of a chain call (flag, redact or block; metrics), with the
+  // name of the chain the request named.
+  std::function<void(const std::string& chain, const chain::GuardEvent&)> on_guard_event;
 };
 
 class ChainRoutes {
@@ -73,6 +80,7 @@ class ChainRoutes {
   // 503 while shutting down, 429 when the admission is full; otherwise nullopt and a ticket.
   std::optional<HttpResponse> admit(AdmissionTicket& ticket);
   std::optional<Clock::time_point> deadline_from(Clock::time_point start) const;
+  void report_guard_events(const std::string& name, const chain::RunConfig& cfg) const;
 
   ChainRoutesOptions opts_;
   ChainRuns runs_;  // running chain calls, cancelled and awaited on shutdown

@@ -11,6 +11,7 @@
 #include "base/log.h"
 #include "server/api_error.h"
 #include "server/cors.h"
+#include "server/metrics.h"
 #include "server/openai_response.h"
 
 namespace llmchain::server {
@@ -310,7 +311,7 @@ HttpResponse GatewayProxy::route_request(const HttpRequest& req, std::string& ro
   bool proxied_get = path == "/v1/models" || (path.rfind("/v1/models/", 0) == 0 && path.size() > 11);
   bool own = path == "/health" || path == "/health/live" || path == "/health/ready" || path == "/metrics" ||
              path == "/gateway/upstreams";
-  route = proxied_get && path != "/v1/models" ? "/v1/models/(.+)" : path;
+  route = proxied_get && path != "/v1/models" ? "/v1/models/{model}" : path;
   if (!proxied_post && !proxied_get && !own && gw_.extra_routes) {
     if (!authorized(req)) {
       HttpResponse res = error_response(401, "Provide the API key in the Authorization header (Bearer <key>).",
@@ -397,7 +398,9 @@ std::string GatewayProxy::metrics_text() const {
   auto st = pool_->status();
   auto per_upstream = [&](const char* name, const char* type, const char* help, auto value) {
     metric(name, type, help);
-    for (const auto& s : st) out += fmt::format("{}{{upstream=\"{}\"}} {}\n", name, s.url, value(s));
+    for (const auto& s : st) {
+      out += fmt::format("{}{{upstream=\"{}\"}} {}\n", name, escape_label_value(s.url), value(s));
+    }
   };
   per_upstream("llmchain_gateway_upstream_healthy", "gauge", "1 when the engine's last health check passed.",
                [](const UpstreamStatus& s) { return s.healthy ? 1 : 0; });
@@ -409,6 +412,7 @@ std::string GatewayProxy::metrics_text() const {
                [](const UpstreamStatus& s) { return s.requests_total; });
   per_upstream("llmchain_gateway_upstream_failures_total", "counter", "Attempts that failed on the engine.",
                [](const UpstreamStatus& s) { return s.failures_total; });
+  guard_events_.render(out);
   return out;
 }
 

@@ -30,6 +30,7 @@
 
 #include "server/gateway_pool.h"
 #include "server/http_types.h"
+#include "server/metrics.h"
 #include "server/server_options.h"
 
 namespace llmchain::server {
@@ -80,6 +81,8 @@ class GatewayProxy {
 
   UpstreamPool& pool() { return *pool_; }
   std::string metrics_text() const;
+  // What the guards of the gateway's chains did (metrics_text renders it).
+  GuardEventCounter& guard_events() { return guard_events_; }
 
   struct Pipe;  // one engine call's data, shared by its reader thread and the response
 
@@ -99,6 +102,7 @@ class GatewayProxy {
   std::atomic<int64_t> requests_{0}, retries_{0}, stream_errors_{0}, unavailable_{0};
   std::mutex pipes_mu_;
   std::vector<std::weak_ptr<Pipe>> pipes_;  // in-flight calls, for drain()
+  GuardEventCounter guard_events_;
 };
 
 }  // namespace llmchain::server

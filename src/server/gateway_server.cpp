@@ -9,10 +9,12 @@
 #include <random>
 #include <thread>
 
+#include "chain/runnable.h"
 #include "server/access_log.h"
 #include "server/api_error.h"
 #include "server/chain_routes.h"
 #include "server/connection_watch.h"
+#include "server/listen_socket.h"
 #include "server/openai_response.h"
 
 namespace llmchain::server {
@@ -191,19 +193,10 @@ GatewayServer::~GatewayServer() {
 
 Expected<int> GatewayServer::bind() {
   if (impl_->port > 0) return impl_->port;
-  const auto& o = impl_->opts;
-  int port = -1;
-  if (o.port == 0) {
-    port = impl_->http.bind_to_any_port(o.host);
-  } else if (impl_->http.bind_to_port(o.host, o.port)) {
-    port = o.port;
-  }
-  if (port <= 0) {
-    return Error(ErrorCode::kIo,
-                 fmt::format("cannot listen on {}:{} (address in use or not available)", o.host, o.port));
-  }
+  auto port = bind_listener(impl_->http, impl_->opts.host, impl_->opts.port);
+  if (!port) return port;
   impl_->http.raise_backlog(4096);
-  impl_->port = port;
+  impl_->port = *port;
   return port;
 }
 
@@ -248,6 +241,9 @@ void GatewayServer::set_chains(std::shared_ptr<chain::ChainRegistry> chains) {
   co.chains = std::move(chains);
   co.request_timeout_s = impl_->opts.request_timeout_s;
   co.admission = &impl_->admission;
+  co.on_guard_event = [proxy = &impl_->proxy](const std::string& chain, const chain::GuardEvent& e) {
+    proxy->guard_events().record(chain, e.guard, e.action);
+  };
   impl_->chains = std::make_unique<ChainRoutes>(std::move(co));
 }
 

@@ -53,14 +53,14 @@ bool JobTracker::wait_idle(Clock::time_point deadline) {
 std::shared_ptr<GenerationJob> GenerationJob::start(engine::Engine& engine, engine::GenerateRequest req,
                                                     Clock::time_point started,
                                                     std::optional<Clock::time_point> deadline, JobTracker& tracker,
-                                                    Metrics* metrics, std::shared_ptr<void> keepalive) {
+                                                    Metrics* metrics, const std::string& model,
+                                                    std::shared_ptr<void> keepalive) {
   std::shared_ptr<GenerationJob> job(new GenerationJob());
-  job->started_ = started;
   job->deadline_ = deadline;
   job->metrics_ = metrics;
+  if (metrics) job->recorder_.emplace(*metrics, model, started);
   job->keepalive_ = std::move(keepalive);
   tracker.add(job);
-  if (metrics) metrics->request_started();
   // The thread keeps the job alive until generate() returns, even if the
   // consumer (HTTP connection) has gone away.
   std::thread([job, &engine, &tracker, req = std::move(req)]() mutable {
@@ -82,14 +82,7 @@ GenerationJob::~GenerationJob() = default;
 
 bool GenerationJob::on_token(const engine::TokenEvent& ev) {
   auto now = Clock::now();
-  if (metrics_) {
-    if (!last_token_) {
-      metrics_->ttft.observe(std::chrono::duration<double>(now - started_).count());
-    } else {
-      metrics_->itl.observe(std::chrono::duration<double>(now - *last_token_).count());
-    }
-  }
-  last_token_ = now;
+  if (recorder_) recorder_->on_token();
   if (deadline_ && now > *deadline_) {
     timed_out_.store(true);
     cv_.notify_all();
@@ -105,10 +98,8 @@ bool GenerationJob::on_token(const engine::TokenEvent& ev) {
 }
 
 void GenerationJob::finish(Expected<engine::GenerateResult> r) {
+  if (recorder_) recorder_->on_finish(r.ok(), r.ok() ? r->prompt_tokens : 0, r.ok() ? r->completion_tokens : 0);
   if (metrics_) {
-    metrics_->request_finished();
-    metrics_->e2e.observe(std::chrono::duration<double>(Clock::now() - started_).count());
-    if (r.ok()) metrics_->record_tokens(r->prompt_tokens, r->completion_tokens);
     if (cancelled_.load() && !timed_out_.load()) metrics_->record_cancel();
     if (timed_out_.load()) metrics_->record_timeout();
   }

@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "engine/engine.h"
@@ -82,9 +83,10 @@ class GenerationJob {
 
   // Starts engine.generate(req) on a new thread. The engine, tracker and metrics
   // must outlive the job (the server waits for the tracker to drain on shutdown).
+  // Metrics (may be null) are recorded under the `model` label.
   static std::shared_ptr<GenerationJob> start(engine::Engine& engine, engine::GenerateRequest req,
                                               Clock::time_point started, std::optional<Clock::time_point> deadline,
-                                              JobTracker& tracker, Metrics* metrics,
+                                              JobTracker& tracker, Metrics* metrics, const std::string& model,
                                               std::shared_ptr<void> keepalive = nullptr);
   ~GenerationJob();
 
@@ -110,11 +112,10 @@ class GenerationJob {
   bool done_ = false;
   std::atomic<bool> cancelled_{false};
   std::atomic<bool> timed_out_{false};
-  Clock::time_point started_;
   std::optional<Clock::time_point> deadline_;
-  std::optional<Clock::time_point> last_token_;
   Metrics* metrics_ = nullptr;
-  std::shared_ptr<void> keepalive_;  // e.g. the admission ticket: released when generate() returns
+  std::optional<GenerationRecorder> recorder_;  // with metrics_: latencies and tokens
+  std::shared_ptr<void> keepalive_;             // e.g. the admission ticket: released when generate() returns
 };
 
 }  // namespace llmchain::server

@@ -12,6 +12,7 @@
 #include "server/access_log.h"
 #include "server/api.h"
 #include "server/connection_watch.h"
+#include "server/listen_socket.h"
 #include "server/metrics.h"
 #include "server/openai_response.h"
 
@@ -50,10 +51,13 @@ std::string request_id_from(const httplib::Request& req) {
 }  // namespace
 
 struct HttpServer::Impl {
-  Impl(engine::Engine& e, ServerOptions o) : opts(std::move(o)), api(e, opts, metrics) {}
+  Impl(engine::Engine& e, ServerOptions o)
+      : opts(std::move(o)),
+        metrics(opts.metrics ? opts.metrics : std::make_shared<Metrics>()),
+        api(e, opts, *metrics) {}
 
   ServerOptions opts;
-  Metrics metrics;
+  std::shared_ptr<Metrics> metrics;
   Api api;
   ListenServer http;
   int port = -1;
@@ -118,7 +122,7 @@ void HttpServer::Impl::configure() {
   });
   http.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
     double ms = std::chrono::duration<double, std::milli>(Clock::now() - t_ctx.start).count();
-    metrics.record_http(t_ctx.route, res.status);
+    metrics->record_http(t_ctx.route, res.status);
     AccessLogEntry entry{t_ctx.request_id, req.method, req.path, t_ctx.route, res.status, ms, req.remote_addr};
     write_access_log(opts.log_format, entry);
   });
@@ -167,18 +171,10 @@ HttpServer::~HttpServer() {
 
 Expected<int> HttpServer::bind() {
   if (impl_->port > 0) return impl_->port;
-  int port = -1;
-  if (impl_->opts.port == 0) {
-    port = impl_->http.bind_to_any_port(impl_->opts.host);
-  } else if (impl_->http.bind_to_port(impl_->opts.host, impl_->opts.port)) {
-    port = impl_->opts.port;
-  }
-  if (port <= 0) {
-    return Error(ErrorCode::kIo, fmt::format("cannot listen on {}:{} (address in use or not available)",
-                                             impl_->opts.host, impl_->opts.port));
-  }
+  auto port = bind_listener(impl_->http, impl_->opts.host, impl_->opts.port);
+  if (!port) return port;
   impl_->http.raise_backlog(4096);
-  impl_->port = port;
+  impl_->port = *port;
   return port;
 }
 
@@ -208,6 +204,6 @@ bool HttpServer::shutdown() {
 
 int HttpServer::port() const { return impl_->port; }
 Api& HttpServer::api() { return impl_->api; }
-Metrics& HttpServer::metrics() { return impl_->metrics; }
+Metrics& HttpServer::metrics() { return *impl_->metrics; }
 
 }  // namespace llmchain::server

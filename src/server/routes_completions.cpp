@@ -80,6 +80,7 @@ engine::GenerateRequest Api::make_generate_request(const CompletionParams& p, co
 HttpResponse Api::chat_completions(const HttpRequest& req) {
   json body = parse_json_body(req.body);
   CompletionParams p = parse_chat_request(body, engine_.info().n_vocab);
+  require_served_model(p.model);
   auto prompt = engine_.apply_chat_template(p.messages, true, opts_.chat_template, p.tools.tools);
   if (!prompt) throw ApiException(api_error_from(prompt.error()));
   auto toks = engine_.tokenize(*prompt, true, true);
@@ -92,6 +93,7 @@ HttpResponse Api::chat_completions(const HttpRequest& req) {
 HttpResponse Api::completions(const HttpRequest& req) {
   json body = parse_json_body(req.body);
   CompletionParams p = parse_completion_request(body, engine_.info().n_vocab);
+  require_served_model(p.model);
   std::vector<Prepared> prompts;
   for (const auto& in : p.prompts) {
     Prepared pr;
@@ -170,7 +172,7 @@ HttpResponse Api::run_completion(const HttpRequest& req, const CompletionParams&
   const size_t n_choices = prompts.size() * static_cast<size_t>(n);
   auto jobs = std::make_shared<std::vector<std::shared_ptr<GenerationJob>>>();
   for (size_t k = 0; k < n_choices; ++k) {
-    jobs->push_back(GenerationJob::start(engine_, request_for(k), start, deadline, jobs_, &metrics_, ticket));
+    jobs->push_back(GenerationJob::start(engine_, request_for(k), start, deadline, jobs_, &metrics_, h.model, ticket));
   }
   auto cancel_from = [jobs](size_t k) {
     for (; k < jobs->size(); ++k) (*jobs)[k]->cancel();

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "base/log.h"
 
@@ -11,6 +12,8 @@ class ChainRegistry;
 }
 
 namespace llmchain::server {
+
+class Metrics;
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
@@ -23,12 +26,18 @@ struct ServerOptions {
   int http_threads = 0;            // 0: sized for parallel + max_queue streaming connections
   bool ui = true;                  // serve the playground (web/) at "/" and "/ui/*"
   std::string chat_template;       // built-in template name overriding the model's
-  std::string model_id;            // id shown by /v1/models; empty: the engine's model name
+  std::string model_id;            // id shown by /v1/models; empty: the first alias, else the model's name
+  // Other names requests may use in "model" (--alias, repeatable); any other name is 404.
+  std::vector<std::string> model_aliases;
   LogFormat log_format = LogFormat::kText;
   double shutdown_grace_s = 10;  // in-flight requests get this long to finish on SIGTERM
   int keep_alive_timeout_s = 5;  // idle keep-alive connections also delay shutdown by up to this
   // Chains served under /chains (LangServe-shaped); null or empty: GET /chains lists none.
   std::shared_ptr<chain::ChainRegistry> chains;
+  // The /metrics registry; null: the server makes its own. Shared so that what runs
+  // outside the HTTP handlers (chains' local models, see observe_generations) records
+  // into it too.
+  std::shared_ptr<Metrics> metrics;
 };
 
 }  // namespace llmchain::server

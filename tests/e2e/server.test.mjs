@@ -20,6 +20,7 @@ const FAKE = MODEL === '';
 const API_KEY = 'e2e-key';
 
 let server;
+let MODEL_ID;  // the served model's id, from GET /v1/models (other names are 404)
 let baseURL;
 let client;
 let logs = '';
@@ -59,7 +60,7 @@ async function metric(name) {
 before(async () => {
   const port = await freePort();
   const args = ['serve', '--host', '127.0.0.1', '--port', String(port), '--parallel', '4', '--api-key', API_KEY,
-    '--log-format', 'json'];
+    '--log-format', 'json', '--alias', 'e2e-alias'];
   if (FAKE) args.push('--fake-engine', '--fake-token-delay-ms', '5');
   else args.push('-m', MODEL, '--ctx-size', '2048');
   server = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -69,6 +70,7 @@ before(async () => {
   baseURL = root + '/v1';
   await waitReady(root, 60000);
   client = new OpenAI({ baseURL, apiKey: API_KEY, maxRetries: 0, timeout: 60000 });
+  MODEL_ID = (await client.models.list()).data[0].id;
 });
 
 after(async () => {
@@ -84,7 +86,7 @@ const userMsg = (content) => [{ role: 'user', content }];
 describe('openai client', () => {
   test('chat completion (non-streaming)', async () => {
     const r = await client.chat.completions.create({
-      model: 'any', messages: userMsg(FAKE ? 'echo: hello e2e' : 'Once upon a time'), max_tokens: 16,
+      model: MODEL_ID, messages: userMsg(FAKE ? 'echo: hello e2e' : 'Once upon a time'), max_tokens: 16,
     });
     assert.match(r.id, /^chatcmpl-/);
     assert.equal(r.object, 'chat.completion');
@@ -99,7 +101,7 @@ describe('openai client', () => {
 
   test('chat completion (streaming, include_usage)', async () => {
     const stream = await client.chat.completions.create({
-      model: 'any', messages: userMsg(FAKE ? 'echo: streamed words' : 'Once upon a time'), max_tokens: 16,
+      model: MODEL_ID, messages: userMsg(FAKE ? 'echo: streamed words' : 'Once upon a time'), max_tokens: 16,
       stream: true, stream_options: { include_usage: true },
     });
     let text = '';
@@ -122,10 +124,10 @@ describe('openai client', () => {
 
   test('completions (non-streaming and streaming)', async () => {
     const prompt = FAKE ? 'echo: plain completion' : 'Once upon a time';
-    const r = await client.completions.create({ model: 'any', prompt, max_tokens: 32, temperature: 0 });
+    const r = await client.completions.create({ model: MODEL_ID, prompt, max_tokens: 32, temperature: 0 });
     assert.match(r.id, /^cmpl-/);
     assert.equal(r.object, 'text_completion');
-    const stream = await client.completions.create({ model: 'any', prompt, max_tokens: 32, temperature: 0,
+    const stream = await client.completions.create({ model: MODEL_ID, prompt, max_tokens: 32, temperature: 0,
       stream: true });
     let text = '';
     for await (const chunk of stream) text += chunk.choices[0]?.text ?? '';
@@ -135,18 +137,18 @@ describe('openai client', () => {
 
   test('stop strings end the output before the stop', async () => {
     const prompt = FAKE ? 'Tell me a story' : 'Once upon a time';
-    const base = await client.completions.create({ model: 'any', prompt, max_tokens: 40, temperature: 0 });
+    const base = await client.completions.create({ model: MODEL_ID, prompt, max_tokens: 40, temperature: 0 });
     const full = base.choices[0].text;
     assert.ok(full.length > 12, `need some output to cut: ${JSON.stringify(full)}`);
     const stop = full.slice(8, 11);
     const at = full.indexOf(stop);
-    const r = await client.completions.create({ model: 'any', prompt, max_tokens: 40, temperature: 0, stop: [stop] });
+    const r = await client.completions.create({ model: MODEL_ID, prompt, max_tokens: 40, temperature: 0, stop: [stop] });
     assert.equal(r.choices[0].text, full.slice(0, at));
     assert.equal(r.choices[0].finish_reason, 'stop');
   });
 
   test('same seed gives the same output', async () => {
-    const req = { model: 'any', prompt: FAKE ? 'Tell me a story' : 'Once upon a time', max_tokens: 24,
+    const req = { model: MODEL_ID, prompt: FAKE ? 'Tell me a story' : 'Once upon a time', max_tokens: 24,
       temperature: 1, seed: 1234 };
     const a = await client.completions.create(req);
     const b = await client.completions.create(req);
@@ -164,7 +166,7 @@ describe('openai client', () => {
       required: ['name', 'age'], additionalProperties: false,
     };
     const r = await client.chat.completions.create({
-      model: 'any', messages: userMsg('Describe a person as JSON.'), max_tokens: FAKE ? 64 : 200,
+      model: MODEL_ID, messages: userMsg('Describe a person as JSON.'), max_tokens: FAKE ? 64 : 200,
       response_format: { type: 'json_schema', json_schema: { name: 'person', schema, strict: true } },
     });
     const choice = r.choices[0];
@@ -176,12 +178,12 @@ describe('openai client', () => {
 
   test('n choices, plain and streamed', async () => {
     const r = await client.chat.completions.create({
-      model: 'any', messages: userMsg(FAKE ? 'echo: twice' : 'Once upon a time'), max_tokens: 8, n: 2,
+      model: MODEL_ID, messages: userMsg(FAKE ? 'echo: twice' : 'Once upon a time'), max_tokens: 8, n: 2,
     });
     assert.deepEqual(r.choices.map((c) => c.index), [0, 1]);
     if (FAKE) assert.deepEqual(r.choices.map((c) => c.message.content), ['twice', 'twice']);
     const stream = await client.chat.completions.create({
-      model: 'any', messages: userMsg(FAKE ? 'echo: twice' : 'Once upon a time'), max_tokens: 8, n: 2, stream: true,
+      model: MODEL_ID, messages: userMsg(FAKE ? 'echo: twice' : 'Once upon a time'), max_tokens: 8, n: 2, stream: true,
     });
     const text = ['', ''];
     const finish = [null, null];
@@ -198,7 +200,7 @@ describe('openai client', () => {
   test('parallel requests', async () => {
     const n = 12;
     const results = await Promise.all(Array.from({ length: n }, (_, i) => client.chat.completions.create({
-      model: 'any', messages: userMsg(FAKE ? `echo: req ${i}` : 'Once upon a time'), max_tokens: 12,
+      model: MODEL_ID, messages: userMsg(FAKE ? `echo: req ${i}` : 'Once upon a time'), max_tokens: 12,
     })));
     results.forEach((r, i) => {
       assert.equal(r.choices.length, 1);
@@ -210,7 +212,7 @@ describe('openai client', () => {
     const before = await metric('llmchain_requests_cancelled_total');
     const controller = new AbortController();
     const stream = await client.chat.completions.create({
-      model: 'any', messages: userMsg(FAKE ? 'echo: ' + 'x'.repeat(400) : 'Once upon a time'),
+      model: MODEL_ID, messages: userMsg(FAKE ? 'echo: ' + 'x'.repeat(400) : 'Once upon a time'),
       // A real model must still be generating when the abort comes: give it far more tokens than 3 chunks.
       max_tokens: FAKE ? 200 : 1500,
       stream: true,
@@ -231,19 +233,31 @@ describe('openai client', () => {
       after = await metric('llmchain_requests_cancelled_total');
     }
     assert.ok(after > before, `cancelled_total ${before} -> ${after}`);
-    const ok = await client.chat.completions.create({ model: 'any', messages: userMsg('echo: still here'),
+    const ok = await client.chat.completions.create({ model: MODEL_ID, messages: userMsg('echo: still here'),
       max_tokens: 8 });
     assert.equal(ok.choices.length, 1);
   });
 
   test('errors come back in OpenAI shape', async () => {
     await assert.rejects(
-      client.chat.completions.create({ model: 'any', messages: [], max_tokens: 4 }),
+      client.chat.completions.create({ model: MODEL_ID, messages: [], max_tokens: 4 }),
       (err) => err instanceof OpenAI.BadRequestError && err.param === 'messages');
     const noKey = new OpenAI({ baseURL, apiKey: 'wrong', maxRetries: 0 });
     await assert.rejects(noKey.models.list(), (err) => err instanceof OpenAI.AuthenticationError);
     const models = await client.models.list();
     assert.ok(models.data.length >= 1);
+  });
+
+  test('a model the server does not serve is 404 model_not_found; an --alias is served', async () => {
+    await assert.rejects(
+      client.chat.completions.create({ model: 'gpt-4o-mini', messages: userMsg('hi'), max_tokens: 4 }),
+      (err) => err instanceof OpenAI.NotFoundError && err.code === 'model_not_found' && err.param === 'model');
+    await assert.rejects(client.completions.create({ model: 'gpt-4o-mini', prompt: 'hi', max_tokens: 4 }),
+      (err) => err instanceof OpenAI.NotFoundError && err.code === 'model_not_found');
+    const r = await client.chat.completions.create({ model: 'e2e-alias', messages: userMsg('echo: hi'),
+      max_tokens: 4 });
+    assert.equal(r.choices.length, 1);
+    assert.equal((await client.models.retrieve('e2e-alias')).id, MODEL_ID);
   });
 });
 
@@ -268,7 +282,7 @@ const timeTool = {
 describe('tool calls', () => {
   test('tool_choice naming a function returns a call with valid arguments', async () => {
     const r = await client.chat.completions.create({
-      model: 'any', messages: userMsg('What is the weather in Paris?'), max_tokens: 128,
+      model: MODEL_ID, messages: userMsg('What is the weather in Paris?'), max_tokens: 128,
       tools: [weatherTool, timeTool], tool_choice: { type: 'function', function: { name: 'get_weather' } },
     });
     const choice = r.choices[0];
@@ -287,7 +301,7 @@ describe('tool calls', () => {
 
   test('tool_choice required picks one of the tools', async () => {
     const r = await client.chat.completions.create({
-      model: 'any', messages: userMsg('What time is it in Tokyo?'), max_tokens: 128,
+      model: MODEL_ID, messages: userMsg('What time is it in Tokyo?'), max_tokens: 128,
       tools: [weatherTool, timeTool], tool_choice: 'required',
     });
     const choice = r.choices[0];
@@ -300,7 +314,7 @@ describe('tool calls', () => {
 
   test('streamed forced call: arguments arrive in deltas and join to valid JSON', async () => {
     const stream = await client.chat.completions.create({
-      model: 'any', messages: userMsg('Weather in Oslo?'), max_tokens: 128, stream: true,
+      model: MODEL_ID, messages: userMsg('Weather in Oslo?'), max_tokens: 128, stream: true,
       tools: [weatherTool], tool_choice: { type: 'function', function: { name: 'get_weather' } },
     });
     let name = '', args = '', id = '', finish = null;
@@ -324,7 +338,7 @@ describe('tool calls', () => {
 
   test('a tool result goes back to the model and the conversation continues', async () => {
     const r = await client.chat.completions.create({
-      model: 'any', max_tokens: 16, tools: [weatherTool],
+      model: MODEL_ID, max_tokens: 16, tools: [weatherTool],
       messages: [
         { role: 'user', content: 'Weather in Rome?' },
         { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function',
@@ -351,7 +365,7 @@ describe('tool calls', () => {
     ];
     for (const [extra, param] of bad) {
       await assert.rejects(
-        client.chat.completions.create({ model: 'any', messages: userMsg('hi'), max_tokens: 4, ...extra }),
+        client.chat.completions.create({ model: MODEL_ID, messages: userMsg('hi'), max_tokens: 4, ...extra }),
         (err) => err instanceof OpenAI.BadRequestError && err.param === param,
         `expected a 400 naming ${param} for ${JSON.stringify(extra)}`);
     }
@@ -360,7 +374,7 @@ describe('tool calls', () => {
 
 describe('langchain', () => {
   test('withStructuredOutput (function calling) returns a parsed object', async () => {
-    const chat = new ChatOpenAI({ model: 'any', apiKey: API_KEY, configuration: { baseURL }, maxTokens: 128,
+    const chat = new ChatOpenAI({ model: MODEL_ID, apiKey: API_KEY, configuration: { baseURL }, maxTokens: 128,
       maxRetries: 0, temperature: 0 });
     const schema = z.object({ city: z.string(), days: z.number().int() });
     const structured = chat.withStructuredOutput(schema, { name: 'forecast' });
@@ -375,7 +389,7 @@ describe('langchain', () => {
   });
 
   test('bindTools with tool_choice yields tool_calls on the message', async () => {
-    const chat = new ChatOpenAI({ model: 'any', apiKey: API_KEY, configuration: { baseURL }, maxTokens: 128,
+    const chat = new ChatOpenAI({ model: MODEL_ID, apiKey: API_KEY, configuration: { baseURL }, maxTokens: 128,
       maxRetries: 0, temperature: 0 });
     const weather = tool(async ({ city }) => `sunny in ${city}`, {
       name: 'get_weather', description: 'Current weather of a city', schema: z.object({ city: z.string() }),
@@ -387,7 +401,7 @@ describe('langchain', () => {
   });
 
   test('ChatOpenAI invoke and stream', async () => {
-    const chat = new ChatOpenAI({ model: 'any', apiKey: API_KEY, configuration: { baseURL }, maxTokens: 16,
+    const chat = new ChatOpenAI({ model: MODEL_ID, apiKey: API_KEY, configuration: { baseURL }, maxTokens: 16,
       maxRetries: 0 });
     const msg = await chat.invoke(FAKE ? 'echo: from langchain' : 'Once upon a time');
     if (FAKE) assert.equal(msg.content, 'from langchain');
@@ -398,7 +412,7 @@ describe('langchain', () => {
   });
 
   test('OpenAI (completions) LLM invoke', async () => {
-    const llm = new LangChainOpenAI({ model: 'any', apiKey: API_KEY, configuration: { baseURL }, maxTokens: 16,
+    const llm = new LangChainOpenAI({ model: MODEL_ID, apiKey: API_KEY, configuration: { baseURL }, maxTokens: 16,
       maxRetries: 0 });
     const out = await llm.invoke(FAKE ? 'echo: lc completion' : 'Once upon a time');
     if (FAKE) assert.equal(out, 'lc completion');

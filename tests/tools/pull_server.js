@@ -1,7 +1,9 @@
 // Test server for `llmchain pull`: prints its port on stdout, then serves
-//   /model.gguf  1 MiB of deterministic bytes, honouring "Range: bytes=N-"
+//   /model.gguf  1 MiB of deterministic bytes after the GGUF magic, honouring "Range: bytes=N-"
 //   /cut.gguf    the same bytes; without a Range header the connection is cut
 //                after the first 300000 bytes (Content-Length announces all)
+//   /slow.gguf   the same bytes in 16 KiB pieces over about a second (progress redraws)
+//   /page.gguf   HTTP 200 with an HTML page (not GGUF: a login or error page)
 //   /error.gguf  HTTP 500
 const http = require('http');
 
@@ -12,6 +14,7 @@ for (let i = 0; i < size; i++) {
   s = (s * 1103515245 + 12345) >>> 0;
   body[i] = s >>> 24;
 }
+body.write('GGUF', 0, 'latin1');
 
 function sendRange(req, res) {
   const m = /^bytes=(\d+)-$/.exec(req.headers.range || '');
@@ -35,6 +38,20 @@ const server = http.createServer((req, res) => {
     if (sendRange(req, res)) return;
     res.writeHead(200, {'Content-Length': size});
     res.end(body);
+  } else if (req.url === '/slow.gguf') {
+    res.writeHead(200, {'Content-Length': size});
+    const piece = 16384;
+    let at = 0;
+    const next = () => {
+      if (at >= size) return res.end();
+      res.write(body.subarray(at, at + piece));
+      at += piece;
+      setTimeout(next, 1000 * piece / size);
+    };
+    next();
+  } else if (req.url === '/page.gguf') {
+    res.writeHead(200, {'Content-Type': 'text/html'});
+    res.end('<!doctype html><html><body>Sign in to download this file</body></html>\n');
   } else if (req.url === '/cut.gguf') {
     if (sendRange(req, res)) return;
     res.writeHead(200, {'Content-Length': size});

@@ -56,8 +56,33 @@ if [ "$(id -u)" != 0 ]; then
   check "unwritable directory reported" grep -q "not writable" "$WORK/err"
 fi
 
-"$BIN" pull "ftp://example.com/x.gguf" >/dev/null 2>"$WORK/err"; rc=$?
-check "bad scheme rejected" test $rc -ne 0
+# A complete download that is not GGUF (a login or error page served with 200) is refused
+# before it gets the model's name, and removed.
+"$BIN" pull "$URL/page.gguf" -o "$WORK/page" >"$WORK/out" 2>"$WORK/err"; rc=$?
+check "non-GGUF download exits 1" test $rc -eq 1
+check "non-GGUF message names the URL" grep -q "$URL/page.gguf: not a GGUF file" "$WORK/err"
+check "non-GGUF leaves no file" test ! -e "$WORK/page/page.gguf" -a ! -e "$WORK/page/page.gguf.part"
+check "non-GGUF prints nothing on stdout" test ! -s "$WORK/out"
+
+# Usage errors exit 2 with the message on stderr.
+"$BIN" pull "ftp://example.com/x.gguf" >"$WORK/out" 2>"$WORK/err"; rc=$?
+check "bad scheme exits 2" test $rc -eq 2
+check "bad scheme reported" grep -q "ftp://example.com/x.gguf" "$WORK/err"
+"$BIN" pull "$URL/model.gguf" -o "$WORK/short" --sha256 abc123 >"$WORK/out" 2>"$WORK/err"; rc=$?
+check "malformed --sha256 exits 2" test $rc -eq 2
+check "malformed --sha256 downloads nothing" test ! -e "$WORK/short"
+
+# On a terminal the progress bar is redrawn at most ~10 times a second (plus the final 100%),
+# not once per 4 KiB received (256 times for this file).
+if command -v script >/dev/null; then
+  script -qec "'$BIN' pull '$URL/slow.gguf' -o '$WORK/slow'" /dev/null </dev/null >"$WORK/tty" 2>&1; rc=$?
+  check "download on a terminal succeeds" test $rc -eq 0
+  draws=$(node -e "const s=require('fs').readFileSync(process.argv[1],'latin1'); console.log((s.match(/\rpull \[/g)||[]).length)" "$WORK/tty")
+  check "progress redraws bounded ($draws in about 1 s)" test "$draws" -ge 2 -a "$draws" -le 30
+  check "progress ends at 100%" grep -q "100.0%" "$WORK/tty"
+else
+  echo "skip: progress redraws (no script(1) for a terminal)"
+fi
 
 [ $fails -eq 0 ] || { echo "$fails check(s) failed"; exit 1; }
 echo "all pull checks passed"

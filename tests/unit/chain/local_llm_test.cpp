@@ -104,6 +104,22 @@ TEST(LocalLLM, ChatUsesTemplateAndStreams) {
   EXPECT_EQ(stopped.finish_reason, "cancelled");
 }
 
+// A LocalLLM built over a shared engine keeps it alive after every other owner is gone (the
+// YAML model factory returns models whose engine nobody else holds).
+TEST(LocalLLM, OwnsASharedEngine) {
+  std::weak_ptr<ScriptedEngine> watch;
+  LanguageModelPtr llm;
+  {
+    auto eng = std::make_shared<ScriptedEngine>();
+    watch = eng;
+    llm = std::make_shared<LocalLLM>(std::shared_ptr<engine::Engine>(eng));
+  }
+  ASSERT_FALSE(watch.expired());
+  EXPECT_NO_THROW(llm->generate(LlmInput::text("hello")));
+  llm.reset();
+  EXPECT_TRUE(watch.expired());
+}
+
 TEST(LocalLLM, InAChain) {
   ScriptedEngine eng;
   auto llm = std::make_shared<LocalLLM>(eng);

@@ -146,3 +146,42 @@ TEST(Guards, ParseAction) {
 
 }  // namespace
 }  // namespace llmchain::chain
+
+namespace llmchain::chain {
+namespace {
+
+// Every guard action is reported to the run's event log (the server shows them in a chain
+// response's metadata and counts them in /metrics); a clean text reports nothing.
+TEST(Guards, EventsAreReportedToTheRun) {
+  std::vector<GuardPtr> in{std::make_shared<PiiGuard>(GuardAction::kRedact)};
+  std::vector<GuardPtr> out{std::make_shared<DenyListGuard>(std::vector<std::string>{"guarantee"},
+                                                            std::vector<std::string>{}, GuardAction::kFlag)};
+  auto echo = lambda([](const Json& v) { return v; });
+  GuardedRunnable g(echo, in, out);
+  RunConfig clean;
+  g.invoke("nothing to see", clean);
+  EXPECT_TRUE(clean.guard_events->events().empty());
+
+  RunConfig rc;
+  Json r = g.invoke("mail me@a.io, we guarantee it", rc);
+  EXPECT_EQ(r, "mail [EMAIL], we guarantee it");  // flagged text goes through
+  auto ev = rc.guard_events->events();
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_EQ(ev[0].guard, in[0]->name());
+  EXPECT_EQ(ev[0].action, "redact");
+  EXPECT_EQ(ev[0].stage, "input");
+  EXPECT_NE(ev[0].reason.find("e-mail"), std::string::npos) << ev[0].reason;
+  EXPECT_EQ(ev[1].action, "flag");
+  EXPECT_EQ(ev[1].stage, "output");
+  EXPECT_NE(ev[1].reason.find("guarantee"), std::string::npos) << ev[1].reason;
+
+  std::vector<GuardPtr> block{std::make_shared<MaxLengthGuard>(3, GuardAction::kBlock)};
+  GuardedRunnable b(echo, block, {});
+  RunConfig brc;
+  EXPECT_THROW(b.invoke("too long", brc), Error);
+  ASSERT_EQ(brc.guard_events->events().size(), 1u);
+  EXPECT_EQ(brc.guard_events->events()[0].action, "block");
+}
+
+}  // namespace
+}  // namespace llmchain::chain

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "chain/lazy_llm.h"
 #include "chain/llm_chain.h"
 
 namespace llmchain::chain {
@@ -264,12 +265,12 @@ TEST(YamlLoader, LocalModelFactoryAndFolderAndSqliteMemory) {
   {
     auto cfg = load_chain_config(dir.string(), o);
     ASSERT_TRUE(cfg.ok()) << cfg.error().message();
-    EXPECT_EQ(seen.path, (dir / "model.gguf").string());
-    EXPECT_EQ(seen.options["chat_template"], "chatml");
     EXPECT_EQ(cfg->files.size(), 2u);
     RunConfig rc;
     rc.session_id = "s";
     ASSERT_TRUE(cfg->registry->invoke("chat", "hello", rc).ok());
+    EXPECT_EQ(seen.path, (dir / "model.gguf").string());  // built on the first call
+    EXPECT_EQ(seen.options["chat_template"], "chatml");
   }
   // a restart: the history comes back from SQLite
   auto cfg = load_chain_config(dir.string(), o);
@@ -277,13 +278,73 @@ TEST(YamlLoader, LocalModelFactoryAndFolderAndSqliteMemory) {
   RunConfig rc;
   rc.session_id = "s";
   ASSERT_TRUE(cfg->registry->invoke("chat", "again", rc).ok());
-  auto fake = std::dynamic_pointer_cast<FakeLLM>(cfg->models.at("local"));
+  auto lazy = std::dynamic_pointer_cast<LazyLLM>(cfg->models.at("local"));
+  ASSERT_TRUE(lazy);
+  auto fake = std::dynamic_pointer_cast<FakeLLM>(lazy->get());
   EXPECT_EQ(fake->last_call().input.prompt, "Human: hello\nAI: R|again");
   // duplicate definitions across files name both places
   std::ofstream(dir / "c_dup.yaml") << "models:\n  local: {type: fake}\n";
   auto dup = load_chain_config(dir.string(), o);
   ASSERT_FALSE(dup.ok());
   EXPECT_NE(dup.error().message().find("'local' is already defined at"), std::string::npos) << dup.error().message();
+  std::filesystem::remove_all(dir);
+}
+
+// Loading a file (and listing its chains) builds no local model and opens no database: both
+// happen on a chain's first call. Relative memory paths go under LLMCHAIN_MEMORY_DIR when set.
+TEST(YamlLoader, LocalModelsAndMemoryOpenOnFirstUse) {
+  auto dir = std::filesystem::temp_directory_path() / ("llmchain_lazy_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir / "conf");
+  const auto yaml = dir / "conf" / "chains.yaml";
+  std::ofstream(yaml) << R"(models:
+  local: {path: missing.gguf}
+chains:
+  chat:
+    model: local
+    prompt: "{history}|{input}"
+    memory: {store: sqlite, path: sub/mem.db}
+  other:
+    model: local
+    prompt: "{input}"
+)";
+  int built = 0;
+  LoadOptions o;
+  o.local_model_factory = [&](const LocalModelSpec&) -> Expected<LanguageModelPtr> {
+    ++built;
+    return LanguageModelPtr(std::make_shared<FakeLLM>(std::vector<std::string>{"R"}));
+  };
+  const auto memdir = dir / "state";
+  o.getenv = [&](const std::string& k) { return k == "LLMCHAIN_MEMORY_DIR" ? memdir.string() : std::string(); };
+  auto cfg = load_chain_config(yaml.string(), o);
+  ASSERT_TRUE(cfg.ok()) << cfg.error().message();
+  EXPECT_EQ(cfg->registry->list().size(), 2u);
+  EXPECT_EQ(built, 0);
+  EXPECT_FALSE(std::filesystem::exists(memdir / "sub" / "mem.db"));
+  EXPECT_FALSE(std::filesystem::exists(dir / "conf" / "sub"));
+  ASSERT_TRUE(cfg->registry->invoke("other", "x").ok());
+  EXPECT_EQ(built, 1);
+  EXPECT_FALSE(std::filesystem::exists(memdir / "sub" / "mem.db"));
+  ASSERT_TRUE(cfg->registry->invoke("chat", "hello").ok());
+  EXPECT_EQ(built, 1);  // one model, built once
+  EXPECT_TRUE(std::filesystem::exists(memdir / "sub" / "mem.db"));
+  EXPECT_FALSE(std::filesystem::exists(dir / "conf" / "sub"));
+
+  // A model that fails to load fails the call, naming the declaration; the next call retries.
+  LoadOptions bad = o;
+  int tries = 0;
+  bad.local_model_factory = [&](const LocalModelSpec& s) -> Expected<LanguageModelPtr> {
+    ++tries;
+    return Error(ErrorCode::kNotFound, "cannot open " + s.path);
+  };
+  auto cfg2 = load_chain_config(yaml.string(), bad);
+  ASSERT_TRUE(cfg2.ok()) << cfg2.error().message();
+  auto r = cfg2->registry->invoke("other", "x");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message().find("models.local"), std::string::npos) << r.error().message();
+  EXPECT_NE(r.error().message().find("missing.gguf"), std::string::npos) << r.error().message();
+  EXPECT_FALSE(cfg2->registry->invoke("other", "x").ok());
+  EXPECT_EQ(tries, 2);
   std::filesystem::remove_all(dir);
 }
 

@@ -37,6 +37,13 @@ chains:
     output_key: reply
     guards:
       input: [{type: deny_list, terms: [forbidden], action: block}]
+  screened:
+    model: fake
+    prompt: "Echo {text}"
+    output_key: reply
+    guards:
+      input: [{type: pii, action: redact}]
+      output: [{type: deny_list, terms: [friend], action: flag}]
 )YAML";
 
 class ChainsTest : public ServerFixture {
@@ -59,7 +66,7 @@ TEST_F(ChainsTest, ListsChainsWithInputVariables) {
   auto r = get("/chains");
   ASSERT_EQ(r->status, 200) << r->body;
   auto data = json::parse(r->body)["data"];
-  ASSERT_EQ(data.size(), 4u);
+  ASSERT_EQ(data.size(), 5u);
   EXPECT_EQ(data[0]["name"], "greet");
   EXPECT_EQ(data[0]["description"], "Greets someone");
   EXPECT_EQ(data[0]["input_variables"], json::array({"name"}));
@@ -181,6 +188,33 @@ TEST_F(ChainsTest, GuardBlockIs400NamingTheGuard) {
   EXPECT_EQ(err["code"], "guard_blocked");
   EXPECT_NE(err["message"].get<std::string>().find("guard '"), std::string::npos) << err.dump();
   EXPECT_EQ(fake("fake")->call_count(), 0u);
+}
+
+// Guards that flag or redact say so in the response metadata and in /metrics; a clean call
+// carries no guards key.
+TEST_F(ChainsTest, GuardEventsInMetadataAndMetrics) {
+  start_with_chains();
+  auto r = post("/chains/screened/invoke", json{{"input", {{"text", "write to me@example.org"}}}});
+  ASSERT_EQ(r->status, 200) << r->body;
+  auto j = json::parse(r->body);
+  EXPECT_EQ(j["output"], "Hello there, friend");  // flagged output goes through
+  ASSERT_TRUE(j["metadata"]["guards"].is_array()) << r->body;
+  ASSERT_EQ(j["metadata"]["guards"].size(), 2u) << r->body;
+  EXPECT_EQ(j["metadata"]["guards"][0]["action"], "redact");
+  EXPECT_EQ(j["metadata"]["guards"][0]["stage"], "input");
+  EXPECT_EQ(j["metadata"]["guards"][1]["action"], "flag");
+  EXPECT_EQ(j["metadata"]["guards"][1]["stage"], "output");
+  EXPECT_NE(j["metadata"]["guards"][1]["reason"].get<std::string>().find("friend"), std::string::npos);
+  auto clean = json::parse(post("/chains/greet/invoke", json{{"input", {{"name", "Bo"}}}})->body);
+  EXPECT_FALSE(clean["metadata"].contains("guards"));
+  // blocked calls count too
+  EXPECT_EQ(post("/chains/guarded/invoke", json{{"input", {{"text", "forbidden"}}}})->status, 400);
+  auto m = get("/metrics")->body;
+  const std::string guard = j["metadata"]["guards"][1]["guard"];
+  EXPECT_NE(m.find("llmchain_guard_events_total{chain=\"screened\",guard=\"" + guard + "\",action=\"flag\"} 1"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find("chain=\"guarded\""), std::string::npos) << m;
 }
 
 TEST_F(ChainsTest, UnknownChainIs404) {

@@ -1,5 +1,7 @@
 // YAML server config (--config) and request-parsing units that need no sockets.
 #include <gtest/gtest.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
@@ -12,16 +14,29 @@
 namespace llmchain::server {
 namespace {
 
-std::string write_temp(const std::string& text) {
-  std::string path = ::testing::TempDir() + "/server_config_test.yaml";
-  std::ofstream(path) << text;
-  return path;
-}
+// A YAML file of its own, removed with the object: ctest -j runs each TEST as a separate
+// process, all writing into the same TempDir().
+class TempYaml {
+ public:
+  explicit TempYaml(const std::string& text) : path_(::testing::TempDir() + "/server_config_test_XXXXXX.yaml") {
+    int fd = ::mkstemps(path_.data(), 5);  // 5: ".yaml"
+    EXPECT_GE(fd, 0) << path_;
+    if (fd >= 0) ::close(fd);
+    std::ofstream(path_) << text;
+  }
+  ~TempYaml() { std::remove(path_.c_str()); }
+  TempYaml(const TempYaml&) = delete;
+  TempYaml& operator=(const TempYaml&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
 
 TEST(ServerConfig, ReadsServerSection) {
-  auto cfg =
-      load_server_config(write_temp("server:\n  port: 9000\n  api_key: \"123\"\n  ui: false\n"
-                                    "  request_timeout: 2.5\nchains: {}\n"));
+  auto cfg = load_server_config(TempYaml("server:\n  port: 9000\n  api_key: \"123\"\n  ui: false\n"
+                                         "  request_timeout: 2.5\nchains: {}\n")
+                                    .path());
   ASSERT_TRUE(cfg.ok()) << cfg.error().message();
   EXPECT_EQ((*cfg)["port"], 9000);
   EXPECT_EQ((*cfg)["api_key"], "123");  // quoted stays a string
@@ -30,11 +45,11 @@ TEST(ServerConfig, ReadsServerSection) {
 }
 
 TEST(ServerConfig, RejectsUnknownKeysAndBadFiles) {
-  auto bad = load_server_config(write_temp("server:\n  prot: 1\n"));
+  auto bad = load_server_config(TempYaml("server:\n  prot: 1\n").path());
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.error().message().find("prot"), std::string::npos);
   EXPECT_FALSE(load_server_config("/nonexistent/x.yaml").ok());
-  EXPECT_FALSE(load_server_config(write_temp("server: [1, 2\n")).ok());
+  EXPECT_FALSE(load_server_config(TempYaml("server: [1, 2\n").path()).ok());
 }
 
 TEST(OpenAiRequest, OpenAiDefaultsNotCliDefaults) {

@@ -35,7 +35,7 @@ TEST_F(EndpointsTest, CorsPreflightAndAllowOrigin) {
 
 TEST_F(EndpointsTest, ChatCompletionShape) {
   auto r = post("/v1/chat/completions",
-                json{{"model", "x"}, {"messages", {{{"role", "user"}, {"content", "echo: hi there"}}}}});
+                json{{"model", "fake-model"}, {"messages", {{{"role", "user"}, {"content", "echo: hi there"}}}}});
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 200) << r->body;
   EXPECT_NE(r->get_header_value("Content-Type").find("application/json"), std::string::npos);
@@ -247,8 +247,48 @@ TEST_F(EndpointsTest, Models) {
   EXPECT_EQ(json::parse(missing->body)["error"]["code"], "model_not_found");
 }
 
+// As OpenAI: a model this server does not serve is 404 model_not_found, on every route that
+// takes a model, rather than answered by the loaded one.
+TEST_F(EndpointsTest, UnknownModelIs404) {
+  json msgs = {{{"role", "user"}, {"content", "echo: hi"}}};
+  for (const auto& [path, body] : std::vector<std::pair<std::string, json>>{
+           {"/v1/chat/completions", json{{"model", "gpt-4o"}, {"messages", msgs}}},
+           {"/v1/completions", json{{"model", "gpt-4o"}, {"prompt", "hi"}}},
+           {"/v1/embeddings", json{{"model", "gpt-4o"}, {"input", "hi"}}}}) {
+    auto r = post(path, body);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 404) << path << " " << r->body;
+    auto e = json::parse(r->body)["error"];
+    EXPECT_EQ(e["code"], "model_not_found") << path;
+    EXPECT_EQ(e["param"], "model") << path;
+    EXPECT_NE(e["message"].get<std::string>().find("gpt-4o"), std::string::npos);
+  }
+  // no model at all means the one served
+  EXPECT_EQ(post("/v1/completions", json{{"prompt", "echo: hi"}})->status, 200);
+}
+
+class AliasTest : public ServerFixture {};
+
+TEST_F(AliasTest, AliasesAreServedNames) {
+  ServerOptions o;
+  o.model_aliases = {"gpt-4o-mini", "llama"};
+  start(o);
+  json msgs = {{{"role", "user"}, {"content", "echo: hi"}}};
+  for (const char* name : {"gpt-4o-mini", "llama", "fake-model"}) {
+    auto r = post("/v1/chat/completions", json{{"model", name}, {"messages", msgs}});
+    ASSERT_EQ(r->status, 200) << name << " " << r->body;
+    EXPECT_EQ(json::parse(r->body)["model"], "gpt-4o-mini");  // the first alias is the id
+  }
+  EXPECT_EQ(post("/v1/chat/completions", json{{"model", "other"}, {"messages", msgs}})->status, 404);
+  auto models = json::parse(get("/v1/models")->body);
+  EXPECT_EQ(models["data"][0]["id"], "gpt-4o-mini");
+  EXPECT_EQ(models["data"][0]["aliases"], json({"gpt-4o-mini", "llama"}));
+  EXPECT_EQ(get("/v1/models/llama")->status, 200);
+  EXPECT_EQ(get("/v1/models/other")->status, 404);
+}
+
 TEST_F(EndpointsTest, Embeddings) {
-  auto r = post("/v1/embeddings", json{{"input", {"hello", "world"}}, {"model", "m"}});
+  auto r = post("/v1/embeddings", json{{"input", {"hello", "world"}}, {"model", "fake-model"}});
   ASSERT_EQ(r->status, 200) << r->body;
   auto j = json::parse(r->body);
   EXPECT_EQ(j["object"], "list");
@@ -295,11 +335,13 @@ TEST_F(EndpointsTest, MetricsExposition) {
   EXPECT_NE(r->get_header_value("Content-Type").find("text/plain"), std::string::npos);
   const std::string& m = r->body;
   for (const char* name :
-       {"llmchain_requests_running ", "llmchain_requests_waiting ", "llmchain_prompt_tokens_total ",
-        "llmchain_generation_tokens_total 3", "llmchain_time_to_first_token_seconds_bucket{le=\"+Inf\"} 1",
-        "llmchain_inter_token_latency_seconds_count 2", "llmchain_request_duration_seconds_count 1",
-        "llmchain_kv_cache_usage_ratio ", "llmchain_queue_rejections_total 0",
-        "llmchain_http_requests_total{route=\"/v1/completions\",status=\"200\"} 1",
+       {"llmchain_requests_running ", "llmchain_requests_waiting ",
+        "llmchain_prompt_tokens_total{model=\"fake-model\"} ",
+        "llmchain_generation_tokens_total{model=\"fake-model\"} 3",
+        "llmchain_time_to_first_token_seconds_bucket{model=\"fake-model\",le=\"+Inf\"} 1",
+        "llmchain_inter_token_latency_seconds_count{model=\"fake-model\"} 2",
+        "llmchain_request_duration_seconds_count{model=\"fake-model\"} 1", "llmchain_kv_cache_usage_ratio ",
+        "llmchain_queue_rejections_total 0", "llmchain_http_requests_total{route=\"/v1/completions\",status=\"200\"} 1",
         "llmchain_http_requests_total{route=\"/v1/completions\",status=\"400\"} 1"}) {
     EXPECT_NE(m.find(name), std::string::npos) << "missing: " << name << "\n" << m;
   }
