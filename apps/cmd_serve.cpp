@@ -126,9 +126,9 @@ void from_config(const nlohmann::json& cfg, const char* key, CLI::Option* opt, T
 int run_serve(ServeOptions& o, CLI::App* sub) {
   if (!o.config.empty()) {
     auto cfg = server::load_server_config(o.config);
-    if (!cfg) {
+    if (!cfg) {  // a missing, unreadable or invalid file: a failure (1), not a usage error
       std::fprintf(stderr, "error: %s\n", cfg.error().what());
-      return 2;
+      return 1;
     }
     try {
       auto& s = o.server;
@@ -146,7 +146,8 @@ int run_serve(ServeOptions& o, CLI::App* sub) {
       from_config(*cfg, "request_timeout", sub->get_option("--request-timeout"), s.request_timeout_s);
       if (cfg->contains("model_alias") && sub->get_option("--alias")->count() == 0) {
         const auto& a = (*cfg)["model_alias"];
-        s.model_aliases = a.is_array() ? a.get<std::vector<std::string>>() : std::vector<std::string>{a.get<std::string>()};
+        s.model_aliases =
+            a.is_array() ? a.get<std::vector<std::string>>() : std::vector<std::string>{a.get<std::string>()};
       }
       from_config(*cfg, "shutdown_grace", sub->get_option("--shutdown-grace"), s.shutdown_grace_s);
       if (cfg->contains("ui") && sub->get_option("--no-ui")->count() == 0) o.no_ui = !(*cfg)["ui"].get<bool>();
@@ -242,7 +243,7 @@ int run_serve(ServeOptions& o, CLI::App* sub) {
     auto loaded = load_chains(path, explicit_chains, engine_model_factory(*engine, o.server.metrics));
     if (!loaded) {
       std::fprintf(stderr, "error: chains: %s\n", loaded.error().what());
-      return 2;
+      return 1;
     }
     chains = std::move(*loaded);
     o.server.chains = chains->registry;
@@ -299,7 +300,9 @@ LLMC_REGISTER_COMMAND(serve, [](CLI::App& app) -> CommandAction {
              "CONFIG");
   env_option(sub->add_option("--chains", o->chains, "YAML chains file (or folder) served under /chains"), "CHAINS");
   env_option(sub->add_option("--log-format", o->log_format, "text or json")->capture_default_str(), "LOG_FORMAT");
-  env_option(sub->add_option("--log-level", o->log_level, "trace|debug|info|warn|error|off")->capture_default_str(),
+  env_option(sub->add_option("--log-level", o->log_level, "trace|debug|info|warn|error|off")
+                 ->check(CLI::IsMember({"trace", "debug", "info", "warn", "warning", "error", "critical", "off"}))
+                 ->capture_default_str(),
              "LOG_LEVEL");
   env_option(sub->add_option("--threads", o->threads, "Compute threads (0: all cores)"), "THREADS");
   env_option(sub->add_option("--chat-template", s.chat_template, "Built-in chat template overriding the model's"),

@@ -73,6 +73,7 @@ void Loader::add_document(const std::string& file, const std::string& text) {
     fail(ErrorCode::kInvalidArgument, "{}:{}:{}: YAML syntax error: {}", file, e.mark.line + 1, e.mark.column + 1,
          e.msg);
   }
+  check_expansion(file, root);
   Loc loc{file, ""};
   if (root.IsNull()) return;
   expect_map(loc, root);

@@ -111,6 +111,31 @@ std::vector<std::string> get_string_list(const Loc& loc, const YAML::Node& map, 
   return out;
 }
 
+void check_expansion(const std::string& file, const YAML::Node& root, size_t max_nodes, size_t max_depth) {
+  std::vector<std::pair<YAML::Node, size_t>> stack{{root, 0}};
+  size_t seen = 0;
+  while (!stack.empty()) {
+    auto [n, depth] = std::move(stack.back());
+    stack.pop_back();
+    if (++seen > max_nodes) {
+      fail_at(
+          {file, ""}, n,
+          fmt::format("more than {} nodes once aliases are expanded (aliases repeated inside aliases?)", max_nodes));
+    }
+    if (depth > max_depth) {
+      fail_at({file, ""}, n, fmt::format("nested deeper than {} levels (an alias that refers to itself?)", max_depth));
+    }
+    if (n.IsMap()) {
+      for (auto it = n.begin(); it != n.end(); ++it) {
+        stack.push_back({it->first, depth + 1});
+        stack.push_back({it->second, depth + 1});
+      }
+    } else if (n.IsSequence()) {
+      for (auto it = n.begin(); it != n.end(); ++it) stack.push_back({*it, depth + 1});
+    }
+  }
+}
+
 nlohmann::json to_json(const YAML::Node& n) {
   using nlohmann::json;
   switch (n.Type()) {

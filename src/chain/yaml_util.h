@@ -38,6 +38,12 @@ bool get_bool(const Loc& loc, const YAML::Node& map, const char* key, bool def);
 // A list of strings (a single string is a one-element list); missing: empty.
 std::vector<std::string> get_string_list(const Loc& loc, const YAML::Node& map, const char* key);
 
+// Aliases are references: a 600-byte file can expand to billions of nodes ("billion laughs")
+// or refer to itself (infinite depth), and every walk over it would then exhaust memory or the
+// stack. Throws Error(kInvalidArgument, "file:line:col: ...") when the document, aliases
+// followed, has more than max_nodes nodes or nests deeper than max_depth. Iterative.
+void check_expansion(const std::string& file, const YAML::Node& root, size_t max_nodes = 200000, size_t max_depth = 64);
+
 // Plain scalars become null/bool/int/float when they look like one; quoted ones stay strings.
 nlohmann::json to_json(const YAML::Node& n);
 LlmParams params_from(const Loc& loc, const YAML::Node& n);

@@ -37,7 +37,7 @@ int run_gateway(const ServerOptions& server, const UpstreamPoolOptions& pool_opt
     auto chains = load_chains(srv.self_endpoint());
     if (!chains) {
       std::fprintf(stderr, "error: chains: %s\n", chains.error().what());
-      return 2;
+      return 1;
     }
     srv.set_chains(*chains);
   }

@@ -5,6 +5,8 @@
 
 #include <set>
 
+#include "chain/yaml_util.h"
+
 namespace llmchain::server {
 namespace {
 
@@ -32,6 +34,11 @@ Expected<nlohmann::json> load_server_config(const std::string& path) {
     root = YAML::LoadFile(path);
   } catch (const YAML::Exception& e) {
     return Error(ErrorCode::kInvalidFile, fmt::format("config {}: {}", path, e.what()));
+  }
+  try {
+    chain::yaml_util::check_expansion(path, root);
+  } catch (const Error& e) {
+    return e;
   }
   YAML::Node section = root.IsMap() && root["server"] ? root["server"] : root;
   nlohmann::json out = nlohmann::json::object();

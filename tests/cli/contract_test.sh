@@ -203,6 +203,19 @@ expect_fail "chain run: missing model" "$MISSING" chain run "$CHAINS" product_de
 expect_fail "chain run: corrupt model" "$CORRUPT" chain run "$CHAINS" product_description -i product=x -m "$CORRUPT"
 expect_fail "chain list: missing file" "$T/none.yaml" chain list "$T/none.yaml"
 expect_fail "chain list: corrupt file" "$T/corrupt.yaml" chain list "$T/corrupt.yaml"
+# Aliases: one that refers to itself, and a "billion laughs" file (9^8 expansions in 600 bytes),
+# fail cleanly naming the file instead of overflowing the stack or exhausting memory.
+printf 'models:\n  m: &x {type: fake, responses: [a], params: {stop: *x}}\nchains:\n  c: {model: m, prompt: "{q}"}\n' \
+  >"$T/self-alias.yaml"
+{
+  printf 'server:\n  a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n'
+  for i in 1 2 3 4 5 6 7 8; do
+    p=$((i - 1))
+    printf '  a%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]\n' $i $i $p $p $p $p $p $p $p $p $p
+  done
+} >"$T/laughs.yaml"
+expect_fail "chain list: self-referencing alias" "$T/self-alias.yaml" chain list "$T/self-alias.yaml"
+expect_fail "chain list: billion laughs" "$T/laughs.yaml" chain list "$T/laughs.yaml"
 
 # ---- pull (against tests/tools/pull_server.js) ----
 node "$SRC/tests/tools/pull_server.js" >"$T/pull_port" &
@@ -270,6 +283,12 @@ expect_usage "serve: port out of range" serve -m "$MODEL" --port 83826
 LLMCHAIN_PORT=83826 expect_usage "serve: LLMCHAIN_PORT out of range" serve -m "$MODEL"
 printf 'server:\n  port: 83826\n' >"$T/port.yaml"
 expect_usage "serve: config port out of range" serve -m "$MODEL" --config "$T/port.yaml"
+expect_usage "serve: bad --log-level" serve -m "$MODEL" --port 0 --log-level loud
+expect_fail "serve: missing config" "$T/none.yaml" serve -m "$MODEL" --port 0 --config "$T/none.yaml"
+expect_fail "serve: self-referencing alias in config" "$T/self-alias.yaml" serve -m "$MODEL" --port 0 \
+  --config "$T/self-alias.yaml"
+expect_fail "serve: billion laughs config" "$T/laughs.yaml" serve -m "$MODEL" --port 0 --config "$T/laughs.yaml"
+expect_fail "serve: missing chains file" "$T/none.yaml" serve -m "$MODEL" --port 0 --chains "$T/none.yaml"
 expect_fail "serve: missing model" "$MISSING" serve -m "$MISSING" --port 0
 expect_fail "serve: corrupt model" "$CORRUPT" serve -m "$CORRUPT" --port 0
 

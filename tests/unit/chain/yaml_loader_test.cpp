@@ -348,6 +348,27 @@ chains:
   std::filesystem::remove_all(dir);
 }
 
+// Aliases are followed with a budget: a self-reference and a "billion laughs" file are clean
+// errors naming the file, not a stack overflow or an out-of-memory kill.
+TEST(YamlLoader, AliasExpansionIsBounded) {
+  auto self = load_chain_config_string(
+      "models:\n  m: &x {type: fake, responses: [a], params: {stop: *x}}\nchains:\n  c: {model: m, prompt: '{q}'}\n",
+      "self.yaml");
+  ASSERT_FALSE(self.ok());
+  EXPECT_NE(self.error().message().find("self.yaml:"), std::string::npos) << self.error().message();
+  EXPECT_NE(self.error().message().find("refers to itself"), std::string::npos) << self.error().message();
+
+  std::string laughs = "server:\n  a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n";
+  for (int i = 1; i <= 8; ++i) {
+    laughs += "  a" + std::to_string(i) + ": &a" + std::to_string(i) + " [";
+    for (int k = 0; k < 9; ++k) laughs += (k ? ", *a" : "*a") + std::to_string(i - 1);
+    laughs += "]\n";
+  }
+  auto big = load_chain_config_string(laughs, "laughs.yaml");
+  ASSERT_FALSE(big.ok());
+  EXPECT_NE(big.error().message().find("aliases are expanded"), std::string::npos) << big.error().message();
+}
+
 TEST(YamlLoader, ExamplesFileLoads) {
   // a copy, so the SQLite memory it declares is created in a temporary folder
   auto dir = std::filesystem::temp_directory_path() / ("llmchain_examples_" + std::to_string(::getpid()));
