@@ -182,6 +182,23 @@ void Scheduler::start_slot(Slot& s, Request* r) {
     return;
   }
   s.sampler = std::move(*sampler);
+  if (s.sampler->constrained()) {
+    // The budget keeps a constrained output completable (sampler.h) only when
+    // it starts at or above the shortest document: below that, refuse.
+    const int32_t need = s.sampler->min_tokens_to_complete();
+    if (need > s.max_tokens) {
+      const bool by_context = g.max_tokens < 0 || g.max_tokens > room;
+      std::string have = by_context ? fmt::format("the context leaves room for only {} tokens", room)
+                                    : fmt::format("max_tokens is {}", g.max_tokens);
+      std::string what = need == sampling::Sampler::kNoCompletion
+                             ? std::string("the output constraint has no document this model's vocabulary can spell")
+                             : fmt::format("the shortest document the output constraint allows takes {} tokens "
+                                           "of this model, but {}",
+                                           need, have);
+      finish(s, "error", Error(ErrorCode::kInvalidArgument, what));
+      return;
+    }
+  }
   s.sampler->set_history(prompt);
   s.decoder = std::make_unique<tokenizer::StreamDecoder>(*tok_);
   s.stop = std::make_unique<sampling::StopMatcher>(g.stop);
@@ -271,6 +288,9 @@ void Scheduler::on_logits(Slot& s, const float* logits) {
     finish(s, "length");
     return;
   }
+  if (s.sampler->constrained()) {
+    s.sampler->set_budget(std::min(s.max_tokens - s.n_gen, n_ctx_ - static_cast<int32_t>(s.cached.size())));
+  }
   sampling::SampleResult sr = s.sampler->sample(s.logits.data(), n_vocab);
   const int32_t tok = sr.token;
   if (tok < 0) {
@@ -307,10 +327,11 @@ void Scheduler::on_logits(Slot& s, const float* logits) {
   ev.text = std::move(out.emit);
   emit(s, std::move(ev));
   if (!s.req) return;  // cancelled by the callback
-  if (out.stopped) {
+  if (out.stopped || s.sampler->grammar_done()) {
     finish(s, "stop");
   } else if (s.n_gen >= s.max_tokens || static_cast<int32_t>(s.cached.size()) + 1 >= n_ctx_) {
-    finish(s, "length");
+    // A constrained output that ends as a complete document was not cut.
+    finish(s, s.sampler->constrained() && s.sampler->grammar_complete() ? "stop" : "length");
   } else {
     s.pending = tok;
   }

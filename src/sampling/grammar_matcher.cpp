@@ -10,6 +10,10 @@ namespace {
 // dropped (keeping the current state) and rebuilt on demand.
 constexpr size_t kMaxStates = 20000;
 constexpr size_t kMaxMaskBytes = size_t{256} << 20;
+// Completions longer than this are not spelled out as token plans (a state
+// that needs one counts as having none: conservative, never unsound).
+constexpr size_t kMaxPlanBytes = size_t{1} << 16;
+constexpr uint32_t kInf = CompletionTable::kInf;
 
 std::string state_key(const std::vector<std::vector<uint32_t>>& stacks, uint32_t partial, uint8_t remaining) {
   std::string key;
@@ -26,7 +30,9 @@ std::string state_key(const std::vector<std::vector<uint32_t>>& stacks, uint32_t
 }  // namespace
 
 GrammarMatcher::GrammarMatcher(std::shared_ptr<const Grammar> grammar, std::shared_ptr<const CompiledVocab> vocab)
-    : grammar_(std::move(grammar)), vocab_(std::move(vocab)) {
+    : grammar_(std::move(grammar)),
+      vocab_(std::move(vocab)),
+      completion_(std::make_unique<CompletionTable>(*grammar_)) {
   none_.assign((static_cast<size_t>(vocab_->size()) + 63) / 64, 0);
   std::vector<Stack> init;
   for (uint32_t alt : grammar_->rule_alts[grammar_->root]) {
@@ -91,6 +97,7 @@ int32_t GrammarMatcher::intern(std::vector<Stack> stacks, uint32_t partial, uint
   st->partial = partial;
   st->remaining = remaining;
   st->length = length;
+  st->min_bytes = completion_bytes(*st, nullptr);
   int32_t id = static_cast<int32_t>(states_.size());
   states_.push_back(std::move(st));
   next_.resize(states_.size() * 256, kUnknown);
@@ -158,6 +165,7 @@ bool GrammarMatcher::compute_mask(int32_t root_id, size_t max_tokens, size_t max
   const uint32_t n = vocab_->trie().num_nodes();
   std::vector<uint64_t> mask(none_.size(), 0);
   size_t n_tokens = 0, n_nodes = 0;
+  uint32_t max_next_bytes = 0;
   walk_.clear();
   walk_.push_back({n, root_id});
   for (uint32_t i = 1; i < n;) {
@@ -172,6 +180,7 @@ bool GrammarMatcher::compute_mask(int32_t root_id, size_t max_tokens, size_t max
     const uint32_t end = nodes[i + 1].token_begin;
     n_tokens += end - node.token_begin;
     if (n_tokens > max_tokens) return false;
+    if (end > node.token_begin) max_next_bytes = std::max(max_next_bytes, states_[next]->min_bytes);
     for (uint32_t t = node.token_begin; t < end; ++t) {
       int32_t tok = node_tokens[t];
       mask[tok >> 6] |= uint64_t{1} << (tok & 63);
@@ -188,6 +197,7 @@ bool GrammarMatcher::compute_mask(int32_t root_id, size_t max_tokens, size_t max
     }
   }
   root_state.mask = std::move(mask);
+  root_state.max_next_bytes = max_next_bytes;
   ++cached_masks_;
   return true;
 }
@@ -229,11 +239,33 @@ bool GrammarMatcher::accept_token(int32_t token) {
   if (vocab_->is_eog(token)) {
     if (!accepting()) return false;
     finished_ = true;
+    plan_.clear();
+    plan_pos_ = 0;
     return true;
   }
   const std::string& bytes = vocab_->bytes(token);
   if (bytes.empty()) return false;
-  return accept_bytes(bytes);
+  // The plan to follow after this token: the current one when the token is
+  // its next step, or this state's own spelling when it starts with the token
+  // (whichever is shorter), else none (the next state's own counts then).
+  const bool follows = plan_pos_ < plan_.size() && plan_[plan_pos_] == token;
+  const size_t follow_left = follows ? plan_.size() - plan_pos_ - 1 : SIZE_MAX;
+  const State& cur = *states_[state_];
+  const bool own = cur.min_tokens > 0 && cur.min_tokens != kNoCompletion && cur.plan.front() == token &&
+                   cur.plan.size() - 1 < follow_left;
+  std::vector<int32_t> own_rest;
+  if (own) own_rest.assign(cur.plan.begin() + 1, cur.plan.end());
+  if (!advance(bytes)) return false;
+  if (own) {
+    plan_ = std::move(own_rest);
+    plan_pos_ = 0;
+  } else if (follows) {
+    ++plan_pos_;
+  } else {
+    plan_.clear();
+    plan_pos_ = 0;
+  }
+  return true;
 }
 
 bool GrammarMatcher::can_accept_token(int32_t token) {
@@ -254,6 +286,13 @@ bool GrammarMatcher::can_accept_token(int32_t token) {
 }
 
 bool GrammarMatcher::accept_bytes(std::string_view bytes) {
+  if (!advance(bytes)) return false;
+  plan_.clear();
+  plan_pos_ = 0;
+  return true;
+}
+
+bool GrammarMatcher::advance(std::string_view bytes) {
   if (state_ < 0 || finished_) return false;
   maybe_trim_cache();
   int32_t st = state_;
@@ -266,5 +305,157 @@ bool GrammarMatcher::accept_bytes(std::string_view bytes) {
 }
 
 bool GrammarMatcher::accepting() const { return state_ >= 0 && states_[state_]->accepting; }
+
+bool GrammarMatcher::can_continue() const {
+  if (state_ < 0 || finished_) return false;
+  const State& s = *states_[state_];
+  return s.remaining > 0 || std::any_of(s.stacks.begin(), s.stacks.end(), [](const Stack& st) { return !st.empty(); });
+}
+
+// The shortest completion of a state: the cheapest stack's top character (or
+// the rest of the pending UTF-8 character), then the rest of every
+// alternative on the stack, innermost first. Appends it to `out` when given
+// (kInf when it would pass kMaxPlanBytes).
+uint32_t GrammarMatcher::completion_bytes(const State& s, std::string* out) const {
+  if (s.accepting) return 0;
+  const CompletionTable& t = *completion_;
+  uint32_t lo = 0, hi = 0;
+  if (s.remaining > 0) {  // code points the pending character may still become
+    lo = s.partial << (6 * s.remaining);
+    hi = lo | ((1u << (6 * s.remaining)) - 1);
+    lo = std::max<uint32_t>(lo, s.length == 2 ? 0x80 : s.length == 3 ? 0x800 : 0x10000);
+  }
+  uint32_t best = kInf;
+  const Stack* best_stack = nullptr;
+  int64_t best_cp = -1;
+  for (const Stack& st : s.stacks) {
+    if (st.empty()) continue;
+    const uint32_t top = st.back();
+    const uint32_t cs = grammar_->elems[top].arg;
+    int64_t cp = -1;
+    uint32_t c;
+    if (s.remaining == 0) {
+      c = t.char_bytes(cs);
+    } else {
+      cp = first_match(grammar_->charsets[cs], lo, hi);
+      if (cp < 0) continue;
+      c = s.remaining;
+    }
+    c = CompletionTable::add(c, t.suffix_bytes(top + 1));
+    for (size_t i = 0; i + 1 < st.size() && c < best; ++i) c = CompletionTable::add(c, t.suffix_bytes(st[i]));
+    if (c < best) {
+      best = c;
+      best_stack = &st;
+      best_cp = cp;
+    }
+  }
+  if (!out || !best_stack) return best;
+  const Stack& st = *best_stack;
+  const uint32_t top = st.back();
+  if (s.remaining == 0) {
+    t.append_char(grammar_->elems[top].arg, *out);
+  } else {
+    std::string whole;
+    append_utf8(static_cast<uint32_t>(best_cp), whole);
+    out->append(whole, whole.size() - s.remaining, s.remaining);
+  }
+  bool ok = t.append_suffix(top + 1, *out, kMaxPlanBytes);
+  for (size_t i = st.size() - 1; ok && i-- > 0;) ok = t.append_suffix(st[i], *out, kMaxPlanBytes);
+  return ok ? best : kInf;
+}
+
+int32_t GrammarMatcher::find_child(uint32_t node, uint8_t byte) const {
+  const std::vector<TokenTrie::Node>& nodes = vocab_->trie().nodes;
+  for (uint32_t c = node + 1; c < nodes[node].subtree_end; c = nodes[c].subtree_end) {
+    if (nodes[c].byte == byte) return static_cast<int32_t>(c);
+  }
+  return -1;
+}
+
+// The fewest tokens spelling the state's shortest completion (dynamic
+// programming over its byte positions, each extended along the trie), kept
+// with the spelling as the state's plan.
+int32_t GrammarMatcher::state_tokens(int32_t id) {
+  State& s = *states_[id];
+  if (s.min_tokens >= 0) return s.min_tokens;
+  s.min_tokens = kNoCompletion;
+  if (s.accepting) {
+    s.min_tokens = 0;
+    return 0;
+  }
+  std::string w;
+  if (s.min_bytes >= kInf || s.min_bytes > kMaxPlanBytes || completion_bytes(s, &w) >= kInf) return s.min_tokens;
+  const std::vector<TokenTrie::Node>& nodes = vocab_->trie().nodes;
+  const std::vector<int32_t>& node_tokens = vocab_->trie().node_tokens;
+  const size_t n = w.size();
+  std::vector<int32_t> dp(n + 1, kNoCompletion), from(n + 1, -1), tok(n + 1, -1);
+  dp[0] = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (dp[i] == kNoCompletion) continue;
+    int32_t node = 0;
+    for (size_t j = i; j < n; ++j) {
+      node = find_child(static_cast<uint32_t>(node), static_cast<uint8_t>(w[j]));
+      if (node < 0) break;
+      const uint32_t begin = nodes[node].token_begin;
+      if (nodes[node + 1].token_begin > begin && dp[i] + 1 < dp[j + 1]) {
+        dp[j + 1] = dp[i] + 1;
+        from[j + 1] = static_cast<int32_t>(i);
+        tok[j + 1] = node_tokens[begin];
+      }
+    }
+  }
+  if (dp[n] == kNoCompletion) return s.min_tokens;
+  s.plan.resize(dp[n]);
+  for (size_t j = n, k = s.plan.size(); j > 0; j = static_cast<size_t>(from[j])) s.plan[--k] = tok[j];
+  s.min_tokens = dp[n];
+  return s.min_tokens;
+}
+
+int32_t GrammarMatcher::min_tokens_to_complete() {
+  if (state_ < 0) return kNoCompletion;
+  if (finished_) return 0;
+  maybe_trim_cache();
+  int32_t best = state_tokens(state_);
+  const uint32_t bytes = states_[state_]->min_bytes;
+  if (vocab_->spells_every_byte() && bytes < kInf) best = std::min(best, static_cast<int32_t>(bytes));
+  if (plan_pos_ < plan_.size()) best = std::min(best, static_cast<int32_t>(plan_.size() - plan_pos_));
+  return best;
+}
+
+bool GrammarMatcher::can_accept_token_within(int32_t token, int32_t budget) {
+  if (budget <= 0 || state_ < 0 || finished_ || token < 0 || token >= vocab_->size()) return false;
+  if (vocab_->is_eog(token)) return accepting();
+  const std::string& bytes = vocab_->bytes(token);
+  if (bytes.empty()) return false;
+  const uint32_t limit = static_cast<uint32_t>(budget - 1);
+  const bool by_bytes = vocab_->spells_every_byte();
+  if (const State& cur = *states_[state_]; !cur.mask.empty()) {
+    if (!((cur.mask[token >> 6] >> (token & 63)) & 1)) return false;
+    if (by_bytes && cur.max_next_bytes <= limit) return true;
+  }
+  maybe_trim_cache();
+  int32_t st = state_;
+  for (char c : bytes) {
+    st = step(st, static_cast<uint8_t>(c));
+    if (st < 0) return false;
+  }
+  // Some known completion of at most `limit` tokens after the token: the next
+  // state's shortest one (in bytes, or spelled in tokens), or the rest of a plan.
+  const uint32_t next_bytes = states_[st]->min_bytes;
+  if (next_bytes >= kInf) return false;
+  if (by_bytes && next_bytes <= limit) return true;
+  if (state_tokens(st) <= static_cast<int32_t>(limit)) return true;
+  if (plan_pos_ < plan_.size() && plan_[plan_pos_] == token && plan_.size() - plan_pos_ - 1 <= limit) return true;
+  const int32_t own = state_tokens(state_);
+  const State& cur = *states_[state_];
+  return own > 0 && own != kNoCompletion && cur.plan.front() == token && static_cast<uint32_t>(own - 1) <= limit;
+}
+
+bool GrammarMatcher::budget_may_bind(int32_t budget) const {
+  if (state_ < 0 || finished_) return false;
+  const State& s = *states_[state_];
+  return !(vocab_->spells_every_byte() && !s.mask.empty() && s.max_next_bytes < kInf &&
+           static_cast<int64_t>(s.max_next_bytes) + 1 <= budget);
+}
 
 }  // namespace llmchain::sampling

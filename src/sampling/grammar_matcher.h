@@ -12,6 +12,17 @@
 // token is a few lookups: the sampler checks its best candidates this way and
 // needs the whole mask only when they are not allowed (see sampler.h).
 //
+// Budget: every state also knows a completion of the document, as bytes (the
+// shortest one, exact: CompletionTable) and as tokens of this vocabulary (that
+// string's fewest-token spelling, computed on demand). Either is a count of
+// tokens that certainly finish the document (bytes count when every byte is a
+// token, CompiledVocab::spells_every_byte()), never an underestimate, so
+// can_accept_token_within() keeps the output completable: a token passes only
+// when after it some known completion still fits. A token count of one
+// string is not always consistent from state to state (the next state's
+// shortest string may spell worse than the rest of this one), so the spelling
+// a passing token came from is followed as a plan until it is left.
+//
 // One matcher per sequence; not thread-safe.
 #include <cstdint>
 #include <memory>
@@ -21,6 +32,7 @@
 #include <vector>
 
 #include "sampling/grammar.h"
+#include "sampling/grammar_completion.h"
 #include "sampling/vocab.h"
 
 namespace llmchain::sampling {
@@ -44,6 +56,23 @@ class GrammarMatcher {
   bool can_accept_token(int32_t token);
   // Whether allowed_tokens() is already computed for the current state.
   bool mask_ready() const;
+  // Tokens that certainly complete a document from here (0 when accepting;
+  // kNoCompletion when none can): an upper bound on the true minimum, reached
+  // by a sequence of tokens that each pass can_accept_token_within().
+  int32_t min_tokens_to_complete();
+  static constexpr int32_t kNoCompletion = INT32_MAX;
+  // can_accept_token(token), and after it a known completion of at most
+  // budget - 1 tokens remains. With budget >= min_tokens_to_complete() at
+  // least one token passes, and accepting only passing tokens while the
+  // budget drops by one per token ends in an accepting state (see above).
+  bool can_accept_token_within(int32_t token, int32_t budget);
+  // False when every allowed token passes can_accept_token_within(budget):
+  // known once allowed_tokens() was computed here, and then cheap.
+  bool budget_may_bind(int32_t budget) const;
+  // Whether the grammar allows more bytes after the current ones (false once
+  // a document is complete and nothing may follow it).
+  bool can_continue() const;
+
   // Computes allowed_tokens() when the current state allows few tokens (at
   // most kSmallMaskTokens, within kSmallMaskNodes trie nodes): the mask is
   // then cheap, and so is sampling from it. Returns whether the mask is ready;
@@ -71,6 +100,10 @@ class GrammarMatcher {
     bool accepting = false;
     bool large_mask = false;     // small_mask() gave up here
     std::vector<uint64_t> mask;  // cached allowed_tokens(); empty until computed
+    uint32_t min_bytes = 0;      // bytes of the shortest completion (CompletionTable::kInf: none)
+    uint32_t max_next_bytes = 0;  // with `mask`: the largest min_bytes an allowed token leads to
+    int32_t min_tokens = -1;      // tokens spelling that completion; -1 until computed
+    std::vector<int32_t> plan;    // that spelling (with min_tokens)
   };
   static constexpr int32_t kUnknown = -2;
   static constexpr int32_t kDead = -1;
@@ -83,9 +116,14 @@ class GrammarMatcher {
   bool viable(const std::vector<Stack>& stacks, uint32_t lo, uint32_t hi) const;
   bool compute_mask(int32_t id, size_t max_tokens, size_t max_nodes);
   void maybe_trim_cache();
+  uint32_t completion_bytes(const State& s, std::string* out) const;
+  int32_t state_tokens(int32_t id);
+  int32_t find_child(uint32_t node, uint8_t byte) const;
+  bool advance(std::string_view bytes);
 
   std::shared_ptr<const Grammar> grammar_;
   std::shared_ptr<const CompiledVocab> vocab_;
+  std::unique_ptr<CompletionTable> completion_;
   std::vector<std::unique_ptr<State>> states_;
   std::vector<int32_t> next_;  // [state * 256 + byte]: kUnknown, kDead or a state id
   std::unordered_map<std::string, int32_t> index_;
@@ -98,6 +136,10 @@ class GrammarMatcher {
     int32_t state;         // the state after this node's bytes
   };
   std::vector<Open> walk_;  // scratch of compute_mask
+  // The plan being followed: tokens plan_[plan_pos_..] complete the document
+  // from the current state (empty when none is being followed).
+  std::vector<int32_t> plan_;
+  size_t plan_pos_ = 0;
 };
 
 }  // namespace llmchain::sampling

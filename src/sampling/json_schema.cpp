@@ -24,11 +24,13 @@ using schema::kAnnotations;
 using schema::pointer_escape;
 using schema::unsupported;
 
-// Shared JSON rules. Whitespace is bounded so a model cannot pad forever; a
+// Shared JSON rules. Whitespace between tokens is at most one space, or a
+// newline and up to 20 spaces or tabs of indentation, so a model cannot pad
+// (or burn its token budget) on layout; a
 // string's \u escapes exclude surrogates (one escape = one character, which
 // keeps minLength/maxLength exact); integers stay within 16 digits and
 // exponents within 2 so every output parses to a finite double / int64.
-const char* const kJsonRules = R"(ws ::= | " " | "\n" [ \t]{0,40}
+const char* const kJsonRules = R"(ws ::= | " " | "\n" [ \t]{0,20}
 json-hex ::= [0-9a-fA-F]
 json-hex4 ::= [0-9a-cA-CeEfF] json-hex json-hex json-hex | [dD] [0-7] json-hex json-hex
 json-char ::= [^"\\\x00-\x1F] | "\\" (["\\/bfnrt] | "u" json-hex4)

@@ -124,11 +124,14 @@ void Sampler::prepare(const float* logits, int32_t n_vocab) {
 void Sampler::apply_mask(int32_t n_vocab) {
   const std::vector<uint64_t>& mask = matcher_->allowed_tokens();
   const size_t n_known = static_cast<size_t>(std::min(n_vocab, vocab_->size()));
+  const bool binds = budget_ != kUnlimited && matcher_->budget_may_bind(budget_);
   picked_.clear();
   for (size_t w = 0; w * 64 < n_known; ++w) {
     for (uint64_t bits = mask[w]; bits != 0; bits &= bits - 1) {
       size_t id = w * 64 + static_cast<size_t>(std::countr_zero(bits));
-      if (id < n_known) picked_.push_back(cands_.items[id]);
+      if (id >= n_known) continue;
+      if (binds && !matcher_->can_accept_token_within(static_cast<int32_t>(id), budget_)) continue;
+      picked_.push_back(cands_.items[id]);
     }
   }
   cands_.items.swap(picked_);
@@ -186,7 +189,7 @@ Sampler::Select Sampler::select_allowed(size_t k) {
     for (; scanned < sorted; ++scanned) {
       const Candidate& c = items[scanned];
       if (c.logit == -std::numeric_limits<float>::infinity()) return Select::kAll;  // the rest are banned too
-      if (matcher_->can_accept_token(c.id)) {
+      if (allowed(c.id)) {
         picked_.push_back(c);
         if (picked_.size() == k) return Select::kFound;
       }
@@ -227,7 +230,7 @@ int32_t Sampler::sample_rejecting() {
     // The first item whose cumulative weight exceeds u has a positive weight.
     size_t i = static_cast<size_t>(std::upper_bound(cum_.begin(), cum_.end(), u) - cum_.begin());
     if (i == items.size()) i = items.size() - 1;
-    if (matcher_->can_accept_token(items[i].id)) return items[i].id;
+    if (allowed(items[i].id)) return items[i].id;
   }
   return kUndecided;
 }
@@ -241,6 +244,14 @@ bool Sampler::accept(int32_t token) {
 void Sampler::set_history(const std::vector<int32_t>& prompt) {
   if (penalties_) penalties_->reset_history(prompt);
 }
+
+bool Sampler::allowed(int32_t token) {
+  return budget_ == kUnlimited ? matcher_->can_accept_token(token) : matcher_->can_accept_token_within(token, budget_);
+}
+
+bool Sampler::grammar_done() const { return matcher_ && (matcher_->finished() || !matcher_->can_continue()); }
+
+int32_t Sampler::min_tokens_to_complete() const { return matcher_ ? matcher_->min_tokens_to_complete() : 0; }
 
 bool Sampler::grammar_complete() const { return !matcher_ || matcher_->accepting() || matcher_->finished(); }
 

@@ -21,6 +21,13 @@
 //    when allowed (rejection sampling: exactly the masked distribution,
 //    though the random draws differ). Top-p and typical-p without top-k need
 //    the whole mask, as do the steps whose checks run out.
+//
+// Token budget (set_budget): with a constraint, a token is allowed only when
+// the document can still be completed within the tokens left after it
+// (GrammarMatcher::can_accept_token_within). So when the budget at the start
+// is at least min_tokens_to_complete(), the output ends as a complete
+// document: strings, arrays and numbers close early rather than being cut.
+// The caller lowers the budget by one per sampled token.
 #include <cstdint>
 #include <memory>
 #include <random>
@@ -70,6 +77,18 @@ class Sampler {
   // The constrained output so far is a complete sentence of the grammar
   // (always true without a constraint).
   bool grammar_complete() const;
+  // The document is complete and the grammar allows nothing after it: the
+  // sequence should end here (without a constraint: never).
+  bool grammar_done() const;
+  // Tokens left for this sequence, counting the next one (max_tokens minus
+  // those generated, and the context left). kUnlimited: no limit.
+  void set_budget(int32_t tokens) { budget_ = tokens; }
+  static constexpr int32_t kUnlimited = INT32_MAX;
+  // Tokens of this vocabulary that certainly complete the document from here
+  // (0 without a constraint); the shortest document at the start. An upper
+  // bound on the true minimum, never below it.
+  int32_t min_tokens_to_complete() const;
+  static constexpr int32_t kNoCompletion = INT32_MAX;  // no document can be completed
   bool constrained() const { return matcher_ != nullptr; }
   uint64_t seed() const { return seed_; }
 
@@ -82,6 +101,7 @@ class Sampler {
   enum class Select { kFound, kAll, kBudget };
   Select select_allowed(size_t k);
   int32_t sample_rejecting();
+  bool allowed(int32_t token);  // the constraint and the budget allow it
 
   SamplingParams params_;
   std::shared_ptr<const CompiledVocab> vocab_;
@@ -94,6 +114,7 @@ class Sampler {
   std::vector<double> cum_;        // scratch of sample_rejecting()
   std::mt19937 rng_;
   uint64_t seed_ = 0;
+  int32_t budget_ = kUnlimited;
 };
 
 }  // namespace llmchain::sampling

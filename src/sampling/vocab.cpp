@@ -78,6 +78,14 @@ Expected<std::shared_ptr<const CompiledVocab>> compile_vocab(Vocab v) {
       cv->is_eog_[t] = 1;
     }
     TrieBuilder(cv->token_bytes_, cv->trie_).build();
+    std::vector<bool> single(256, false);
+    for (const std::string& b : cv->token_bytes_) {
+      if (b.size() == 1) single[static_cast<uint8_t>(b[0])] = true;
+    }
+    cv->spells_every_byte_ = true;
+    for (int b = 0; b < 0xF5; ++b) {
+      if (b != 0xC0 && b != 0xC1 && !single[b]) cv->spells_every_byte_ = false;
+    }
     return cv;
   });
 }

@@ -44,6 +44,10 @@ class CompiledVocab {
   bool is_eog(int32_t token) const { return token >= 0 && token < size() && is_eog_[token] != 0; }
   const std::vector<int32_t>& eog_tokens() const { return eog_tokens_; }
   const TokenTrie& trie() const { return trie_; }
+  // True when every byte that can occur in UTF-8 text (all but 0xC0, 0xC1,
+  // 0xF5-0xFF) is a token by itself (byte-level BPE, SPM byte fallback): then
+  // any valid text of n bytes can be spelled in at most n tokens.
+  bool spells_every_byte() const { return spells_every_byte_; }
 
  private:
   friend Expected<std::shared_ptr<const CompiledVocab>> compile_vocab(Vocab v);
@@ -51,6 +55,7 @@ class CompiledVocab {
   std::vector<int32_t> eog_tokens_;
   std::vector<uint8_t> is_eog_;
   TokenTrie trie_;
+  bool spells_every_byte_ = false;
 };
 
 // Errors: kInvalidArgument for an empty vocabulary or out-of-range EOG ids.

@@ -154,7 +154,8 @@ HttpResponse Api::route_request(const HttpRequest& in, std::string& route) {
     std::smatch m;
     if (!std::regex_match(req.path, m, r.pattern)) continue;
     path_matched = true;
-    if (r.method != req.method) continue;
+    // HEAD is GET without the body (httplib drops it).
+    if (r.method != req.method && !(req.method == "HEAD" && r.method == "GET")) continue;
     hit = &r;
     req.path_params.clear();
     for (size_t i = 1; i < m.size(); ++i) req.path_params.push_back(m[i].str());

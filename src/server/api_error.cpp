@@ -1,5 +1,7 @@
 #include "server/api_error.h"
 
+#include "base/log.h"
+
 namespace llmchain::server {
 
 nlohmann::json ApiError::to_json() const {
@@ -80,8 +82,18 @@ HttpResponse respond(const std::function<HttpResponse()>& handler) {
   } catch (const std::bad_alloc&) {
     return ApiError{500, "out of memory while handling the request", "server_error", std::nullopt, "out_of_memory"}
         .to_response();
+  } catch (const nlohmann::json::exception& ex) {
+    // A value of the client's that the handler read with the wrong type or out of range:
+    // the client's mistake, but not one a validator named. No library text in the answer.
+    LLMC_LOG_WARN("request rejected: unvalidated JSON value ({})", ex.what());
+    return ApiError{400, "The request has a value of the wrong type or out of range.", "invalid_request_error",
+                    std::nullopt, "invalid_value"}
+        .to_response();
   } catch (const std::exception& ex) {
-    return ApiError{500, std::string("internal error: ") + ex.what(), "server_error", std::nullopt, "internal_error"}
+    // The details go to the log, never to the client.
+    LLMC_LOG_ERROR("internal error while handling a request: {}", ex.what());
+    return ApiError{500, "Internal error while handling the request; the server log has the details.", "server_error",
+                    std::nullopt, "internal_error"}
         .to_response();
   }
 }

@@ -184,7 +184,7 @@ std::optional<HttpResponse> ChainRoutes::handle(const HttpRequest& in, std::stri
     req.path_params = {m[1].str()};
   }
   const bool post = action == "invoke" || action == "batch" || action == "stream";
-  if (req.method != (post ? "POST" : "GET")) {
+  if (req.method != (post ? "POST" : "GET") && !(!post && req.method == "HEAD")) {
     route = "method_not_allowed";
     return ApiError{405, fmt::format("Method {} is not allowed on {}.", req.method, path), "invalid_request_error",
                     std::nullopt, "method_not_allowed"}

@@ -322,7 +322,9 @@ HttpResponse GatewayProxy::route_request(const HttpRequest& req, std::string& ro
     try {
       if (auto res = gw_.extra_routes(req, route)) return std::move(*res);
     } catch (const std::exception& ex) {
-      return error_response(500, std::string("internal error: ") + ex.what(), "server_error", "internal_error");
+      LLMC_LOG_ERROR("internal error while handling a request: {}", ex.what());
+      return error_response(500, "Internal error while handling the request; the server log has the details.",
+                            "server_error", "internal_error");
     }
   }
   if (!proxied_post && !proxied_get && !own) {
@@ -330,7 +332,7 @@ HttpResponse GatewayProxy::route_request(const HttpRequest& req, std::string& ro
     return error_response(404, fmt::format("Unknown endpoint: {} {}.", m, path), "invalid_request_error",
                           "unknown_url");
   }
-  if ((proxied_post && m != "POST") || (!proxied_post && m != "GET")) {
+  if ((proxied_post && m != "POST") || (!proxied_post && m != "GET" && m != "HEAD")) {
     route = "method_not_allowed";
     return error_response(405, fmt::format("Method {} is not allowed on {}.", m, path), "invalid_request_error",
                           "method_not_allowed");
@@ -358,7 +360,9 @@ HttpResponse GatewayProxy::route_request(const HttpRequest& req, std::string& ro
     }
     return forward(req);
   } catch (const std::exception& ex) {
-    return error_response(500, std::string("internal error: ") + ex.what(), "server_error", "internal_error");
+    LLMC_LOG_ERROR("internal error while handling a request: {}", ex.what());
+    return error_response(500, "Internal error while handling the request; the server log has the details.",
+                          "server_error", "internal_error");
   }
 }
 

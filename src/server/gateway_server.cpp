@@ -16,6 +16,7 @@
 #include "server/connection_watch.h"
 #include "server/listen_socket.h"
 #include "server/openai_response.h"
+#include "server/request_checks.h"
 
 namespace llmchain::server {
 
@@ -156,8 +157,12 @@ GatewayServer::GatewayServer(std::shared_ptr<UpstreamPool> pool, ServerOptions o
   http.set_read_timeout(60, 0);
   http.set_write_timeout(60, 0);
   http.set_tcp_nodelay(true);
-  http.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
+  http.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
     t_ctx = RequestContext{Clock::now(), "unmatched", ""};
+    if (refuse_before_body(req, res)) {
+      t_ctx.route = "unsupported_media_type";
+      return httplib::Server::HandlerResponse::Handled;
+    }
     return httplib::Server::HandlerResponse::Unhandled;
   });
   route_all(http, [this](const httplib::Request& req, httplib::Response& res) {

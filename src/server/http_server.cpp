@@ -15,6 +15,7 @@
 #include "server/listen_socket.h"
 #include "server/metrics.h"
 #include "server/openai_response.h"
+#include "server/request_checks.h"
 
 namespace llmchain::server {
 
@@ -84,8 +85,12 @@ void HttpServer::Impl::configure() {
   http.set_write_timeout(60, 0);
   http.set_tcp_nodelay(true);
 
-  http.set_pre_routing_handler([](const httplib::Request& req, httplib::Response&) {
+  http.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
     t_ctx = RequestContext{Clock::now(), "unmatched", request_id_from(req)};
+    if (refuse_before_body(req, res)) {
+      t_ctx.route = "unsupported_media_type";
+      return httplib::Server::HandlerResponse::Handled;
+    }
     return httplib::Server::HandlerResponse::Unhandled;
   });
   auto h = [this](const httplib::Request& req, httplib::Response& res) { handle(req, res); };

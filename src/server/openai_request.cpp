@@ -2,8 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+
+#include "base/utf8.h"
 
 namespace llmchain::server {
 namespace {
@@ -348,22 +351,73 @@ std::optional<double> FieldReader::number(const std::string& key, double min, do
   return x;
 }
 
-json parse_json_body(const std::string& body) {
-  json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) {
-    // Find the position for a useful message.
-    std::string detail;
-    try {
-      json ignored = json::parse(body);
-      (void)ignored;
-    } catch (const json::parse_error& e) {
-      detail = e.what();
+namespace {
+
+// Deepest array/object nesting the API accepts in a body. Far above any real request (OpenAI
+// schemas, chat messages, chain inputs), far below what recursive consumers of the value
+// (schema compiler, guards, prompt formatting) could survive.
+constexpr int kMaxJsonDepth = 128;
+
+// The nesting depth of a JSON text, scanned without recursion (strings skipped); stops
+// counting once past `limit`.
+int json_depth(std::string_view text, int limit) {
+  int depth = 0, deepest = 0;
+  bool in_string = false, escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
     }
-    ApiError err;
-    err.message = body.empty() ? "The request body is empty; expected a JSON object."
-                               : fmt::format("The request body is not valid JSON: {}", detail);
-    err.code = "invalid_json";
-    throw ApiException(err);
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+      if (deepest > limit) return deepest;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
+// nlohmann's message without its "[json.exception.parse_error.101] " tag.
+std::string json_error_detail(const std::exception& e) {
+  std::string what = e.what();
+  if (!what.empty() && what.front() == '[') {
+    auto close = what.find("] ");
+    if (close != std::string::npos) what = what.substr(close + 2);
+  }
+  return what;
+}
+
+}  // namespace
+
+json parse_json_body(const std::string& body) {
+  if (body.empty())
+    throw ApiException(ApiError{400, "The request body is empty; expected a JSON object.", "invalid_request_error",
+                                std::nullopt, "invalid_json"});
+  if (!utf8::is_valid(body)) {
+    throw ApiException(
+        ApiError{400, "The request body is not valid UTF-8.", "invalid_request_error", std::nullopt, "invalid_utf8"});
+  }
+  if (json_depth(body, kMaxJsonDepth) > kMaxJsonDepth) {
+    throw ApiException(
+        ApiError{400, fmt::format("The request body nests arrays and objects more than {} levels deep.", kMaxJsonDepth),
+                 "invalid_request_error", std::nullopt, "nesting_too_deep"});
+  }
+  json j;
+  try {
+    j = json::parse(body);
+  } catch (const json::exception& e) {
+    // parse errors, and numbers out of range (1e999)
+    throw ApiException(ApiError{400, fmt::format("The request body is not valid JSON: {}", json_error_detail(e)),
+                                "invalid_request_error", std::nullopt, "invalid_json"});
   }
   if (!j.is_object()) {
     throw_invalid("", fmt::format("The request body must be a JSON object, not {}.", type_name(j)), "invalid_type");

@@ -1,0 +1,39 @@
+#pragma once
+// Checks both servers (engine and gateway) make on a request before its body is read, in
+// cpp-httplib's pre-routing handler.
+#include <httplib.h>
+
+#include <string>
+#include <string_view>
+
+#include "server/api_error.h"
+
+namespace llmchain::server {
+
+// Every body this API takes is JSON. A body declared as something else (a form, text/plain)
+// is 415 before it is read: httplib would otherwise parse forms itself (and answer 413 for one
+// over 8 KB, naming the wrong limit). No Content-Type at all is accepted as JSON.
+inline bool is_json_media_type(std::string_view content_type) {
+  std::string t;
+  for (char c : content_type.substr(0, content_type.find(';'))) {
+    if (c != ' ' && c != '\t') t.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  }
+  return t.empty() || t == "application/json" || (t.rfind("application/", 0) == 0 && t.ends_with("+json"));
+}
+
+// True (and res filled) when the request is refused before routing.
+inline bool refuse_before_body(const httplib::Request& req, httplib::Response& res) {
+  const bool has_body = req.has_header("Content-Length") ? req.get_header_value("Content-Length") != "0"
+                                                         : req.has_header("Transfer-Encoding");
+  if (!has_body || is_json_media_type(req.get_header_value("Content-Type"))) return false;
+  ApiError e{415,
+             "Unsupported Content-Type '" + req.get_header_value("Content-Type") +
+                 "': request bodies are JSON (Content-Type: application/json).",
+             "invalid_request_error", std::nullopt, "unsupported_media_type"};
+  res.status = 415;
+  res.set_header("Connection", "close");  // the unread body must not be taken for the next request
+  res.set_content(e.to_json().dump(), "application/json");
+  return true;
+}
+
+}  // namespace llmchain::server

@@ -1,0 +1,97 @@
+// Client mistakes, by class: each is a 4xx naming what is wrong (never a 500, never library
+// exception text), and the server still answers afterwards.
+#include <string>
+
+#include "chain/yaml_loader.h"
+#include "server_fixture.h"
+
+namespace llmchain::server::test {
+namespace {
+
+class RobustnessTest : public ServerFixture {
+ protected:
+  void SetUp() override {
+    auto cfg = chain::load_chain_config_string(
+        "models:\n  fake: {type: fake, responses: [ok]}\nchains:\n  echo: {model: fake, prompt: 'Say {x}.'}\n",
+        "robustness.yaml");
+    ASSERT_TRUE(cfg.ok()) << cfg.error().message();
+    config_ = std::move(*cfg);
+    ServerOptions o;
+    o.chains = config_.registry;
+    start(o);
+  }
+
+  // status, and the error's code; fails the test on library text in the message.
+  std::pair<int, std::string> send(const std::string& path, const std::string& body,
+                                   const std::string& content_type = "application/json") const {
+    auto r = client()->Post(path, body, content_type);
+    if (!r) return {0, "no response"};
+    auto j = json::parse(r->body, nullptr, false);
+    std::string code = j.is_object() && j.contains("error") ? j["error"].value("code", "") : "";
+    std::string message = j.is_object() && j.contains("error") ? j["error"].value("message", "") : "";
+    EXPECT_EQ(message.find("json.exception"), std::string::npos) << message;
+    EXPECT_EQ(message.find("internal error:"), std::string::npos) << message;
+    return {r->status, code};
+  }
+
+  chain::ChainConfig config_;
+};
+
+TEST_F(RobustnessTest, DeepNestingIs400Everywhere) {
+  for (size_t depth : {129u, 5000u, 200000u}) {
+    std::string deep = std::string(depth, '[') + std::string(depth, ']');
+    EXPECT_EQ(send("/chains/echo/invoke", "{\"input\": {\"x\": " + deep + "}}"),
+              (std::pair<int, std::string>{400, "nesting_too_deep"}))
+        << depth;
+    std::string schema;
+    for (size_t i = 0; i < depth; ++i) schema += "{\"type\":\"array\",\"items\":";
+    schema += "{\"type\":\"string\"}" + std::string(depth, '}');
+    EXPECT_EQ(
+        send("/v1/chat/completions",
+             "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"response_format\":{\"type\":\"json_schema\","
+             "\"json_schema\":{\"name\":\"s\",\"schema\":" +
+                 schema + "}}}")
+            .first,
+        400)
+        << depth;
+  }
+  // brackets inside strings do not count
+  EXPECT_EQ(send("/chains/echo/invoke", "{\"input\": {\"x\": \"" + std::string(1000, '[') + "\"}}").first, 200);
+  expect_still_serving();
+}
+
+TEST_F(RobustnessTest, BadBytesAndNumbersAre400) {
+  EXPECT_EQ(send("/v1/completions", "{\"prompt\": \"a\xff\xfe\", \"max_tokens\": 2}"),
+            (std::pair<int, std::string>{400, "invalid_utf8"}));
+  EXPECT_EQ(send("/chains/echo/invoke", "{\"input\": {\"x\": \"\xc3\"}}").first, 400);
+  EXPECT_EQ(send("/v1/completions", "{\"prompt\": \"a\", \"max_tokens\": 1e999}"),
+            (std::pair<int, std::string>{400, "invalid_json"}));
+  EXPECT_EQ(send("/v1/completions", "{\"prompt\": \"a\", ").first, 400);
+  EXPECT_EQ(send("/v1/completions", "").first, 400);
+  expect_still_serving();
+}
+
+TEST_F(RobustnessTest, NonJsonBodiesAre415) {
+  const std::string body = "{\"prompt\": \"echo: hi\", \"max_tokens\": 2}";
+  EXPECT_EQ(send("/v1/completions", body, "text/plain"), (std::pair<int, std::string>{415, "unsupported_media_type"}));
+  EXPECT_EQ(send("/v1/completions", "a=" + std::string(20000, 'b'), "application/x-www-form-urlencoded").first, 415);
+  EXPECT_EQ(send("/chains/echo/invoke", "x=1", "application/x-www-form-urlencoded").first, 415);
+  EXPECT_EQ(send("/v1/completions", body, "application/json; charset=utf-8").first, 200);
+  EXPECT_EQ(send("/v1/completions", body, "application/vnd.api+json").first, 200);
+  expect_still_serving();
+}
+
+TEST_F(RobustnessTest, HeadIsGetWithoutBody) {
+  for (const char* path : {"/v1/models", "/health/live", "/chains", "/chains/echo/input_schema"}) {
+    auto r = client()->Head(path);
+    ASSERT_TRUE(r) << path;
+    EXPECT_EQ(r->status, 200) << path;
+    EXPECT_TRUE(r->body.empty()) << path;
+  }
+  auto post_only = client()->Head("/v1/completions");
+  ASSERT_TRUE(post_only);
+  EXPECT_EQ(post_only->status, 405);
+}
+
+}  // namespace
+}  // namespace llmchain::server::test
