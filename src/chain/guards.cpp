@@ -1,11 +1,14 @@
 #include "chain/guards.h"
 
+#include <re2/re2.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cstring>
 
 #include "base/log.h"
 #include "chain/json_schema.h"
+#include "chain/text_normalize.h"
 
 namespace llmchain::chain {
 
@@ -82,42 +85,59 @@ std::string MaxLengthGuard::redact(const std::string& text, const std::vector<Fi
 
 namespace {
 
-std::string regex_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (std::strchr("\\^$.|?*+()[]{}", c)) out += '\\';
-    out += c;
+std::shared_ptr<const re2::RE2> compile(const std::string& pattern, const std::string& what) {
+  re2::RE2::Options o;
+  o.set_case_sensitive(false);
+  o.set_log_errors(false);
+  auto re = std::make_shared<const re2::RE2>(pattern, o);
+  if (!re->ok()) fail(ErrorCode::kInvalidArgument, "deny list: invalid pattern {}: {}", what, re->error());
+  return re;
+}
+
+// Calls on_match(begin, end) for every non-empty match of group `group` (0: the whole match)
+// in text, left to right; the next search starts where the group ended. Linear time (RE2).
+template <typename OnMatch>
+void for_each_match(const re2::RE2& re, const std::string& text, int group, OnMatch&& on_match) {
+  re2::StringPiece input(text);
+  re2::StringPiece sub[2];
+  size_t pos = 0;
+  while (pos <= text.size() && re.Match(input, pos, text.size(), re2::RE2::UNANCHORED, sub, group + 1)) {
+    const size_t b = static_cast<size_t>(sub[group].data() - text.data());
+    const size_t e = b + sub[group].size();
+    if (e > b) on_match(b, e);
+    pos = e > pos ? e : pos + 1;
   }
-  return out;
 }
 
 }  // namespace
 
+// Terms match as whole words of the normalized text (text_normalize.h), in their usual word
+// forms: the term plus s, es, d, ed, ing, er or ers. Patterns are RE2 syntax, case-insensitive,
+// run on the normalized text.
 DenyListGuard::DenyListGuard(std::vector<std::string> terms, std::vector<std::string> patterns, GuardAction action)
     : Guard("deny_list", action) {
   for (const auto& t : terms) {
-    if (t.empty()) continue;
-    rules_.emplace_back("denied term '" + t + "'",
-                        std::regex("\\b" + regex_escape(t) + "\\b", std::regex::ECMAScript | std::regex::icase));
+    std::string norm = normalize_term(t);
+    if (norm.empty()) continue;
+    rules_.push_back(
+        {"denied term '" + t + "'",
+         compile("(?:^|[^\\pL\\pN])(" + re2::RE2::QuoteMeta(norm) + "(?:s|es|d|ed|ing|er|ers)?)(?:[^\\pL\\pN]|$)",
+                 "'" + t + "'"),
+         1});
   }
   for (const auto& p : patterns) {
-    try {
-      rules_.emplace_back("denied pattern /" + p + "/", std::regex(p, std::regex::ECMAScript | std::regex::icase));
-    } catch (const std::regex_error& e) {
-      fail(ErrorCode::kInvalidArgument, "deny list: invalid pattern '{}': {}", p, e.what());
-    }
+    rules_.push_back({"denied pattern /" + p + "/", compile(p, "/" + p + "/"), 0});
   }
   if (rules_.empty()) fail(ErrorCode::kInvalidArgument, "deny list: no terms or patterns");
 }
 
 std::vector<Guard::Finding> DenyListGuard::scan(const std::string& text) const {
+  NormalizedText norm = normalize_for_matching(text);
   std::vector<Finding> out;
-  for (const auto& [label, re] : rules_) {
-    for (auto it = std::sregex_iterator(text.begin(), text.end(), re); it != std::sregex_iterator(); ++it) {
-      if (it->length(0) == 0) continue;
-      out.push_back({static_cast<size_t>(it->position(0)), static_cast<size_t>(it->position(0) + it->length(0)), label,
-                     "[REDACTED]"});
-    }
+  for (const auto& rule : rules_) {
+    for_each_match(*rule.re, norm.text, rule.group, [&](size_t b, size_t e) {
+      out.push_back({norm.original_begin(b), norm.original_end(e), rule.label, "[REDACTED]"});
+    });
   }
   return out;
 }
@@ -142,31 +162,32 @@ bool luhn_valid(const std::string& digits) {
 
 PiiGuard::PiiGuard(GuardAction action, Kinds kinds) : Guard("pii", action), kinds_(kinds) {}
 
+// Matched on the normalized text: fullwidth and other-script digits and @, and numbers split
+// by NBSP or zero-width characters, are found too.
 std::vector<Guard::Finding> PiiGuard::scan(const std::string& text) const {
-  static const std::regex email(R"([A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})");
-  // runs of digits with spaces, dashes, dots or parentheses between them, optionally after '+'
-  static const std::regex digits_run(R"(\+?\(?\d[\d\s().-]{5,}\d)");
+  static const re2::RE2 email(R"([a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,})");
+  // runs of digits with spaces, dashes, dots, slashes or parentheses between them, optionally after '+'
+  static const re2::RE2 digits_run(R"(\+?\(?[0-9][0-9 ()./-]{5,}[0-9])");
+  NormalizedText norm = normalize_for_matching(text);
   std::vector<Finding> out;
   if (kinds_.email) {
-    for (auto it = std::sregex_iterator(text.begin(), text.end(), email); it != std::sregex_iterator(); ++it) {
-      out.push_back({static_cast<size_t>(it->position(0)), static_cast<size_t>(it->position(0) + it->length(0)),
-                     "e-mail address", "[EMAIL]"});
-    }
+    for_each_match(email, norm.text, 0, [&](size_t b, size_t e) {
+      out.push_back({norm.original_begin(b), norm.original_end(e), "e-mail address", "[EMAIL]"});
+    });
   }
   if (kinds_.phone || kinds_.card) {
-    for (auto it = std::sregex_iterator(text.begin(), text.end(), digits_run); it != std::sregex_iterator(); ++it) {
-      std::string span = it->str(0);
+    for_each_match(digits_run, norm.text, 0, [&](size_t b, size_t e) {
       std::string digits;
-      for (char c : span) {
-        if (std::isdigit(static_cast<unsigned char>(c))) digits += c;
+      for (size_t i = b; i < e; ++i) {
+        if (std::isdigit(static_cast<unsigned char>(norm.text[i]))) digits += norm.text[i];
       }
-      size_t b = static_cast<size_t>(it->position(0)), e = b + span.size();
+      const size_t ob = norm.original_begin(b), oe = norm.original_end(e);
       if (kinds_.card && digits.size() >= 13 && digits.size() <= 19 && luhn_valid(digits)) {
-        out.push_back({b, e, "payment card number", "[CARD]"});
+        out.push_back({ob, oe, "payment card number", "[CARD]"});
       } else if (kinds_.phone && digits.size() >= 7 && digits.size() <= 15) {
-        out.push_back({b, e, "phone number", "[PHONE]"});
+        out.push_back({ob, oe, "phone number", "[PHONE]"});
       }
-    }
+    });
   }
   return out;
 }
@@ -207,8 +228,12 @@ Json apply_per_string(const std::vector<GuardPtr>& guards, const Json& value, Gu
 
 }  // namespace
 
-Json apply_guards(const std::vector<GuardPtr>& guards, const Json& value, GuardStage stage, GuardEventLog* events) {
-  if (guards.empty()) return value;
+Json apply_guards(const std::vector<GuardPtr>& declared, const Json& value, GuardStage stage, GuardEventLog* events) {
+  if (declared.empty()) return value;
+  // Cheapest first: a length limit decides before any pattern scans a long text.
+  std::vector<GuardPtr> guards = declared;
+  std::stable_sort(guards.begin(), guards.end(),
+                   [](const GuardPtr& a, const GuardPtr& b) { return a->cost() < b->cost(); });
   if (value.is_string()) return apply_per_string(guards, value, stage, events);
   std::vector<GuardPtr> per_string;
   for (const auto& g : guards) {

@@ -11,11 +11,14 @@
 // Guards are immutable after construction apart from their atomic counters; thread-safe.
 #include <atomic>
 #include <memory>
-#include <regex>
 #include <string>
 #include <vector>
 
 #include "chain/runnable.h"
+
+namespace re2 {
+class RE2;
+}
 
 namespace llmchain::chain {
 
@@ -44,6 +47,8 @@ class Guard {
   // False for guards about a whole document (JSON validity): apply_guards then checks
   // structured values as one serialized document instead of each string in them.
   virtual bool per_string() const { return true; }
+  // apply_guards runs a stage's guards cheapest first (stable): 0 length, 1 parse, 2 scans.
+  virtual int cost() const { return 2; }
 
   const std::string& name() const { return name_; }
   GuardAction action() const { return action_; }
@@ -68,6 +73,7 @@ class MaxLengthGuard : public Guard {
  public:
   MaxLengthGuard(size_t max_chars, GuardAction action);
   std::vector<Finding> scan(const std::string& text) const override;
+  int cost() const override { return 0; }
 
  protected:
   std::string redact(const std::string& text, const std::vector<Finding>& findings) const override;
@@ -76,18 +82,28 @@ class MaxLengthGuard : public Guard {
   size_t max_;
 };
 
-// Whole-word, case-insensitive terms and/or regexes.
+// Terms and/or patterns, matched on the normalized text (chain/text_normalize.h: NFKC, case
+// folded, format characters dropped, other scripts' digits and Latin homoglyphs mapped,
+// separators collapsed). Terms match as whole words and their forms (+s, es, d, ed, ing, er,
+// ers). Patterns are RE2 syntax (linear time: no backreferences or lookaround),
+// case-insensitive; an invalid one throws Error(kInvalidArgument) naming it.
 class DenyListGuard : public Guard {
  public:
   DenyListGuard(std::vector<std::string> terms, std::vector<std::string> patterns, GuardAction action);
   std::vector<Finding> scan(const std::string& text) const override;
 
  private:
-  std::vector<std::pair<std::string, std::regex>> rules_;  // label, regex
+  struct Rule {
+    std::string label;
+    std::shared_ptr<const re2::RE2> re;
+    int group;  // the capture group that is the finding (0: the whole match)
+  };
+  std::vector<Rule> rules_;
 };
 
 // E-mail addresses, phone numbers (7-15 digits with common separators), payment card numbers
-// (13-19 digits passing the Luhn check).
+// (13-19 digits passing the Luhn check), found in the normalized text (fullwidth @ and digits,
+// Arabic-Indic and other digits, numbers split by NBSP or zero-width characters).
 class PiiGuard : public Guard {
  public:
   struct Kinds {
@@ -107,6 +123,7 @@ class JsonValidityGuard : public Guard {
   explicit JsonValidityGuard(GuardAction action);
   std::vector<Finding> scan(const std::string& text) const override;
   bool per_string() const override { return false; }
+  int cost() const override { return 1; }
 };
 
 bool luhn_valid(const std::string& digits);

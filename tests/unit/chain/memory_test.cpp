@@ -40,7 +40,8 @@ TEST(Memory, WindowKeepsLastKTurns) {
   o.kind = MemoryOptions::Kind::kWindow;
   o.k = 2;
   ConversationMemory m(o);
-  for (int i = 0; i < 5; ++i) m.save_turn("s", "q" + std::to_string(i), "a" + std::to_string(i));
+  for (int i = 0; i < 5; ++i)
+    m.save_turn("s", std::string("q") + std::to_string(i), std::string("a") + std::to_string(i));
   auto h = m.history("s");
   ASSERT_EQ(h.size(), 4u);
   EXPECT_EQ(h[0], (Message{"user", "q3"}));
@@ -99,11 +100,11 @@ TEST(Memory, SqliteConcurrentAppends) {
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&, t] {
-      for (int i = 0; i < 10; ++i) (*store)->append("s" + std::to_string(t), {{"user", "m"}});
+      for (int i = 0; i < 10; ++i) (*store)->append(std::string("s") + std::to_string(t), {{"user", "m"}});
     });
   }
   for (auto& t : threads) t.join();
-  for (int t = 0; t < 4; ++t) EXPECT_EQ((*store)->load("s" + std::to_string(t)).size(), 10u);
+  for (int t = 0; t < 4; ++t) EXPECT_EQ((*store)->load(std::string("s") + std::to_string(t)).size(), 10u);
 }
 
 TEST(Memory, SqliteOpenErrorIsValue) {

@@ -185,3 +185,104 @@ TEST(Guards, EventsAreReportedToTheRun) {
 
 }  // namespace
 }  // namespace llmchain::chain
+
+namespace llmchain::chain {
+namespace {
+
+// Deny-lists match what a reader sees: spacing, invisible characters, other scripts'
+// lookalikes, fullwidth forms, separators and word forms do not get a term past.
+TEST(Guards, DenyListSeesThroughDisguises) {
+  DenyListGuard g({"bad word", "lawsuit", "guarantee"}, {}, GuardAction::kRedact);
+  for (const std::string& text : {
+           std::string("a bad  word here"),   // double space
+           std::string("a bad\nword here"),   // newline
+           std::string("a bad\tword"),        // tab
+           std::string("a bad\xc2\xa0word"),  // NBSP
+           std::string("a bad_word"),         // underscore separator
+           std::string("a BAD Word"),         // case
+           std::string("a b\xe2\x80\x8b"
+                       "ad word"),  // zero-width space inside
+           std::string("a b\xc2\xad"
+                       "ad word"),  // soft hyphen inside
+           std::string("a bad w\xd0\xbe"
+                       "rd"),                                           // Cyrillic o
+           std::string("a \xef\xbd\x82\xef\xbd\x81\xef\xbd\x84 word"),  // fullwidth "bad"
+           std::string("we file lawsuits"),                             // plural
+           std::string("it is guaranteed"),                             // -d form
+       }) {
+    auto f = g.scan(text);
+    EXPECT_EQ(f.size(), 1u) << text;
+  }
+  // whole words only, and the redaction covers the original bytes
+  EXPECT_TRUE(g.scan("badword and lawsuitable").empty());
+  EXPECT_EQ(g.apply("x bad\xe2\x80\x8b word y", GuardStage::kInput), "x [REDACTED] y");
+  EXPECT_EQ(g.apply("see w\xd0\xbe", GuardStage::kInput), "see w\xd0\xbe");
+}
+
+TEST(Guards, DenyListPatternsAreRe2) {
+  DenyListGuard g({}, {"secret-[0-9]+"}, GuardAction::kRedact);
+  EXPECT_EQ(g.apply("code SECRET-42 now", GuardStage::kInput), "code [REDACTED] now");
+  // RE2 has no backreferences: such a pattern is rejected when the guard is built, naming it
+  EXPECT_THROW(DenyListGuard({}, {"(a)\\1"}, GuardAction::kBlock), Error);
+  try {
+    DenyListGuard({}, {"(unclosed"}, GuardAction::kBlock);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("(unclosed"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Guards, PiiSeesThroughDisguises) {
+  PiiGuard g(GuardAction::kRedact);
+  EXPECT_EQ(g.apply("mail me\xef\xbc\xa0"
+                    "example.org",
+                    GuardStage::kInput),
+            "mail [EMAIL]");  // fullwidth @
+  EXPECT_EQ(g.apply("call \xef\xbc\x95\xef\xbc\x95\xef\xbc\x95 123 4567", GuardStage::kInput),
+            "call [PHONE]");  // fullwidth digits
+  EXPECT_EQ(g.apply("call \xd9\xa5\xd9\xa5\xd9\xa5\xd9\xa1\xd9\xa2\xd9\xa3\xd9\xa4\xd9\xa5\xd9\xa6\xd9\xa7",
+                    GuardStage::kInput),
+            "call [PHONE]");  // Arabic-Indic digits
+  EXPECT_EQ(g.apply("call 555\xc2\xa0"
+                    "123\xc2\xa0"
+                    "4567",
+                    GuardStage::kInput),
+            "call [PHONE]");  // NBSP
+  EXPECT_EQ(g.apply("call 555\xe2\x80\x8b"
+                    "1234567 now",
+                    GuardStage::kInput),
+            "call [PHONE] now");  // ZWSP
+  EXPECT_EQ(g.apply("call 555/123/4567", GuardStage::kInput), "call [PHONE]");
+  EXPECT_EQ(g.apply("card 4111 1111 1111 1111.", GuardStage::kInput), "card [CARD].");
+}
+
+// Long inputs are scanned in linear time without recursion (the old engine recursed per
+// character and overflowed the stack).
+TEST(Guards, LongInputsDoNotOverflow) {
+  PiiGuard pii(GuardAction::kRedact);
+  DenyListGuard deny({"lawsuit"}, {"x+y"}, GuardAction::kFlag);
+  std::string ones;
+  for (int i = 0; i < 20000; ++i) ones += "1 ";
+  for (const std::string& text :
+       {std::string(50000, 'a'), ones, std::string(100000, 'x'), std::string(30000, '.') + "me@example.org"}) {
+    EXPECT_NO_THROW(pii.apply(text, GuardStage::kInput));
+    EXPECT_NO_THROW(deny.apply(text, GuardStage::kInput));
+  }
+}
+
+// A stage's guards run cheapest first: a length limit blocks a long text before any pattern
+// scans it, whatever the declared order.
+TEST(Guards, CheapestFirst) {
+  std::vector<GuardPtr> in{std::make_shared<PiiGuard>(GuardAction::kRedact),
+                           std::make_shared<MaxLengthGuard>(100, GuardAction::kBlock)};
+  auto echo = lambda([](const Json& v) { return v; });
+  GuardedRunnable g(echo, in, {});
+  RunConfig rc;
+  EXPECT_THROW(g.invoke(std::string(1000, '1') + " me@example.org", rc), Error);
+  auto ev = rc.guard_events->events();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].guard, "max_length");
+}
+
+}  // namespace
+}  // namespace llmchain::chain
