@@ -22,6 +22,7 @@ enum class ErrorCode {
   kUnavailable,  // upstream down, not ready
   kDeadlineExceeded,
   kInternal,
+  kOutputParseFailed,  // the model's output did not parse (the model failed, not the caller)
 };
 
 const char* error_code_name(ErrorCode code);

@@ -152,8 +152,8 @@ Json extract_json(const std::string& text) {
     }
     start = s.find_first_of("{[", start + 1);
   }
-  std::string shown = text.size() > 200 ? text.substr(0, 200) + "..." : text;
-  fail(ErrorCode::kInternal, "output parser (json): no JSON value found in model output: {}", shown);
+  std::string shown = text.size() > 2000 ? text.substr(0, 2000) + "..." : text;
+  fail(ErrorCode::kOutputParseFailed, "output parser (json): no JSON value found in model output: {}", shown);
 }
 
 }  // namespace llmchain::chain

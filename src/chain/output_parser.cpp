@@ -34,7 +34,9 @@ Json JsonOutputParser::parse(const std::string& text) const {
   Json value = extract_json(text);
   if (schema_) {
     if (auto err = validate_json_schema(value, *schema_)) {
-      fail(ErrorCode::kInternal, "output parser (json): output does not match the schema: {}", *err);
+      std::string shown = text.size() > 2000 ? text.substr(0, 2000) + "..." : text;
+      fail(ErrorCode::kOutputParseFailed, "output parser (json): output does not match the schema: {}; model output: {}",
+           *err, shown);
     }
   }
   return value;
@@ -121,8 +123,8 @@ RegexParser::RegexParser(const std::string& pattern, bool icase) : OutputParser(
 Json RegexParser::parse(const std::string& text) const {
   std::smatch m;
   if (!std::regex_search(text, m, re_)) {
-    std::string shown = text.size() > 200 ? text.substr(0, 200) + "..." : text;
-    fail(ErrorCode::kInternal, "output parser (regex): output does not match /{}/: {}", pattern_, shown);
+    std::string shown = text.size() > 2000 ? text.substr(0, 2000) + "..." : text;
+    fail(ErrorCode::kOutputParseFailed, "output parser (regex): output does not match /{}/: {}", pattern_, shown);
   }
   Json out = Json::object();
   for (size_t i = 0; i < names_.size(); ++i) out[names_[i]] = m[groups_[i]].matched ? m[groups_[i]].str() : "";

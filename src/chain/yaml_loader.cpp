@@ -267,6 +267,13 @@ ChainPtr Loader::build_llm(const Loc& loc, const YAML::Node& n, const std::strin
   if (YAML::Node pn = n["params"]) o.params = params_from(loc.child("params"), pn);
   if (YAML::Node pn = n["parser"]) o.parser = parser(loc.child("parser"), pn);
   o.parse_retries = static_cast<int>(get_int(loc, n, "parse_retries", o.parse_retries));
+  // `retry: N` on the parser: re-ask the model up to N times with the parse error appended.
+  if (YAML::Node pn = n["parser"]; pn && pn.IsMap() && pn["retry"]) {
+    if (n["parse_retries"]) fail_at(loc, n, "set either parse_retries or parser.retry, not both");
+    int64_t retry = get_int(loc.child("parser"), pn, "retry", 0);
+    if (retry < 0 || retry > 10) fail_at(loc.child("parser").child("retry"), pn["retry"], "retry must be 0..10");
+    o.parse_retries = static_cast<int>(retry);
+  }
   if (YAML::Node mn = n["memory"]) o.memory = memory(loc.child("memory"), mn);
   if (YAML::Node gn = n["guards"]) {
     Loc gl = loc.child("guards");
@@ -476,7 +483,7 @@ OutputParserPtr Loader::parser(const Loc& loc, const YAML::Node& n) {
     type = n.as<std::string>();
   } else {
     expect_map(loc, n);
-    check_keys(loc, n, {"type", "schema", "pattern", "trim", "ignore_case"});
+    check_keys(loc, n, {"type", "schema", "pattern", "trim", "ignore_case", "retry"});
     type = get_string(loc, n, "type", "", true);
   }
   try {

@@ -24,7 +24,7 @@
 //       params: {temperature: 0.7, max_tokens: 200}
 //       output_key: text
 //       parser: str | json | list | {type: json, schema: {...}} | {type: regex, pattern: "..."}
-//       parse_retries: 2
+//       parse_retries: 2            # or `retry: N` inside a map parser: {type: json, schema: ..., retry: 2}
 //       memory: {type: buffer|window|token_budget, k: 5, max_tokens: 1000, memory_key: history,
 //                input_key: question, store: memory|sqlite, path: memory.db}
 //       guards:

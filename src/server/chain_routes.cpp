@@ -34,15 +34,24 @@ std::string new_run_id() {
   return fmt::format("run-{:016x}", n);
 }
 
-// A chain error as the OpenAI-shaped API error. Guard blocks keep their status (input: 400,
-// output: 500) and get code "guard_blocked"; the message names the guard.
+// A chain error as the OpenAI-shaped API error. A guard block is a policy decision, never a
+// server error: 400 for the input, 422 for the model's output (the request was fine, the
+// answer may not be given), code "guard_blocked", the message naming the guard.
 ApiError chain_error(const Error& e) {
   ApiError out = api_error_from(e);
   if (e.message().find("guard '") != std::string::npos && e.message().find("blocked") != std::string::npos) {
+    const bool input = e.code() == ErrorCode::kInvalidArgument;
+    out.status = input ? 400 : 422;
+    out.type = "invalid_request_error";
     out.code = "guard_blocked";
-    out.param = e.code() == ErrorCode::kInvalidArgument ? "input" : "output";
+    out.param = input ? "input" : "output";
   } else if (e.code() == ErrorCode::kNotFound) {
     out.code = "chain_not_found";
+  } else if (e.code() == ErrorCode::kOutputParseFailed) {
+    // The model, not the client, failed: a bad gateway answer, with the raw text in the message.
+    out.status = 502;
+    out.type = "server_error";
+    out.code = "output_parse_failed";
   }
   return out;
 }

@@ -160,7 +160,7 @@ GatewayServer::GatewayServer(std::shared_ptr<UpstreamPool> pool, ServerOptions o
   http.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
     t_ctx = RequestContext{Clock::now(), "unmatched", ""};
     if (refuse_before_body(req, res)) {
-      t_ctx.route = "unsupported_media_type";
+      t_ctx.route = res.status == 416 ? "range_not_satisfiable" : "unsupported_media_type";
       return httplib::Server::HandlerResponse::Handled;
     }
     return httplib::Server::HandlerResponse::Unhandled;

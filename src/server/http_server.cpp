@@ -88,7 +88,7 @@ void HttpServer::Impl::configure() {
   http.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
     t_ctx = RequestContext{Clock::now(), "unmatched", request_id_from(req)};
     if (refuse_before_body(req, res)) {
-      t_ctx.route = "unsupported_media_type";
+      t_ctx.route = res.status == 416 ? "range_not_satisfiable" : "unsupported_media_type";
       return httplib::Server::HandlerResponse::Handled;
     }
     return httplib::Server::HandlerResponse::Unhandled;

@@ -401,3 +401,59 @@ TEST(YamlLoader, ExamplesFileLoads) {
 
 }  // namespace
 }  // namespace llmchain::chain
+
+namespace llmchain::chain {
+namespace {
+
+// `retry: N` on a parser re-asks the model with the parse error appended; when
+// every answer fails, the error is output_parse_failed with the raw text.
+TEST(YamlLoader, ParserRetryReasksAndFailsDistinctly) {
+  auto cfg = load_chain_config_string(R"(models:
+  fake: {type: fake, responses: ["no json here", "{\"t\": \"ok\"}"]}
+chains:
+  c:
+    model: fake
+    prompt: "Q: {q}"
+    parser: {type: json, schema: {type: object, required: [t]}, retry: 1}
+)",
+                                      "chains.yaml");
+  ASSERT_TRUE(cfg.ok()) << cfg.error().message();
+  auto out = cfg->registry->invoke("c", {{"q", "x"}});
+  ASSERT_TRUE(out.ok()) << out.error().message();
+  EXPECT_EQ((*out)["t"], "ok");
+  auto fake = std::dynamic_pointer_cast<FakeLLM>(cfg->models.at("fake"));
+  EXPECT_EQ(fake->call_count(), 2u);
+  EXPECT_NE(fake->last_call().input.prompt.find("no JSON value found"), std::string::npos);
+
+  auto none = load_chain_config_string(R"(models:
+  fake: {type: fake, responses: ["still no json"]}
+chains:
+  c:
+    model: fake
+    prompt: "Q: {q}"
+    parser: {type: json, retry: 0}
+)",
+                                       "chains.yaml");
+  ASSERT_TRUE(none.ok()) << none.error().message();
+  auto failed = none->registry->invoke("c", {{"q", "x"}});
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.error().code(), ErrorCode::kOutputParseFailed);
+  EXPECT_NE(failed.error().message().find("still no json"), std::string::npos) << failed.error().message();
+  EXPECT_EQ(std::dynamic_pointer_cast<FakeLLM>(none->models.at("fake"))->call_count(), 1u);
+
+  EXPECT_NE(load_error(R"(models: {fake: {type: fake}}
+chains:
+  c: {model: fake, prompt: "{q}", parse_retries: 1, parser: {type: json, retry: 2}}
+)")
+                .find("not both"),
+            std::string::npos);
+  EXPECT_NE(load_error(R"(models: {fake: {type: fake}}
+chains:
+  c: {model: fake, prompt: "{q}", parser: {type: json, retry: -1}}
+)")
+                .find("retry must be"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace llmchain::chain

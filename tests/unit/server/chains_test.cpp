@@ -180,6 +180,28 @@ TEST_F(ChainsTest, MemoryFollowsTheSessionId) {
   EXPECT_EQ(fake("fake")->last_call().input.as_text().find("My order 42"), std::string::npos);
 }
 
+// A parser failure is the model's, not the client's: 502 output_parse_failed with the raw text.
+TEST_F(ChainsTest, ParseFailureIs502WithTheRawText) {
+  auto cfg = chain::load_chain_config_string(R"YAML(
+models:
+  bad: {type: fake, responses: ["not json at all"]}
+chains:
+  strict: {model: bad, prompt: "Answer {q}", parser: {type: json, retry: 1}}
+)YAML",
+                                             "parse_test.yaml");
+  ASSERT_TRUE(cfg.ok()) << cfg.error().message();
+  config_ = std::move(*cfg);
+  ServerOptions opts;
+  opts.chains = config_.registry;
+  start(opts);
+  auto r = post("/chains/strict/invoke", json{{"input", {{"q", "x"}}}});
+  ASSERT_EQ(r->status, 502) << r->body;
+  auto err = json::parse(r->body)["error"];
+  EXPECT_EQ(err["code"], "output_parse_failed");
+  EXPECT_NE(err["message"].get<std::string>().find("not json at all"), std::string::npos) << err.dump();
+  EXPECT_EQ(fake("bad")->call_count(), 2u);  // the first answer and one retry
+}
+
 TEST_F(ChainsTest, GuardBlockIs400NamingTheGuard) {
   start_with_chains();
   auto r = post("/chains/guarded/invoke", json{{"input", {{"text", "this is forbidden"}}}});

@@ -1,5 +1,7 @@
 // Client mistakes, by class: each is a 4xx naming what is wrong (never a 500, never library
 // exception text), and the server still answers afterwards.
+#include <fmt/format.h>
+
 #include <string>
 
 #include "chain/yaml_loader.h"
@@ -12,7 +14,10 @@ class RobustnessTest : public ServerFixture {
  protected:
   void SetUp() override {
     auto cfg = chain::load_chain_config_string(
-        "models:\n  fake: {type: fake, responses: [ok]}\nchains:\n  echo: {model: fake, prompt: 'Say {x}.'}\n",
+        "models:\n  fake: {type: fake, responses: [ok]}\nchains:\n  echo: {model: fake, prompt: 'Say {x}.'}\n"
+        "  strict:\n    model: fake\n    prompt: 'Say {x}.'\n    guards: {output: [{type: deny_list, terms: [ok], "
+        "action: "
+        "block}]}\n",
         "robustness.yaml");
     ASSERT_TRUE(cfg.ok()) << cfg.error().message();
     config_ = std::move(*cfg);
@@ -78,6 +83,28 @@ TEST_F(RobustnessTest, NonJsonBodiesAre415) {
   EXPECT_EQ(send("/chains/echo/invoke", "x=1", "application/x-www-form-urlencoded").first, 415);
   EXPECT_EQ(send("/v1/completions", body, "application/json; charset=utf-8").first, 200);
   EXPECT_EQ(send("/v1/completions", body, "application/vnd.api+json").first, 200);
+  expect_still_serving();
+}
+
+// A guard decision is never a 500: an output block is 422 guard_blocked.
+TEST_F(RobustnessTest, OutputGuardBlockIs422) {
+  EXPECT_EQ(send("/chains/strict/invoke", "{\"input\": {\"x\": \"hi\"}}"),
+            (std::pair<int, std::string>{422, "guard_blocked"}));
+  expect_still_serving();
+}
+
+TEST_F(RobustnessTest, ManyRangesAre416) {
+  for (int n : {2, 100, 1000}) {
+    std::string ranges = "bytes=0-0";
+    for (int i = 1; i < n; ++i) ranges += fmt::format(",{}-{}", i, i);
+    auto r = client()->Get("/", httplib::Headers{{"Range", ranges}});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 416) << n;
+    EXPECT_LT(r->body.size(), 1000u);
+  }
+  auto one = client()->Get("/", httplib::Headers{{"Range", "bytes=0-9"}});
+  ASSERT_TRUE(one);
+  EXPECT_LE(one->body.size(), get("/")->body.size());
   expect_still_serving();
 }
 
