@@ -131,6 +131,16 @@ HttpResponse Api::run_completion(const HttpRequest& req, const CompletionParams&
                     "context_length_exceeded");
     }
   }
+  // Every choice is a sequence of its own: more than the engine can ever hold at once would be
+  // refused part-way through (429, which tells clients to retry), so it is the request's fault.
+  const size_t sequences = prompts.size() * static_cast<size_t>(p.n);
+  const size_t holdable = static_cast<size_t>(std::max(1, opts_.parallel) + std::max(0, opts_.max_queue));
+  if (sequences > holdable) {
+    throw_invalid(p.n > 1 ? "n" : "prompt",
+                  fmt::format("This request needs {} sequences ({} prompt(s) x n = {}), more than this server can "
+                              "hold at once ({}: --parallel {} + --max-queue {}).",
+                              sequences, prompts.size(), p.n, holdable, opts_.parallel, opts_.max_queue));
+  }
   if (shutting_down_.load()) {
     ApiError e{503, "The server is shutting down.", "service_unavailable", std::nullopt, "shutting_down"};
     return e.to_response();

@@ -93,6 +93,22 @@ TEST_F(RobustnessTest, OutputGuardBlockIs422) {
   expect_still_serving();
 }
 
+// n beyond what the server can ever hold is the request's mistake (400 naming n), not a 429.
+class RobustnessLimitsTest : public ServerFixture {};
+
+TEST_F(RobustnessLimitsTest, ChoicesBeyondCapacityAre400) {
+  ServerOptions o;
+  o.parallel = 2;
+  o.max_queue = 3;
+  start(o);
+  auto r = post("/v1/completions", json{{"prompt", "echo: hi"}, {"max_tokens", 2}, {"n", 6}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400) << r->body;
+  EXPECT_EQ(json::parse(r->body)["error"]["param"], "n");
+  EXPECT_EQ(post("/v1/completions", json{{"prompt", "echo: hi"}, {"max_tokens", 2}, {"n", 5}})->status, 200);
+  expect_still_serving();
+}
+
 TEST_F(RobustnessTest, ManyRangesAre416) {
   for (int n : {2, 100, 1000}) {
     std::string ranges = "bytes=0-0";
