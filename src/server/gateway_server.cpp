@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <limits>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -34,12 +35,12 @@ std::string request_id_of(const httplib::Request& req) {
 }
 
 // One request through the proxy: httplib in, HttpRequest/HttpResponse through, httplib out.
-void serve_one(GatewayProxy& proxy, const httplib::Request& req, httplib::Response& res, std::string& route,
-               std::string& request_id) {
+void serve_one(GatewayProxy& proxy, const httplib::Request& req, httplib::Response& res, const std::string& body,
+               std::string& route, std::string& request_id) {
   HttpRequest in;
   in.method = req.method;
   in.path = req.path;
-  in.body = req.body;
+  in.body = body;
   in.request_id = request_id = request_id_of(req);
   auto watch = std::make_shared<ConnectionWatch>(req.local_addr, req.local_port, req.remote_addr, req.remote_port);
   in.client_gone = [watch] { return watch->closed(); };
@@ -64,13 +65,32 @@ void serve_one(GatewayProxy& proxy, const httplib::Request& req, httplib::Respon
   }
 }
 
-void route_all(httplib::Server& http, const httplib::Server::Handler& h) {
-  http.Get(".*", h);
-  http.Post(".*", h);
-  http.Put(".*", h);
-  http.Delete(".*", h);
-  http.Patch(".*", h);
-  http.Options(".*", h);
+struct RequestContext {
+  Clock::time_point start;
+  std::string route = "unmatched";
+  std::string request_id;
+};
+thread_local RequestContext t_ctx;
+
+// h gets the body: read by read_body (decoded bytes, --max-body) for methods that carry one.
+void route_all(httplib::Server& http, size_t max_body,
+               const std::function<void(const httplib::Request&, httplib::Response&, const std::string&)>& h) {
+  auto plain = [h](const httplib::Request& req, httplib::Response& res) { h(req, res, req.body); };
+  auto with_body = [h, max_body](const httplib::Request& req, httplib::Response& res,
+                                 const httplib::ContentReader& reader) {
+    auto body = read_body(reader, max_body, res);
+    if (!body) {
+      t_ctx.route = "payload_too_large";
+      return;
+    }
+    h(req, res, *body);
+  };
+  http.Get(".*", plain);
+  http.Post(".*", with_body);
+  http.Put(".*", with_body);
+  http.Delete(".*", plain);
+  http.Patch(".*", with_body);
+  http.Options(".*", plain);
 }
 
 // See http_server.cpp: cpp-httplib 0.11 listens with a backlog of 5.
@@ -81,20 +101,15 @@ class ListenServer : public httplib::Server {
   }
 };
 
-struct RequestContext {
-  Clock::time_point start;
-  std::string route = "unmatched";
-  std::string request_id;
-};
-thread_local RequestContext t_ctx;
-
 }  // namespace
 
 void register_gateway_routes(httplib::Server& http, std::shared_ptr<GatewayProxy> proxy) {
-  route_all(http, [proxy](const httplib::Request& req, httplib::Response& res) {
-    std::string route, id;
-    serve_one(*proxy, req, res, route, id);
-  });
+  // No --max-body of its own here: the caller's httplib payload limit applies.
+  route_all(http, std::numeric_limits<size_t>::max(),
+            [proxy](const httplib::Request& req, httplib::Response& res, const std::string& body) {
+              std::string route, id;
+              serve_one(*proxy, req, res, body, route, id);
+            });
 }
 
 void register_gateway_routes(httplib::Server& http, std::shared_ptr<UpstreamPool> pool, ServerOptions options,
@@ -165,8 +180,8 @@ GatewayServer::GatewayServer(std::shared_ptr<UpstreamPool> pool, ServerOptions o
     }
     return httplib::Server::HandlerResponse::Unhandled;
   });
-  route_all(http, [this](const httplib::Request& req, httplib::Response& res) {
-    serve_one(impl_->proxy, req, res, t_ctx.route, t_ctx.request_id);
+  route_all(http, o.max_body, [this](const httplib::Request& req, httplib::Response& res, const std::string& body) {
+    serve_one(impl_->proxy, req, res, body, t_ctx.route, t_ctx.request_id);
   });
   http.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request&, httplib::Response& res) {
     if (!res.body.empty() || res.is_chunked_content_provider_) return httplib::Server::HandlerResponse::Unhandled;

@@ -68,7 +68,7 @@ struct HttpServer::Impl {
   bool shutdown_ok = true;
 
   void configure();
-  void handle(const httplib::Request& req, httplib::Response& res);
+  void handle(const httplib::Request& req, httplib::Response& res, const std::string& body);
 };
 
 void HttpServer::Impl::configure() {
@@ -93,13 +93,22 @@ void HttpServer::Impl::configure() {
     }
     return httplib::Server::HandlerResponse::Unhandled;
   });
-  auto h = [this](const httplib::Request& req, httplib::Response& res) { handle(req, res); };
+  auto h = [this](const httplib::Request& req, httplib::Response& res) { handle(req, res, req.body); };
+  // Bodies are read here, not by httplib, so --max-body counts decoded bytes as they arrive.
+  auto with_body = [this](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
+    auto body = read_body(reader, opts.max_body, res);
+    if (!body) {
+      t_ctx.route = "payload_too_large";
+      return;
+    }
+    handle(req, res, *body);
+  };
   for (const char* pattern : {".*"}) {
     http.Get(pattern, h);
-    http.Post(pattern, h);
-    http.Put(pattern, h);
+    http.Post(pattern, with_body);
+    http.Put(pattern, with_body);
     http.Delete(pattern, h);
-    http.Patch(pattern, h);
+    http.Patch(pattern, with_body);
     http.Options(pattern, h);
   }
   // Errors httplib produces itself (413 body too large, 400 bad request line...)
@@ -133,11 +142,11 @@ void HttpServer::Impl::configure() {
   });
 }
 
-void HttpServer::Impl::handle(const httplib::Request& req, httplib::Response& res) {
+void HttpServer::Impl::handle(const httplib::Request& req, httplib::Response& res, const std::string& body) {
   HttpRequest in;
   in.method = req.method;
   in.path = req.path;
-  in.body = req.body;
+  in.body = body;
   in.request_id = t_ctx.request_id;
   auto watch = std::make_shared<ConnectionWatch>(req.local_addr, req.local_port, req.remote_addr, req.remote_port);
   in.client_gone = [watch] { return watch->closed(); };

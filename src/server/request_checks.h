@@ -3,6 +3,7 @@
 // cpp-httplib's pre-routing handler.
 #include <httplib.h>
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -48,6 +49,33 @@ inline bool refuse_before_body(const httplib::Request& req, httplib::Response& r
   res.set_header("Connection", "close");  // the unread body must not be taken for the next request
   res.set_content(e.to_json().dump(), "application/json");
   return true;
+}
+
+// Reads the body through httplib's content reader, which hands over decoded bytes (after any
+// Content-Encoding, chunked or not), stopping as soon as they pass max_body: a small gzip body
+// that inflates to gigabytes, or a chunked one without a length, is 413 after max_body bytes.
+// nullopt: too large (res is the 413; the connection closes, the rest of the body unread).
+inline std::optional<std::string> read_body(const httplib::ContentReader& reader, size_t max_body,
+                                            httplib::Response& res) {
+  std::string body;
+  bool too_large = false;
+  reader([&](const char* data, size_t n) {
+    if (body.size() + n > max_body) {
+      too_large = true;
+      return false;
+    }
+    body.append(data, n);
+    return true;
+  });
+  if (!too_large) return body;
+  ApiError e{413,
+             "The request body is larger than the server's limit of " + std::to_string(max_body) +
+                 " bytes (--max-body), counted after decompression.",
+             "invalid_request_error", std::nullopt, "payload_too_large"};
+  res.status = 413;
+  res.set_header("Connection", "close");
+  res.set_content(e.to_json().dump(), "application/json");
+  return std::nullopt;
 }
 
 }  // namespace llmchain::server

@@ -96,6 +96,56 @@ TEST_F(RobustnessTest, OutputGuardBlockIs422) {
 // n beyond what the server can ever hold is the request's mistake (400 naming n), not a 429.
 class RobustnessLimitsTest : public ServerFixture {};
 
+// --max-body counts the bytes the server would hold: a gzip body that inflates far beyond the
+// limit, and a chunked body without a Content-Length, are 413 once they pass it.
+TEST_F(RobustnessLimitsTest, MaxBodyCountsDecodedAndChunkedBytes) {
+  ServerOptions o;
+  o.max_body = 100 * 1024;
+  start(o);
+  // {"prompt": "aaaa...(4 MB)"} gzipped: ~4 KB on the wire
+  std::string big = "{\"prompt\": \"" + std::string(4u << 20, 'a') + "\"}";
+  std::string gz;
+  ASSERT_TRUE(httplib::detail::gzip_compressor().compress(big.data(), big.size(), true, [&](const char* d, size_t n) {
+    gz.append(d, n);
+    return true;
+  }));
+  ASSERT_LT(gz.size(), o.max_body);
+  auto r = client()->Post("/v1/completions", httplib::Headers{{"Content-Encoding", "gzip"}}, gz, "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 413) << r->body.substr(0, 200);
+
+  // chunked, no Content-Length
+  size_t sent = 0;
+  auto c = client()->Post(
+      "/v1/completions",
+      [&](size_t, httplib::DataSink& sink) {
+        std::string chunk(64 * 1024, 'a');
+        if (sent == 0) chunk = "{\"prompt\": \"" + chunk;
+        sent += chunk.size();
+        if (sent > (2u << 20)) {
+          sink.done();
+          return true;
+        }
+        return sink.write(chunk.data(), chunk.size());
+      },
+      "application/json");
+  if (c) {
+    EXPECT_EQ(c->status, 413);  // or the server closed the connection mid-body
+  }
+
+  // a small gzip body still works
+  std::string ok = "{\"prompt\": \"echo: hi\", \"max_tokens\": 2}", okgz;
+  ASSERT_TRUE(httplib::detail::gzip_compressor().compress(ok.data(), ok.size(), true, [&](const char* d, size_t n) {
+    okgz.append(d, n);
+    return true;
+  }));
+  auto small =
+      client()->Post("/v1/completions", httplib::Headers{{"Content-Encoding", "gzip"}}, okgz, "application/json");
+  ASSERT_TRUE(small);
+  EXPECT_EQ(small->status, 200) << small->body;
+  expect_still_serving();
+}
+
 TEST_F(RobustnessLimitsTest, ChoicesBeyondCapacityAre400) {
   ServerOptions o;
   o.parallel = 2;
