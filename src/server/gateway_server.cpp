@@ -78,7 +78,7 @@ void route_all(httplib::Server& http, size_t max_body,
   auto plain = [h](const httplib::Request& req, httplib::Response& res) { h(req, res, req.body); };
   auto with_body = [h, max_body](const httplib::Request& req, httplib::Response& res,
                                  const httplib::ContentReader& reader) {
-    auto body = read_body(reader, max_body, res);
+    auto body = read_body(req, reader, max_body, res);
     if (!body) {
       t_ctx.route = "payload_too_large";
       return;

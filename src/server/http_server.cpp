@@ -96,7 +96,7 @@ void HttpServer::Impl::configure() {
   auto h = [this](const httplib::Request& req, httplib::Response& res) { handle(req, res, req.body); };
   // Bodies are read here, not by httplib, so --max-body counts decoded bytes as they arrive.
   auto with_body = [this](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
-    auto body = read_body(reader, opts.max_body, res);
+    auto body = read_body(req, reader, opts.max_body, res);
     if (!body) {
       t_ctx.route = "payload_too_large";
       return;

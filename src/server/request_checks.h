@@ -3,6 +3,7 @@
 // cpp-httplib's pre-routing handler.
 #include <httplib.h>
 
+#include <cstdlib>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -55,11 +56,11 @@ inline bool refuse_before_body(const httplib::Request& req, httplib::Response& r
 // Content-Encoding, chunked or not), stopping as soon as they pass max_body: a small gzip body
 // that inflates to gigabytes, or a chunked one without a length, is 413 after max_body bytes.
 // nullopt: too large (res is the 413; the connection closes, the rest of the body unread).
-inline std::optional<std::string> read_body(const httplib::ContentReader& reader, size_t max_body,
-                                            httplib::Response& res) {
+inline std::optional<std::string> read_body(const httplib::Request& req, const httplib::ContentReader& reader,
+                                            size_t max_body, httplib::Response& res) {
   std::string body;
   bool too_large = false;
-  reader([&](const char* data, size_t n) {
+  const bool read = reader([&](const char* data, size_t n) {
     if (body.size() + n > max_body) {
       too_large = true;
       return false;
@@ -67,7 +68,22 @@ inline std::optional<std::string> read_body(const httplib::ContentReader& reader
     body.append(data, n);
     return true;
   });
-  if (!too_large) return body;
+  if (read && !too_large) return body;
+  if (!too_large) {
+    // httplib refused before reading (a Content-Length over its limit) or the body broke off
+    // (a client that went away, a bad chunk or gzip stream).
+    const std::string declared = req.get_header_value("Content-Length");
+    if (res.status == 413 || (!declared.empty() && std::strtoull(declared.c_str(), nullptr, 10) > max_body)) {
+      too_large = true;
+    } else {
+      ApiError e{400, "The request body could not be read (cut off, or a broken chunked or gzip encoding).",
+                 "invalid_request_error", std::nullopt, "unreadable_body"};
+      res.status = 400;
+      res.set_header("Connection", "close");
+      res.set_content(e.to_json().dump(), "application/json");
+      return std::nullopt;
+    }
+  }
   ApiError e{413,
              "The request body is larger than the server's limit of " + std::to_string(max_body) +
                  " bytes (--max-body), counted after decompression.",
