@@ -448,8 +448,22 @@ HttpResponse GatewayProxy::forward(const HttpRequest& req) {
   std::set<std::string> tried;
   std::optional<HttpResponse> last;  // an engine's own answer, if every attempt fails
   std::string last_error;
+  bool broken = false;  // an engine answered, but with a cut-off or malformed body
+  const auto started = std::chrono::steady_clock::now();
+  // Past --request-timeout the answer is 504 (the engine is hung, not absent), and no retry.
+  auto timed_out = [&] {
+    return opts_.request_timeout_s > 0 &&
+           std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count() >= opts_.request_timeout_s;
+  };
+  auto timeout_response = [&] {
+    return error_response(
+        504,
+        fmt::format("No engine answered within the request timeout ({} s): {}.", opts_.request_timeout_s, last_error),
+        "timeout_error", "timeout");
+  };
   int attempts = std::max(1, gw_.max_attempts);
   for (int attempt = 0; attempt < attempts; ++attempt) {
+    if (attempt > 0 && timed_out()) return timeout_response();
     auto lease = pool_->acquire(tried);
     if (!lease) {
       if (last_error.empty()) last_error = lease.error().message();
@@ -553,6 +567,14 @@ HttpResponse GatewayProxy::forward(const HttpRequest& req) {
     if (p.failed) {
       last_error = fmt::format("{}: response broken: {}", url, p.error);
       lease->failure(UpstreamFailure::kError, last_error);
+      broken = true;
+      continue;
+    }
+    if (content_type.rfind("application/json", 0) == 0 && !nlohmann::json::accept(res.body.begin(), res.body.end())) {
+      last_error =
+          fmt::format("{}: HTTP {} with a body that is not valid JSON ({} bytes)", url, status, res.body.size());
+      lease->failure(UpstreamFailure::kError, last_error);
+      broken = true;
       continue;
     }
     if (status == 502 || status == 503 || status == 504) {
@@ -575,6 +597,11 @@ HttpResponse GatewayProxy::forward(const HttpRequest& req) {
     return res;
   }
   if (last) return std::move(*last);
+  if (timed_out()) return timeout_response();
+  if (broken) {
+    return error_response(502, fmt::format("The engine's answer was broken: {}.", last_error), "server_error",
+                          "upstream_bad_response");
+  }
   ++unavailable_;
   return error_response(503, fmt::format("No upstream engine could answer the request: {}.", last_error),
                         "server_error", "upstream_unavailable");

@@ -47,10 +47,11 @@ class FakeUpstream {
   const std::string& name() const { return name_; }
 
   std::atomic<bool> ready{true};
-  std::atomic<int> fail_status{0};   // non-zero: /v1 answers this status
-  std::atomic<int> delay_ms{0};      // before answering (non-stream) or between events
-  std::atomic<int> events{3};        // SSE events before [DONE]
-  std::atomic<int> break_after{-1};  // >= 0: the SSE stream is cut after this many events
+  std::atomic<int> fail_status{0};    // non-zero: /v1 answers this status
+  std::atomic<int> delay_ms{0};       // before answering (non-stream) or between events
+  std::atomic<int> events{3};         // SSE events before [DONE]
+  std::atomic<int> break_after{-1};   // >= 0: the SSE stream is cut after this many events
+  std::atomic<bool> truncate{false};  // non-stream answers are 200 with JSON cut off
   std::atomic<int> requests{0}, inflight{0}, max_inflight{0}, health_checks{0}, client_gone{0};
   std::string last_authorization;
   std::string last_request_id;
@@ -90,7 +91,9 @@ class FakeUpstream {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms.load()));
     --inflight;
-    res.set_content(json{{"served_by", name_}}.dump(), "application/json");
+    std::string answer = json{{"served_by", name_}}.dump();
+    if (truncate.load()) answer.resize(answer.size() / 2);
+    res.set_content(answer, "application/json");
   }
 
   std::string name_;
@@ -565,6 +568,43 @@ TEST_F(GatewayTest, RegisterRoutesStopsCleanly) {
   EXPECT_EQ(httplib::Client("127.0.0.1", port).Get("/health/live")->status, 200);
   svr.stop();
   t.join();
+}
+
+}  // namespace
+}  // namespace llmchain::server::test
+
+namespace llmchain::server::test {
+namespace {
+
+// An engine that answers 200 with a cut-off JSON body is a bad gateway (502), not a success.
+TEST_F(GatewayTest, TruncatedJsonFromEnginesIs502) {
+  FakeUpstream a("a"), b("b");
+  a.truncate = true;
+  b.truncate = true;
+  make_pool({&a, &b});
+  start_gateway();
+  auto r = chat();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 502) << r->body;
+  EXPECT_EQ(json::parse(r->body)["error"]["code"], "upstream_bad_response");
+  b.truncate = false;  // another engine's good answer is used
+  auto ok = chat();
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200) << ok->body;
+}
+
+// A hung engine is a timeout (504) once --request-timeout has passed, not "unavailable".
+TEST_F(GatewayTest, HungEngineIs504) {
+  FakeUpstream a("a");
+  a.delay_ms = 7000;
+  make_pool({&a});
+  ServerOptions so;
+  so.request_timeout_s = 0.5;
+  start_gateway(so);
+  auto r = chat();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 504) << r->body;
+  EXPECT_EQ(json::parse(r->body)["error"]["type"], "timeout_error");
 }
 
 }  // namespace
