@@ -6,6 +6,11 @@
 // inside a number, between values). Then the full allowed-token mask alone.
 // Each sequence gets a fresh Sampler (cold grammar cache, as in serving); a
 // random "model" picks tokens so the grammar walks through real JSON states.
+// The "budget Nx" lines add the token budget (Sampler::set_budget): each
+// sequence gets N times its shortest document (1x: the budget binds at every
+// step, the document is closed as early as it can be); the other lines run
+// without a budget. A real
+// byte-level BPE vocabulary (deepseek-llm, 102k) runs when ../shared has it.
 //
 //   ninja -C build bench_grammar && ./build/bench/bench_grammar [n_sequences] [vocabulary label filter]
 #include <algorithm>
@@ -23,6 +28,7 @@
 #include "sampling/grammar_matcher.h"
 #include "sampling/json_schema.h"
 #include "sampling/sampler.h"
+#include "tokenizer/tokenizer.h"
 
 using namespace llmchain;
 using namespace llmchain::sampling;
@@ -92,6 +98,18 @@ std::shared_ptr<const CompiledVocab> llama_spm_vocab() {
     v.token_bytes.push_back(b);
   }
   v.eog_tokens = {static_cast<int32_t>(std::get<uint64_t>(eos->v))};
+  return compile_vocab(std::move(v)).value();
+}
+
+// Any vocabulary the tokenizer module reads (byte-level BPE included).
+std::shared_ptr<const CompiledVocab> gguf_vocab(const std::string& name) {
+  auto f = gguf::File::open(std::string(LLMCHAIN_SHARED_DIR) + "/testdata/tokenizer/" + name);
+  if (!f.ok()) return nullptr;
+  auto tok = tokenizer::Tokenizer::from_gguf(**f);
+  if (!tok.ok()) return nullptr;
+  Vocab v;
+  for (int32_t i = 0; i < (*tok)->n_vocab(); ++i) v.token_bytes.push_back((*tok)->token_bytes(i));
+  v.eog_tokens = (*tok)->eog_tokens();
   return compile_vocab(std::move(v)).value();
 }
 
@@ -168,7 +186,7 @@ std::vector<Preset> presets() {
 constexpr float kKnows = 8.0f;
 
 void run_preset(const std::shared_ptr<const CompiledVocab>& vocab, const std::vector<float>& bonus,
-                const Preset& preset, bool knows_json, int n_seq) {
+                const Preset& preset, bool knows_json, int n_seq, int budget_mult = 0) {
   const int32_t n = vocab->size();
   Stats plain, constrained;
   Stats by_where[kWhereCount][2];
@@ -185,7 +203,8 @@ void run_preset(const std::shared_ptr<const CompiledVocab>& vocab, const std::ve
     auto s = Sampler::create(p, c, vocab).value();
     GrammarMatcher oracle(parse_gbnf(json_schema_to_gbnf(*c.json_schema).value()).value(), vocab);
     std::string text;
-    for (int step = 0; step < 400; ++step) {
+    const int budget = budget_mult * s->min_tokens_to_complete();
+    for (int step = 0; step < (budget > 0 ? budget : 400); ++step) {
       for (int32_t i = 0; i < n; ++i) logits[i] = nd(rng) + bonus[i];
       if (knows_json) {
         const std::vector<uint64_t>& mask = oracle.allowed_tokens();
@@ -196,6 +215,7 @@ void run_preset(const std::shared_ptr<const CompiledVocab>& vocab, const std::ve
       free_sampler->accept(f.token);
       double free_ms = sw.ms();
       sw.reset();
+      if (budget > 0) s->set_budget(budget - step);
       auto r = s->sample(logits.data(), n);
       bool ok = r.token >= 0 && s->accept(r.token);
       double constrained_ms = sw.ms();
@@ -212,12 +232,16 @@ void run_preset(const std::shared_ptr<const CompiledVocab>& vocab, const std::ve
       ++tokens;
       if (vocab->is_eog(r.token)) break;
       text += vocab->bytes(r.token);
+      if (s->grammar_done()) break;
     }
+    if (budget > 0 && !s->grammar_complete()) std::printf("  budget %d: document cut!\n", budget);
   }
   auto over = [](Stats* pair) { return pair[1].ms.empty() ? 0.0 : pair[1].mean() - pair[0].mean(); };
   double overhead = constrained.mean() - plain.mean();
-  std::printf("  %-10s %-24s %5zu %7.3f %7.3f %7.3f | %+7.3f %5.1f%% | %+7.3f %+7.3f %+7.3f\n",
-              knows_json ? "knows JSON" : "random", preset.name, tokens, plain.mean(), constrained.mean(),
+  char label[64];
+  std::snprintf(label, sizeof label, budget_mult > 0 ? "%s, budget %dx" : "%s", preset.name, budget_mult);
+  std::printf("  %-10s %-36s %5zu %7.3f %7.3f %7.3f | %+7.3f %5.1f%% | %+7.3f %+7.3f %+7.3f\n",
+              knows_json ? "knows JSON" : "random", label, tokens, plain.mean(), constrained.mean(),
               constrained.pct(0.99), overhead, overhead / 22.0 * 100, over(by_where[kInString]),
               over(by_where[kInNumber]), over(by_where[kStructure]));
 }
@@ -267,10 +291,13 @@ void run(const char* label, const std::shared_ptr<const CompiledVocab>& vocab, i
       "%s, vocab %d, %d sequences per line; ms per token; overhead = constrained - free, also as %% of a 22 ms "
       "decode step, and by where the token goes\n",
       label, n, n_seq);
-  std::printf("  %-10s %-24s %5s %7s %7s %7s | %7s %6s | %7s %7s %7s\n", "model", "sampling", "tok", "free", "constr",
+  std::printf("  %-10s %-36s %5s %7s %7s %7s | %7s %6s | %7s %7s %7s\n", "model", "sampling", "tok", "free", "constr",
               "c p99", "over", "", "string", "number", "between");
   for (bool knows : {false, true}) {
     for (const auto& preset : presets()) run_preset(vocab, bonus, preset, knows, n_seq);
+    for (int mult : {1, 2}) {
+      for (const auto& preset : presets()) run_preset(vocab, bonus, preset, knows, n_seq, mult);
+    }
   }
   run_mask(vocab, bonus, n_seq);
   std::printf("\n");
@@ -285,6 +312,9 @@ int main(int argc, char** argv) {
   auto want = [&](const char* label) { return std::string(label).find(only) != std::string::npos; };
   if (want("llama-spm (real)")) {
     if (auto spm = llama_spm_vocab()) run("llama-spm (real)", spm, n_seq);
+  }
+  if (want("deepseek-llm (real, BPE)")) {
+    if (auto bpe = gguf_vocab("ggml-vocab-deepseek-llm.gguf")) run("deepseek-llm (real, BPE)", bpe, n_seq);
   }
   if (want("synthetic 32k")) run("synthetic 32k", synthetic_vocab(32000, 1), n_seq);
   if (want("synthetic 150k")) run("synthetic 150k", synthetic_vocab(150000, 2), n_seq);

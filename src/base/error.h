@@ -15,7 +15,7 @@ enum class ErrorCode {
   kInvalidArgument,  // bad request / bad config / bad user input
   kInvalidFile,      // corrupt, truncated or hostile file
   kNotFound,
-  kUnsupported,      // valid but not implemented (unknown arch, schema keyword...)
+  kUnsupported,  // valid but not implemented (unknown arch, schema keyword...)
   kIo,
   kResourceExhausted,  // limits, queue full, context full
   kCancelled,

@@ -35,8 +35,8 @@ Json JsonOutputParser::parse(const std::string& text) const {
   if (schema_) {
     if (auto err = validate_json_schema(value, *schema_)) {
       std::string shown = text.size() > 2000 ? text.substr(0, 2000) + "..." : text;
-      fail(ErrorCode::kOutputParseFailed, "output parser (json): output does not match the schema: {}; model output: {}",
-           *err, shown);
+      fail(ErrorCode::kOutputParseFailed,
+           "output parser (json): output does not match the schema: {}; model output: {}", *err, shown);
     }
   }
   return value;

@@ -192,9 +192,10 @@ void Scheduler::start_slot(Slot& s, Request* r) {
                                     : fmt::format("max_tokens is {}", g.max_tokens);
       std::string what = need == sampling::Sampler::kNoCompletion
                              ? std::string("the output constraint has no document this model's vocabulary can spell")
-                             : fmt::format("the shortest document the output constraint allows takes {} tokens "
-                                           "of this model, but {}",
-                                           need, have);
+                             : fmt::format(
+                                   "the shortest document the output constraint allows takes {} tokens "
+                                   "of this model, but {}",
+                                   need, have);
       finish(s, "error", Error(ErrorCode::kInvalidArgument, what));
       return;
     }

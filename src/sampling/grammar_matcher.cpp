@@ -1,7 +1,10 @@
 #include "sampling/grammar_matcher.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstdint>
+#include <iterator>
+#include <utility>
 
 namespace llmchain::sampling {
 namespace {
@@ -34,6 +37,9 @@ GrammarMatcher::GrammarMatcher(std::shared_ptr<const Grammar> grammar, std::shar
       vocab_(std::move(vocab)),
       completion_(std::make_unique<CompletionTable>(*grammar_)) {
   none_.assign((static_cast<size_t>(vocab_->size()) + 63) / 64, 0);
+  std::fill(std::begin(root_child_), std::end(root_child_), -1);
+  const std::vector<TokenTrie::Node>& nodes = vocab_->trie().nodes;
+  for (uint32_t c = 1; c < nodes[0].subtree_end; c = nodes[c].subtree_end) root_child_[nodes[c].byte] = c;
   std::vector<Stack> init;
   for (uint32_t alt : grammar_->rule_alts[grammar_->root]) {
     Stack s;
@@ -203,7 +209,7 @@ bool GrammarMatcher::compute_mask(int32_t root_id, size_t max_tokens, size_t max
 }
 
 void GrammarMatcher::maybe_trim_cache() {
-  if (states_.size() <= kMaxStates && cached_masks_ * none_.size() * 8 <= kMaxMaskBytes) return;
+  if (states_.size() <= kMaxStates && cached_masks_ * none_.size() * 8 + cached_cost_bytes_ <= kMaxMaskBytes) return;
   State& cur = *states_[state_];
   std::vector<Stack> stacks = std::move(cur.stacks);
   uint32_t partial = cur.partial;
@@ -212,6 +218,7 @@ void GrammarMatcher::maybe_trim_cache() {
   next_.clear();
   index_.clear();
   cached_masks_ = 0;
+  cached_cost_bytes_ = 0;
   state_ = intern(std::move(stacks), partial, remaining, length);
 }
 
@@ -365,6 +372,7 @@ uint32_t GrammarMatcher::completion_bytes(const State& s, std::string* out) cons
 }
 
 int32_t GrammarMatcher::find_child(uint32_t node, uint8_t byte) const {
+  if (node == 0) return root_child_[byte];
   const std::vector<TokenTrie::Node>& nodes = vocab_->trie().nodes;
   for (uint32_t c = node + 1; c < nodes[node].subtree_end; c = nodes[c].subtree_end) {
     if (nodes[c].byte == byte) return static_cast<int32_t>(c);
@@ -432,6 +440,7 @@ bool GrammarMatcher::can_accept_token_within(int32_t token, int32_t budget) {
   if (const State& cur = *states_[state_]; !cur.mask.empty()) {
     if (!((cur.mask[token >> 6] >> (token & 63)) & 1)) return false;
     if (by_bytes && cur.max_next_bytes <= limit) return true;
+    if (!cur.token_cost.empty()) return cur.token_cost[token] <= limit || plan_step_fits(token, limit);
   }
   maybe_trim_cache();
   int32_t st = state_;
@@ -445,10 +454,84 @@ bool GrammarMatcher::can_accept_token_within(int32_t token, int32_t budget) {
   if (next_bytes >= kInf) return false;
   if (by_bytes && next_bytes <= limit) return true;
   if (state_tokens(st) <= static_cast<int32_t>(limit)) return true;
+  return plan_step_fits(token, limit);
+}
+
+// The token is the next step of the plan being followed, or of this state's
+// own spelling, and the rest of that plan fits in `limit`.
+bool GrammarMatcher::plan_step_fits(int32_t token, uint32_t limit) {
   if (plan_pos_ < plan_.size() && plan_[plan_pos_] == token && plan_.size() - plan_pos_ - 1 <= limit) return true;
   const int32_t own = state_tokens(state_);
   const State& cur = *states_[state_];
   return own > 0 && own != kNoCompletion && cur.plan.front() == token && static_cast<uint32_t>(own - 1) <= limit;
+}
+
+// Prices every allowed token of a state: the preorder trie walk of
+// compute_mask, reading at each token the tokens that certainly complete the
+// document from where it leads (its spelled shortest completion, or its bytes
+// when those are fewer, as in can_accept_token_within).
+void GrammarMatcher::price_tokens(int32_t root_id) {
+  const std::vector<TokenTrie::Node>& nodes = vocab_->trie().nodes;
+  const std::vector<int32_t>& node_tokens = vocab_->trie().node_tokens;
+  const uint32_t n = vocab_->trie().num_nodes();
+  const bool by_bytes = vocab_->spells_every_byte();
+  std::vector<uint32_t> cost(static_cast<size_t>(vocab_->size()), kInf);
+  walk_.clear();
+  walk_.push_back({n, root_id});
+  for (uint32_t i = 1; i < n;) {
+    while (i >= walk_.back().subtree_end) walk_.pop_back();
+    const TokenTrie::Node& node = nodes[i];
+    int32_t next = step(walk_.back().state, node.byte);
+    if (next < 0) {
+      i = node.subtree_end;
+      continue;
+    }
+    const uint32_t end = nodes[i + 1].token_begin;
+    if (end > node.token_begin) {
+      uint32_t c = kInf;
+      if (states_[next]->min_bytes < kInf) {
+        const int32_t tokens = state_tokens(next);
+        if (tokens != kNoCompletion) c = static_cast<uint32_t>(tokens);
+        if (by_bytes) c = std::min(c, states_[next]->min_bytes);
+      }
+      for (uint32_t t = node.token_begin; t < end; ++t) cost[node_tokens[t]] = c;
+    }
+    if (node.subtree_end > i + 1) walk_.push_back({node.subtree_end, next});
+    ++i;
+  }
+  State& s = *states_[root_id];
+  for (int32_t tok : vocab_->eog_tokens()) cost[tok] = s.accepting ? 0 : kInf;
+  cached_cost_bytes_ += cost.size() * sizeof(uint32_t);
+  s.token_cost = std::move(cost);
+}
+
+void GrammarMatcher::tokens_within(int32_t budget, std::vector<int32_t>& out) {
+  out.clear();
+  if (budget <= 0 || state_ < 0 || finished_) return;
+  maybe_trim_cache();
+  if (states_[state_]->mask.empty()) compute_mask(state_, SIZE_MAX, SIZE_MAX);
+  const std::vector<uint64_t> mask = states_[state_]->mask;  // a copy: checks below may add states
+  size_t allowed = 0;
+  for (uint64_t w : mask) allowed += static_cast<size_t>(std::popcount(w));
+  // Few allowed tokens are checked one by one; many are priced once per state.
+  if (states_[state_]->token_cost.empty() && allowed > kSmallMaskTokens) price_tokens(state_);
+  const uint32_t limit = static_cast<uint32_t>(budget - 1);
+  for (size_t w = 0; w < mask.size(); ++w) {
+    for (uint64_t bits = mask[w]; bits != 0; bits &= bits - 1) {
+      const int32_t t = static_cast<int32_t>(w * 64 + static_cast<size_t>(std::countr_zero(bits)));
+      const std::vector<uint32_t>& cost = states_[state_]->token_cost;
+      if (cost.empty() ? can_accept_token_within(t, budget) : cost[t] <= limit) out.push_back(t);
+    }
+  }
+  if (states_[state_]->token_cost.empty()) return;  // the one-by-one checks include the plans
+  // The steps of the plans, which may fit by their plan alone.
+  int32_t steps[2] = {plan_pos_ < plan_.size() ? plan_[plan_pos_] : -1, -1};
+  if (state_tokens(state_) > 0 && state_tokens(state_) != kNoCompletion) steps[1] = states_[state_]->plan.front();
+  for (int32_t t : steps) {
+    if (t < 0 || states_[state_]->token_cost[t] <= limit || !plan_step_fits(t, limit)) continue;
+    out.insert(std::lower_bound(out.begin(), out.end(), t), t);
+    if (steps[0] == steps[1]) break;
+  }
 }
 
 bool GrammarMatcher::budget_may_bind(int32_t budget) const {

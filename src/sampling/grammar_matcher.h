@@ -69,6 +69,11 @@ class GrammarMatcher {
   // False when every allowed token passes can_accept_token_within(budget):
   // known once allowed_tokens() was computed here, and then cheap.
   bool budget_may_bind(int32_t budget) const;
+  // The tokens that pass can_accept_token_within(budget), ascending. In a
+  // state that allows many tokens, the first call prices every allowed token
+  // once (a walk like the mask's, cached per state): later calls there, and
+  // the checks of can_accept_token_within, are then lookups.
+  void tokens_within(int32_t budget, std::vector<int32_t>& out);
   // Whether the grammar allows more bytes after the current ones (false once
   // a document is complete and nothing may follow it).
   bool can_continue() const;
@@ -98,12 +103,16 @@ class GrammarMatcher {
     uint8_t remaining = 0;      // continuation bytes still expected
     uint8_t length = 0;         // total length of the pending character
     bool accepting = false;
-    bool large_mask = false;     // small_mask() gave up here
-    std::vector<uint64_t> mask;  // cached allowed_tokens(); empty until computed
-    uint32_t min_bytes = 0;      // bytes of the shortest completion (CompletionTable::kInf: none)
+    bool large_mask = false;      // small_mask() gave up here
+    std::vector<uint64_t> mask;   // cached allowed_tokens(); empty until computed
+    uint32_t min_bytes = 0;       // bytes of the shortest completion (CompletionTable::kInf: none)
     uint32_t max_next_bytes = 0;  // with `mask`: the largest min_bytes an allowed token leads to
     int32_t min_tokens = -1;      // tokens spelling that completion; -1 until computed
     std::vector<int32_t> plan;    // that spelling (with min_tokens)
+    // Priced tokens (tokens_within, in states with many allowed tokens): per
+    // token, the tokens that certainly complete the document after it
+    // (CompletionTable::kInf: not allowed, or no completion).
+    std::vector<uint32_t> token_cost;
   };
   static constexpr int32_t kUnknown = -2;
   static constexpr int32_t kDead = -1;
@@ -120,6 +129,8 @@ class GrammarMatcher {
   int32_t state_tokens(int32_t id);
   int32_t find_child(uint32_t node, uint8_t byte) const;
   bool advance(std::string_view bytes);
+  void price_tokens(int32_t id);
+  bool plan_step_fits(int32_t token, uint32_t limit);
 
   std::shared_ptr<const Grammar> grammar_;
   std::shared_ptr<const CompiledVocab> vocab_;
@@ -128,6 +139,8 @@ class GrammarMatcher {
   std::vector<int32_t> next_;  // [state * 256 + byte]: kUnknown, kDead or a state id
   std::unordered_map<std::string, int32_t> index_;
   size_t cached_masks_ = 0;
+  size_t cached_cost_bytes_ = 0;  // of token_cost and by_cost over all states
+  int32_t root_child_[256];       // trie node of each one-byte prefix, -1: none
   int32_t state_ = kDead;
   bool finished_ = false;
   std::vector<uint64_t> none_;  // all-zero mask for dead / finished

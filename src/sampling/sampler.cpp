@@ -124,14 +124,18 @@ void Sampler::prepare(const float* logits, int32_t n_vocab) {
 void Sampler::apply_mask(int32_t n_vocab) {
   const std::vector<uint64_t>& mask = matcher_->allowed_tokens();
   const size_t n_known = static_cast<size_t>(std::min(n_vocab, vocab_->size()));
-  const bool binds = budget_ != kUnlimited && matcher_->budget_may_bind(budget_);
   picked_.clear();
-  for (size_t w = 0; w * 64 < n_known; ++w) {
-    for (uint64_t bits = mask[w]; bits != 0; bits &= bits - 1) {
-      size_t id = w * 64 + static_cast<size_t>(std::countr_zero(bits));
-      if (id >= n_known) continue;
-      if (binds && !matcher_->can_accept_token_within(static_cast<int32_t>(id), budget_)) continue;
-      picked_.push_back(cands_.items[id]);
+  if (budget_ != kUnlimited && matcher_->budget_may_bind(budget_)) {
+    matcher_->tokens_within(budget_, within_);
+    for (int32_t id : within_) {
+      if (static_cast<size_t>(id) < n_known) picked_.push_back(cands_.items[id]);
+    }
+  } else {
+    for (size_t w = 0; w * 64 < n_known; ++w) {
+      for (uint64_t bits = mask[w]; bits != 0; bits &= bits - 1) {
+        size_t id = w * 64 + static_cast<size_t>(std::countr_zero(bits));
+        if (id < n_known) picked_.push_back(cands_.items[id]);
+      }
     }
   }
   cands_.items.swap(picked_);

@@ -112,6 +112,7 @@ class Sampler {
   Candidates cands_;
   std::vector<Candidate> picked_;  // scratch of the constrained paths
   std::vector<double> cum_;        // scratch of sample_rejecting()
+  std::vector<int32_t> within_;    // scratch of apply_mask() under a budget
   std::mt19937 rng_;
   uint64_t seed_ = 0;
   int32_t budget_ = kUnlimited;

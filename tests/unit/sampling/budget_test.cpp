@@ -121,6 +121,38 @@ TEST(Budget, MinCompletionNeverUnderestimatesWithMultiByteTokens) {
   }
 }
 
+// The priced set (tokens_within) is exactly the tokens that pass the
+// one-by-one check of a matcher that never priced them.
+TEST(Budget, TokensWithinMatchesTokenByTokenChecks) {
+  auto v = testing::realistic_vocab(5000);  // strings allow > kSmallMaskTokens: priced
+  json schema = json::parse(R"({"type":"object","properties":{"name":{"type":"string"},
+      "tags":{"type":"array","items":{"type":"string"},"minItems":2},"n":{"type":"integer","minimum":-5,"maximum":900}},
+      "required":["name","tags","n"]})");
+  auto g = grammar(json_schema_to_gbnf(schema).value());
+  int tested = 0;
+  for (const std::string prefix :
+       {"", "{\"n\":8", "{\"n\": -3, \"name\": \"abc", "{\"n\":0,\"name\":\"\",\"tags\":[\"x\", \"y",
+        "{\"name\":\"\",\"n\":8", "{\"name\": \"abc"}) {
+    GrammarMatcher priced(g, v);
+    if (!priced.accept_bytes(prefix)) continue;  // one key order is valid, not both
+    ++tested;
+    const int need = priced.min_tokens_to_complete();
+    for (int budget : {need, need + 1, need + 3, need * 2}) {
+      GrammarMatcher plain(g, v);
+      ASSERT_TRUE(plain.accept_bytes(prefix));
+      std::vector<int32_t> expect, got;
+      for (int32_t t = 0; t < v->size(); ++t) {
+        if (plain.can_accept_token_within(t, budget)) expect.push_back(t);
+      }
+      priced.tokens_within(budget, got);
+      EXPECT_EQ(got, expect) << "'" << prefix << "' budget " << budget;
+      EXPECT_FALSE(got.empty());
+      for (int32_t t : got) EXPECT_TRUE(priced.can_accept_token_within(t, budget));
+    }
+  }
+  EXPECT_GE(tested, 3);
+}
+
 TEST(Budget, CompletionTableShortestStrings) {
   auto g = grammar(R"(root ::= "abc" | x "d"
 x ::= [0-9] [0-9] | "é")");
@@ -175,12 +207,9 @@ json random_schema(std::mt19937& rng, int depth) {
       }
       return s;
     }
-    case 2:
-      return {{"type", "number"}};
-    case 3:
-      return {{"type", "boolean"}};
-    case 4:
-      return {{"enum", {"red", "green", "a much longer value", 7}}};
+    case 2: return {{"type", "number"}};
+    case 3: return {{"type", "boolean"}};
+    case 4: return {{"enum", {"red", "green", "a much longer value", 7}}};
     case 5:
     case 6: {
       json s = {{"type", "object"}, {"properties", json::object()}, {"additionalProperties", false}};
