@@ -189,6 +189,10 @@ expect_fail "perplexity: corrupt model" "$CORRUPT" perplexity -m "$CORRUPT" -f "
 CHAINS=$SRC/examples/chains.yaml
 expect_ok "chain run (local model)" -- chain run "$CHAINS" product_description -i product="wool socks" -m "$MODEL" -t 2
 expect_ok "chain run (fake model)" -- chain run "$CHAINS" product_description -i product="wool socks" -m demo
+# The JSON chains answer JSON on a model that knows no JSON (constrained, within the budget).
+expect_ok "chain run recommendation (JSON)" json -- chain run "$CHAINS" recommendation -i query="a good novel" -m "$MODEL" -t 2
+expect_ok "chain run translation (JSON)" json -- chain run "$CHAINS" translation -i text=hello -m "$MODEL" -t 2
+expect_ok "chain run music (JSON)" json -- chain run "$CHAINS" music_recommendations -i query=jazz -m "$MODEL" -t 2
 expect_ok "chain list" -- chain list "$CHAINS"
 expect_ok "chain list -m" -- chain list "$CHAINS" -m demo
 expect_usage "chain: no subcommand" chain
