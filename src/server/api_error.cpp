@@ -72,6 +72,12 @@ ApiError api_error_from(const Error& e) {
   return out;
 }
 
+ApiError internal_error(const std::exception& e) {
+  LLMC_LOG_ERROR("internal error while handling a request: {}", e.what());
+  return ApiError{500, "Internal error while handling the request; the server log has the details.", "server_error",
+                  std::nullopt, "internal_error"};
+}
+
 HttpResponse respond(const std::function<HttpResponse()>& handler) {
   try {
     return handler();
@@ -90,11 +96,7 @@ HttpResponse respond(const std::function<HttpResponse()>& handler) {
                     std::nullopt, "invalid_value"}
         .to_response();
   } catch (const std::exception& ex) {
-    // The details go to the log, never to the client.
-    LLMC_LOG_ERROR("internal error while handling a request: {}", ex.what());
-    return ApiError{500, "Internal error while handling the request; the server log has the details.", "server_error",
-                    std::nullopt, "internal_error"}
-        .to_response();
+    return internal_error(ex).to_response();
   }
 }
 

@@ -37,6 +37,9 @@ class ApiException : public std::exception {
 
 // Maps an engine/library error to the HTTP status and OpenAI error type clients expect.
 ApiError api_error_from(const Error& e);
+// An unexpected exception: logged with its text, answered 500 without it (no internal
+// details reach a client).
+ApiError internal_error(const std::exception& e);
 
 // Runs a route handler; never throws: ApiException, library errors (Error), out of memory and
 // any other exception become the matching error response.

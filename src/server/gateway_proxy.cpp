@@ -322,9 +322,7 @@ HttpResponse GatewayProxy::route_request(const HttpRequest& req, std::string& ro
     try {
       if (auto res = gw_.extra_routes(req, route)) return std::move(*res);
     } catch (const std::exception& ex) {
-      LLMC_LOG_ERROR("internal error while handling a request: {}", ex.what());
-      return error_response(500, "Internal error while handling the request; the server log has the details.",
-                            "server_error", "internal_error");
+      return internal_error(ex).to_response();
     }
   }
   if (!proxied_post && !proxied_get && !own) {
@@ -360,9 +358,7 @@ HttpResponse GatewayProxy::route_request(const HttpRequest& req, std::string& ro
     }
     return forward(req);
   } catch (const std::exception& ex) {
-    LLMC_LOG_ERROR("internal error while handling a request: {}", ex.what());
-    return error_response(500, "Internal error while handling the request; the server log has the details.",
-                          "server_error", "internal_error");
+    return internal_error(ex).to_response();
   }
 }
 
