@@ -72,26 +72,7 @@ struct RequestContext {
 };
 thread_local RequestContext t_ctx;
 
-// h gets the body: read by read_body (decoded bytes, --max-body) for methods that carry one.
-void route_all(httplib::Server& http, size_t max_body,
-               const std::function<void(const httplib::Request&, httplib::Response&, const std::string&)>& h) {
-  auto plain = [h](const httplib::Request& req, httplib::Response& res) { h(req, res, req.body); };
-  auto with_body = [h, max_body](const httplib::Request& req, httplib::Response& res,
-                                 const httplib::ContentReader& reader) {
-    auto body = read_body(req, reader, max_body, res);
-    if (!body) {
-      t_ctx.route = "payload_too_large";
-      return;
-    }
-    h(req, res, *body);
-  };
-  http.Get(".*", plain);
-  http.Post(".*", with_body);
-  http.Put(".*", with_body);
-  http.Delete(".*", plain);
-  http.Patch(".*", with_body);
-  http.Options(".*", plain);
-}
+void label_route(const char* route) { t_ctx.route = route; }
 
 // See http_server.cpp: cpp-httplib 0.11 listens with a backlog of 5.
 class ListenServer : public httplib::Server {
@@ -105,11 +86,13 @@ class ListenServer : public httplib::Server {
 
 void register_gateway_routes(httplib::Server& http, std::shared_ptr<GatewayProxy> proxy) {
   // No --max-body of its own here: the caller's httplib payload limit applies.
-  route_all(http, std::numeric_limits<size_t>::max(),
-            [proxy](const httplib::Request& req, httplib::Response& res, const std::string& body) {
-              std::string route, id;
-              serve_one(*proxy, req, res, body, route, id);
-            });
+  route_all_methods(
+      http, std::numeric_limits<size_t>::max(),
+      [proxy](const httplib::Request& req, httplib::Response& res, const std::string& body) {
+        std::string route, id;
+        serve_one(*proxy, req, res, body, route, id);
+      },
+      label_route);
 }
 
 void register_gateway_routes(httplib::Server& http, std::shared_ptr<UpstreamPool> pool, ServerOptions options,
@@ -174,15 +157,18 @@ GatewayServer::GatewayServer(std::shared_ptr<UpstreamPool> pool, ServerOptions o
   http.set_tcp_nodelay(true);
   http.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
     t_ctx = RequestContext{Clock::now(), "unmatched", ""};
-    if (refuse_before_body(req, res)) {
-      t_ctx.route = res.status == 416 ? "range_not_satisfiable" : "unsupported_media_type";
+    if (const char* refused = refuse_before_body(req, res)) {
+      label_route(refused);
       return httplib::Server::HandlerResponse::Handled;
     }
     return httplib::Server::HandlerResponse::Unhandled;
   });
-  route_all(http, o.max_body, [this](const httplib::Request& req, httplib::Response& res, const std::string& body) {
-    serve_one(impl_->proxy, req, res, body, t_ctx.route, t_ctx.request_id);
-  });
+  route_all_methods(
+      http, o.max_body,
+      [this](const httplib::Request& req, httplib::Response& res, const std::string& body) {
+        serve_one(impl_->proxy, req, res, body, t_ctx.route, t_ctx.request_id);
+      },
+      label_route);
   http.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request&, httplib::Response& res) {
     if (!res.body.empty() || res.is_chunked_content_provider_) return httplib::Server::HandlerResponse::Unhandled;
     ApiError e;

@@ -87,30 +87,17 @@ void HttpServer::Impl::configure() {
 
   http.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
     t_ctx = RequestContext{Clock::now(), "unmatched", request_id_from(req)};
-    if (refuse_before_body(req, res)) {
-      t_ctx.route = res.status == 416 ? "range_not_satisfiable" : "unsupported_media_type";
+    if (const char* refused = refuse_before_body(req, res)) {
+      t_ctx.route = refused;
       return httplib::Server::HandlerResponse::Handled;
     }
     return httplib::Server::HandlerResponse::Unhandled;
   });
-  auto h = [this](const httplib::Request& req, httplib::Response& res) { handle(req, res, req.body); };
   // Bodies are read here, not by httplib, so --max-body counts decoded bytes as they arrive.
-  auto with_body = [this](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
-    auto body = read_body(req, reader, opts.max_body, res);
-    if (!body) {
-      t_ctx.route = "payload_too_large";
-      return;
-    }
-    handle(req, res, *body);
-  };
-  for (const char* pattern : {".*"}) {
-    http.Get(pattern, h);
-    http.Post(pattern, with_body);
-    http.Put(pattern, with_body);
-    http.Delete(pattern, h);
-    http.Patch(pattern, with_body);
-    http.Options(pattern, h);
-  }
+  route_all_methods(
+      http, opts.max_body,
+      [this](const httplib::Request& req, httplib::Response& res, const std::string& body) { handle(req, res, body); },
+      [](const char* route) { t_ctx.route = route; });
   // Errors httplib produces itself (413 body too large, 400 bad request line...)
   // get OpenAI's error shape too; our own error responses already have a body.
   http.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request&, httplib::Response& res) {

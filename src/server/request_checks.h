@@ -4,6 +4,7 @@
 #include <httplib.h>
 
 #include <cstdlib>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -23,8 +24,9 @@ inline bool is_json_media_type(std::string_view content_type) {
   return t.empty() || t == "application/json" || (t.rfind("application/", 0) == 0 && t.ends_with("+json"));
 }
 
-// True (and res filled) when the request is refused before routing.
-inline bool refuse_before_body(const httplib::Request& req, httplib::Response& res) {
+// The route label (for metrics and the access log) of a request refused before routing, with
+// res filled; nullptr when the request goes on.
+inline const char* refuse_before_body(const httplib::Request& req, httplib::Response& res) {
   // One byte range at most: httplib answers several with a multipart body that repeats the
   // content per range (1,100 ranges turned a 3 KB request into a 17 MB answer).
   if (req.get_header_value("Range").find(',') != std::string::npos) {
@@ -37,11 +39,11 @@ inline bool refuse_before_body(const httplib::Request& req, httplib::Response& r
       sink.done();
       return true;
     });
-    return true;
+    return "range_not_satisfiable";
   }
   const bool has_body = req.has_header("Content-Length") ? req.get_header_value("Content-Length") != "0"
                                                          : req.has_header("Transfer-Encoding");
-  if (!has_body || is_json_media_type(req.get_header_value("Content-Type"))) return false;
+  if (!has_body || is_json_media_type(req.get_header_value("Content-Type"))) return nullptr;
   ApiError e{415,
              "Unsupported Content-Type '" + req.get_header_value("Content-Type") +
                  "': request bodies are JSON (Content-Type: application/json).",
@@ -49,7 +51,7 @@ inline bool refuse_before_body(const httplib::Request& req, httplib::Response& r
   res.status = 415;
   res.set_header("Connection", "close");  // the unread body must not be taken for the next request
   res.set_content(e.to_json().dump(), "application/json");
-  return true;
+  return "unsupported_media_type";
 }
 
 // Reads the body through httplib's content reader, which hands over decoded bytes (after any
@@ -92,6 +94,29 @@ inline std::optional<std::string> read_body(const httplib::Request& req, const h
   res.set_header("Connection", "close");
   res.set_content(e.to_json().dump(), "application/json");
   return std::nullopt;
+}
+
+// Routes every method of both servers to h with the request's body: read by read_body (decoded
+// bytes, max_body) for the methods that carry one. on_too_large(label) is told of a body refused.
+using BodyHandler = std::function<void(const httplib::Request&, httplib::Response&, const std::string& body)>;
+inline void route_all_methods(httplib::Server& http, size_t max_body, BodyHandler h,
+                              std::function<void(const char* route)> on_refused) {
+  auto plain = [h](const httplib::Request& req, httplib::Response& res) { h(req, res, req.body); };
+  auto with_body = [h, max_body, on_refused](const httplib::Request& req, httplib::Response& res,
+                                             const httplib::ContentReader& reader) {
+    auto body = read_body(req, reader, max_body, res);
+    if (!body) {
+      on_refused("payload_too_large");
+      return;
+    }
+    h(req, res, *body);
+  };
+  http.Get(".*", plain);
+  http.Post(".*", with_body);
+  http.Put(".*", with_body);
+  http.Delete(".*", plain);
+  http.Patch(".*", with_body);
+  http.Options(".*", plain);
 }
 
 }  // namespace llmchain::server
