@@ -2,22 +2,7 @@
 
 namespace llmchain::chain {
 
-LazyLLM::LazyLLM(std::string name, Builder build) : name_(std::move(name)), build_(std::move(build)) {}
-
-bool LazyLLM::loaded() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return model_ != nullptr;
-}
-
-LanguageModelPtr LazyLLM::get() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (!model_) {
-    auto built = build_();
-    if (!built.ok()) throw built.error();
-    model_ = std::move(*built);
-  }
-  return model_;
-}
+LazyLLM::LazyLLM(std::string name, Builder build) : name_(std::move(name)), model_(std::move(build)) {}
 
 LlmResult LazyLLM::do_generate(const LlmInput& input, const LlmParams& params, const TokenCallback& on_token,
                                const CancellationToken& cancel) {

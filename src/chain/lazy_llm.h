@@ -4,9 +4,9 @@
 // must not pay for that. The first generate() (or supports_json_schema()) runs the builder;
 // a failed build is reported to that caller and tried again by the next one.
 #include <functional>
-#include <mutex>
 #include <string>
 
+#include "base/lazy.h"
 #include "chain/language_model.h"
 
 namespace llmchain::chain {
@@ -21,9 +21,9 @@ class LazyLLM : public LanguageModel {
   std::string model_name() const override { return name_; }
   bool supports_json_schema() const override { return get()->supports_json_schema(); }
 
-  bool loaded() const;
+  bool loaded() const { return model_.ready(); }
   // The model, built now if needed; throws the builder's Error.
-  LanguageModelPtr get() const;
+  LanguageModelPtr get() const { return model_.get(); }
 
  protected:
   LlmResult do_generate(const LlmInput& input, const LlmParams& params, const TokenCallback& on_token,
@@ -31,9 +31,7 @@ class LazyLLM : public LanguageModel {
 
  private:
   std::string name_;
-  Builder build_;
-  mutable std::mutex mu_;  // held while building: concurrent first callers wait for one build
-  mutable LanguageModelPtr model_;
+  Lazy<LanguageModelPtr> model_;
 };
 
 }  // namespace llmchain::chain

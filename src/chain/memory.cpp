@@ -97,21 +97,6 @@ Expected<std::shared_ptr<SqliteHistoryStore>> SqliteHistoryStore::open(const std
 
 SqliteHistoryStore::~SqliteHistoryStore() { sqlite3_close(db_); }
 
-bool LazyHistoryStore::opened() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return store_ != nullptr;
-}
-
-HistoryStorePtr LazyHistoryStore::get() {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (!store_) {
-    auto s = open_();
-    if (!s.ok()) throw s.error();
-    store_ = std::move(*s);
-  }
-  return store_;
-}
-
 std::vector<Message> SqliteHistoryStore::load(const std::string& session_id) {
   std::lock_guard<std::mutex> lock(mu_);
   Stmt st;

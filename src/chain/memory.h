@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "base/lazy.h"
 #include "chain/message.h"
 
 struct sqlite3;
@@ -69,7 +70,7 @@ class SqliteHistoryStore : public HistoryStore {
 class LazyHistoryStore : public HistoryStore {
  public:
   using Opener = std::function<Expected<HistoryStorePtr>()>;
-  explicit LazyHistoryStore(Opener open) : open_(std::move(open)) {}
+  explicit LazyHistoryStore(Opener open) : store_(std::move(open)) {}
 
   std::vector<Message> load(const std::string& session_id) override { return get()->load(session_id); }
   void append(const std::string& session_id, const std::vector<Message>& messages) override {
@@ -77,13 +78,11 @@ class LazyHistoryStore : public HistoryStore {
   }
   void clear(const std::string& session_id) override { get()->clear(session_id); }
   std::vector<std::string> sessions() override { return get()->sessions(); }
-  bool opened() const;
-  HistoryStorePtr get();
+  bool opened() const { return store_.ready(); }
+  const HistoryStorePtr& get() { return store_.get(); }
 
  private:
-  Opener open_;
-  mutable std::mutex mu_;
-  HistoryStorePtr store_;
+  Lazy<HistoryStorePtr> store_;
 };
 
 using TokenCounter = std::function<size_t(const std::string&)>;
