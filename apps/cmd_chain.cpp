@@ -108,13 +108,16 @@ int run_chain(const ChainOptions& o) {
     out = cfg->registry->stream(
         o.name, *input,
         [&](const chain::Json& c) {
-          std::fputs(c.is_string() ? c.get_ref<const std::string&>().c_str() : c.dump().c_str(), stdout);
+          // Text chains stream text; structured chunks (partial JSON values, list items) are
+          // not printed: the complete value is, once, below.
+          if (!c.is_string()) return;
+          std::fputs(c.get_ref<const std::string&>().c_str(), stdout);
           std::fflush(stdout);
           any = true;
         },
         rc);
     if (any) std::fputc('\n', stdout);
-    if (out.ok() && out->is_string()) return 0;
+    if (out.ok() && out->is_string() && any) return 0;
   } else {
     out = cfg->registry->invoke(o.name, *input, rc);
   }

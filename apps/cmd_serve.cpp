@@ -150,6 +150,8 @@ int run_serve(ServeOptions& o, CLI::App* sub) {
             a.is_array() ? a.get<std::vector<std::string>>() : std::vector<std::string>{a.get<std::string>()};
       }
       from_config(*cfg, "shutdown_grace", sub->get_option("--shutdown-grace"), s.shutdown_grace_s);
+      from_config(*cfg, "max_connections", sub->get_option("--max-connections"), s.max_connections);
+      from_config(*cfg, "header_timeout", sub->get_option("--header-timeout"), s.header_timeout_s);
       if (cfg->contains("ui") && sub->get_option("--no-ui")->count() == 0) o.no_ui = !(*cfg)["ui"].get<bool>();
     } catch (const nlohmann::json::exception& e) {
       std::fprintf(stderr, "error: config %s: wrong type for a server setting (%s)\n", o.config.c_str(), e.what());
@@ -326,6 +328,16 @@ LLMC_REGISTER_COMMAND(serve, [](CLI::App& app) -> CommandAction {
   env_option(sub->add_option("--shutdown-grace", s.shutdown_grace_s, "Seconds in-flight requests get on SIGTERM")
                  ->capture_default_str(),
              "SHUTDOWN_GRACE");
+  env_option(sub->add_option("--max-connections", s.max_connections,
+                             "Connections served at once, a thread each (503 above)")
+                 ->capture_default_str()
+                 ->check(CLI::PositiveNumber),
+             "MAX_CONNECTIONS");
+  env_option(sub->add_option("--header-timeout", s.header_timeout_s,
+                             "Seconds a request's line and headers may take to arrive (408 after)")
+                 ->capture_default_str()
+                 ->check(CLI::PositiveNumber),
+             "HEADER_TIMEOUT");
   env_option(sub->add_flag("--fake-engine", o->fake_engine, "Serve a scripted fake engine (tests)"), "FAKE_ENGINE");
   env_option(sub->add_option("--fake-token-delay-ms", o->fake_token_delay_ms, "Fake engine: delay per token"),
              "FAKE_TOKEN_DELAY_MS");

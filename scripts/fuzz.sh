@@ -1,29 +1,70 @@
 #!/usr/bin/env bash
-# Builds the GGUF libFuzzer target with clang (ASan + UBSan) and runs it.
-#   scripts/fuzz.sh [SECONDS=60] [extra libFuzzer flags...]
-# FUZZ_MAX_LEN (default 65536) caps input size: whole-model inputs run at ~50
-# execs/s, 64 KiB ones at thousands (seeds are cut to it; their headers stay).
-# Seeds: the shared models and vocab files plus small generated files. The
-# corpus grows in $BUILD/fuzz/corpus; crashes land in $BUILD/fuzz/artifacts/.
+# Builds the libFuzzer targets with clang (ASan + UBSan) and runs each for SECONDS on its
+# seed corpus (fuzz/corpus/NAME, kept in the repo). See docs/FUZZING.md.
+#   scripts/fuzz.sh [SECONDS=60] [TARGET...] [-libfuzzer_flag=...]
+# TARGETs (default: all): gguf json_schema gbnf regex chat_template yaml_chain guards
+# http_request (a "_fuzz" suffix is accepted). Arguments starting with '-' go to libFuzzer.
+# The corpus each run grows lands in $BUILD/fuzz/corpus/NAME (the repo's seeds are only
+# read); crashes, timeouts and out-of-memory inputs in $BUILD/fuzz/artifacts/NAME/.
+# Exit status: 0 when every target ran clean, 1 when one found something.
+# FUZZ_MAX_LEN caps input size (default: 65536 for gguf, whose seeds include whole models
+# that run at ~50 execs/s; libFuzzer's own choice for the others). JOBS: build parallelism.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SECS=${1:-60}
-shift || true
+SECS=60
+if [[ $# -gt 0 && $1 =~ ^[0-9]+$ ]]; then
+  SECS=$1
+  shift
+fi
+ALL=(gguf json_schema gbnf regex chat_template yaml_chain guards http_request)
+TARGETS=()
+FLAGS=()
+for a in "$@"; do
+  if [[ $a == -* ]]; then
+    FLAGS+=("$a")
+  else
+    a=${a%_fuzz}
+    [[ " ${ALL[*]} " == *" $a "* ]] || { echo "fuzz.sh: unknown target '$a' (${ALL[*]})" >&2; exit 2; }
+    TARGETS+=("$a")
+  fi
+done
+[[ ${#TARGETS[@]} -gt 0 ]] || TARGETS=("${ALL[@]}")
 BUILD=${FUZZ_BUILD_DIR:-build-fuzz}
 SHARED=${LLMCHAIN_SHARED_DIR:-$(cd .. && pwd)/shared}
 
 CC=clang CXX=clang++ cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DLLMCHAIN_FUZZ=ON -DLLMCHAIN_TESTS=OFF -DLLMCHAIN_BENCH=OFF >/dev/null
-cmake --build "$BUILD" -j "${JOBS:-$(nproc)}" --target gguf_fuzz
+cmake --build "$BUILD" -j "${JOBS:-$(nproc)}" --target "${TARGETS[@]/%/_fuzz}"
 
-SEEDS=$BUILD/fuzz/seeds
-CORPUS=$BUILD/fuzz/corpus
-ARTIFACTS=$BUILD/fuzz/artifacts
-mkdir -p "$SEEDS" "$CORPUS" "$ARTIFACTS"
-cp -f "$SHARED"/models/*.gguf "$SHARED"/models/quantized/*.gguf "$SEEDS"/ 2>/dev/null || true
-cp -f "$SHARED"/testdata/tokenizer/ggml-vocab-llama-spm.gguf "$SEEDS"/ 2>/dev/null || true
-if command -v python3 >/dev/null; then python3 fuzz/make_seeds.py "$SEEDS"; fi
-
-# -rss_limit_mb: a parse may use memory proportional to its input, never more.
-exec "$BUILD/fuzz/gguf_fuzz" -max_total_time="$SECS" -print_final_stats=1 -rss_limit_mb=2048 -timeout=10 \
-  -max_len="${FUZZ_MAX_LEN:-65536}" -artifact_prefix="$ARTIFACTS/" "$@" "$CORPUS" "$SEEDS"
+failed=()
+for t in "${TARGETS[@]}"; do
+  CORPUS=$BUILD/fuzz/corpus/$t
+  ARTIFACTS=$BUILD/fuzz/artifacts/$t
+  mkdir -p "$CORPUS" "$ARTIFACTS"
+  SEEDS=(fuzz/corpus/"$t")
+  EXTRA=()
+  if [[ $t == gguf ]]; then
+    # the shared models and vocab files plus the generated seeds
+    GGUF_SEEDS=$BUILD/fuzz/seeds/gguf
+    mkdir -p "$GGUF_SEEDS"
+    cp -f "$SHARED"/models/*.gguf "$SHARED"/models/quantized/*.gguf "$GGUF_SEEDS"/ 2>/dev/null || true
+    cp -f "$SHARED"/testdata/tokenizer/ggml-vocab-llama-spm.gguf "$GGUF_SEEDS"/ 2>/dev/null || true
+    if command -v python3 >/dev/null; then python3 fuzz/make_seeds.py "$GGUF_SEEDS"; fi
+    SEEDS+=("$GGUF_SEEDS")
+    EXTRA+=(-max_len="${FUZZ_MAX_LEN:-65536}")
+  elif [[ -n ${FUZZ_MAX_LEN:-} ]]; then
+    EXTRA+=(-max_len="$FUZZ_MAX_LEN")
+  fi
+  [[ -f fuzz/dict/$t.dict ]] && EXTRA+=(-dict=fuzz/dict/$t.dict)
+  echo "=== $t: ${SECS}s" >&2
+  # -rss_limit_mb: a parse may use memory proportional to its input, never more.
+  if ! "$BUILD/fuzz/${t}_fuzz" -max_total_time="$SECS" -print_final_stats=1 -rss_limit_mb=2048 -timeout=10 \
+    -artifact_prefix="$ARTIFACTS/" "${EXTRA[@]}" "${FLAGS[@]}" "$CORPUS" "${SEEDS[@]}"; then
+    failed+=("$t")
+  fi
+done
+if [[ ${#failed[@]} -gt 0 ]]; then
+  echo "fuzz.sh: found something in: ${failed[*]} (inputs in $BUILD/fuzz/artifacts/)" >&2
+  exit 1
+fi
+echo "fuzz.sh: ${TARGETS[*]}: ${SECS}s each, nothing found" >&2

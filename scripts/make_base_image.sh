@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Makes the base images of deploy/docker/Dockerfile (debian:bookworm and
+# Makes the base images of the root Dockerfile (debian:bookworm and
 # debian:bookworm-slim) available to the local Docker daemon. Where no registry
 # can be reached, builds them from Debian's archive with debootstrap and
 # `docker import`, the way Debian's official images are made (minbase variant;

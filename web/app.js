@@ -293,13 +293,34 @@ async function runChain(stream) {
     if (!res.ok) { $('chain-output').textContent = await errorText(res); status = 'error'; }
     else if (!stream) { showChainOutput((await res.json()).output); }
     else {
-      let text = '';
+      // LangServe's stream: text pieces add up; JSON chains stream the value parsed so far;
+      // list parsers stream one-item lists. "end" carries nothing: the last state is the output.
+      let text = '', value, failed = false;
       for await (const ev of sseEvents(res)) {
-        const d = JSON.parse(ev.data);
-        if (ev.event === 'data') { text += typeof d === 'string' ? d : JSON.stringify(d); $('chain-output').textContent = text; }
-        else if (ev.event === 'end') showChainOutput(d.output);
-        else if (ev.event === 'error') { $('chain-output').textContent = text + '\n[error] ' + d.error.message; status = 'error'; }
+        if (ev.event === 'data') {
+          const d = JSON.parse(ev.data);
+          if (typeof d === 'string') { text += d; value = text; $('chain-output').textContent = text; }
+          else if (Array.isArray(d) && Array.isArray(value)) { value = value.concat(d); showChainOutput(value); }
+          else if (d && typeof d === 'object' && value && typeof value === 'object' && !Array.isArray(value)) {
+            // Chains with several outputs stream {"key": piece} (pieces add up per key); JSON
+            // chains stream the whole value parsed so far (it replaces the last one).
+            const merged = {...value};
+            for (const [k, v] of Object.entries(d)) {
+              const old = merged[k];
+              merged[k] = typeof old === 'string' && typeof v === 'string' && !v.startsWith(old) ? old + v : v;
+            }
+            value = merged; showChainOutput(value);
+          } else { value = d; showChainOutput(value); }
+        } else if (ev.event === 'end') {
+          if (value !== undefined) showChainOutput(value);
+        } else if (ev.event === 'error') {
+          const d = JSON.parse(ev.data);
+          $('chain-output').textContent = text + '\n[error] ' + (d.message || (d.error && d.error.message));
+          failed = true;
+        }
       }
+      if (failed) status = 'error';
+      else if (value !== undefined) showChainOutput(value);
     }
   } catch (e) {
     status = e.name === 'AbortError' ? 'stopped' : 'error: ' + e.message;
@@ -308,7 +329,7 @@ async function runChain(stream) {
   chainBusy(false, status || ((performance.now() - t0) / 1000).toFixed(2) + ' s');
 }
 
-async function loadChains() {
+async function loadChains(select) {
   const list = $('chain-list');
   list.replaceChildren();
   const res = await api('/chains');
@@ -320,6 +341,7 @@ async function loadChains() {
     b.type = 'button'; b.title = c.description || ''; b.dataset.chain = c.name;
     b.addEventListener('click', () => selectChain(c, b));
     li.appendChild(b); list.appendChild(li);
+    if (c.name === select) selectChain(c, b);
   }
 }
 
@@ -356,6 +378,15 @@ function init() {
   $('chain-stop').addEventListener('click', () => { if (chains.controller) chains.controller.abort(); });
   $('key-button').addEventListener('click', () => askKey());
   loadModel();
+  // /chains/{name}/playground sends here with ?chain=NAME: open the chains tab on it.
+  const wanted = new URLSearchParams(window.location.search).get('chain');
+  if (wanted) {
+    for (const t of document.querySelectorAll('.tab')) {
+      t.classList.toggle('active', t.id === 'tab-chains');
+      $(t.dataset.panel).hidden = t.id !== 'tab-chains';
+    }
+    loadChains(wanted);
+  }
 }
 
 window.llmchain = {renderMarkdown, sseEvents};

@@ -95,6 +95,7 @@ class BoundLlm : public Runnable {
  public:
   BoundLlm(LanguageModelPtr llm, LlmParams params);
   bool can_stream() const override { return true; }
+  const char* run_type() const override { return "chat_model"; }
   Json input_schema() const override;
   Json output_schema() const override { return {{"type", "string"}}; }
   const LanguageModelPtr& model() const { return llm_; }

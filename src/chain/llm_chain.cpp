@@ -11,7 +11,7 @@ namespace llmchain::chain {
 
 Json Chain::input_schema() const {
   Json props = Json::object();
-  for (const auto& k : input_keys()) props[k] = Json::object();
+  for (const auto& k : input_keys()) props[k] = variable_schema(k);
   return {{"type", "object"}, {"properties", props}, {"required", input_keys()}};
 }
 
@@ -116,7 +116,10 @@ Json LLMChain::call(const Json& input, const ChunkCallback& on_chunk, const RunC
   if (wants_format_instructions_ && !vars.contains(kFormatInstructions)) {
     vars[kFormatInstructions] = parser ? parser->format_instructions() : "";
   }
-  LlmInput llm_in = LlmInput::from_json(prompt_->format_prompt(vars));
+  RunScope prompt_run(config, prompt_->name(), "prompt", vars);
+  Json prompt_value = prompt_->format_prompt(vars);
+  prompt_run.end(prompt_value);
+  LlmInput llm_in = LlmInput::from_json(prompt_value);
   LlmParams params = options_.params;
   if (parser && !params.json_schema && llm_->supports_json_schema()) {
     if (auto schema = parser->constraint_schema()) params.json_schema = *schema;
@@ -125,22 +128,43 @@ Json LLMChain::call(const Json& input, const ChunkCallback& on_chunk, const RunC
   // emitted once, after them, instead of token by token.
   bool stream_tokens = on_chunk && options_.output_guards.empty();
 
+  // Streamed chunks have the type of the output: the parser turns the model's pieces into its
+  // own chunks (text pieces, partial JSON values, list items; others: the value at the end).
+  static const StrOutputParser kText;
+  const OutputParser& streamer = parser ? *parser : static_cast<const OutputParser&>(kText);
+  OutputParser::StreamState stream_state;
+
   std::string text;
   Json value;
   for (int attempt = 0;; ++attempt) {
     config.cancel.throw_if_cancelled();
     LlmResult r;
-    if (stream_tokens) {
-      r = llm_->stream(
-          llm_in, params,
-          [&](const std::string& piece) {
-            if (config.cancel.cancelled()) return false;
-            if (!piece.empty()) on_chunk(Json(piece));
-            return true;
-          },
-          config.cancel);
-    } else {
-      r = llm_->generate(llm_in, params, config.cancel);
+    {
+      RunScope model_run(config, llm_->model_name(), llm_in.is_chat() ? "chat_model" : "llm", prompt_value);
+      try {
+        std::string so_far;
+        if (stream_tokens || model_run.active()) {
+          r = llm_->stream(
+              llm_in, params,
+              [&](const std::string& piece) {
+                if (config.cancel.cancelled()) return false;
+                if (piece.empty()) return true;
+                model_run.stream(Json(piece));
+                if (stream_tokens) {
+                  so_far += piece;
+                  streamer.stream_chunks(stream_state, so_far, piece, nullptr, on_chunk);
+                }
+                return true;
+              },
+              config.cancel);
+        } else {
+          r = llm_->generate(llm_in, params, config.cancel);
+        }
+        model_run.end(Json(r.text));
+      } catch (const Error& e) {
+        model_run.fail(e.message());
+        throw;
+      }
     }
     if (r.finish_reason == "cancelled") config.cancel.throw_if_cancelled();
     text = apply_guards(options_.output_guards, Json(r.text), GuardStage::kOutput, events).get<std::string>();
@@ -148,10 +172,13 @@ Json LLMChain::call(const Json& input, const ChunkCallback& on_chunk, const RunC
       value = text;
       break;
     }
+    RunScope parser_run(config, parser->name(), "parser", Json(text));
     try {
       value = parser->parse(text);
+      parser_run.end(value);
       break;
     } catch (const Error& e) {
+      parser_run.fail(e.message());
       if (e.code() == ErrorCode::kCancelled || attempt >= options_.parse_retries) throw;
       std::string note =
           fmt::format("Your previous answer could not be used ({}). {}", e.message(), parser->format_instructions());
@@ -163,7 +190,13 @@ Json LLMChain::call(const Json& input, const ChunkCallback& on_chunk, const RunC
       }
     }
   }
-  if (on_chunk && !stream_tokens) on_chunk(Json(text));
+  if (on_chunk) {
+    if (stream_tokens) {
+      streamer.stream_chunks(stream_state, text, "", &value, on_chunk);  // the rest, at the end
+    } else {
+      on_chunk(value);  // behind output guards: the value once
+    }
+  }
   if (options_.memory) {
     // the guarded (e.g. redacted) input is what gets stored
     options_.memory->save_turn(config.session_id, value_to_prompt_text(vars[memory_input_key_]), text);
@@ -259,9 +292,33 @@ Json SequentialChain::call(const Json& input, const ChunkCallback& on_chunk, con
   Json in = normalize_input(input);
   check_inputs(in);
   Json vars = in;
+  // With several outputs the chain's value is an object, so its chunks are objects too (as
+  // LangChain streams a dict): {"key": value} once an earlier step's output is known, and
+  // {"key": piece} while the last step streams; merged per key they make the output.
+  const bool keyed = on_chunk && outputs_.size() > 1;
+  auto is_output = [&](const std::string& k) { return std::find(outputs_.begin(), outputs_.end(), k) != outputs_.end(); };
   for (size_t i = 0; i < steps_.size(); ++i) {
     const auto& s = steps_[i];
-    Json r = (on_chunk && i + 1 == steps_.size()) ? s->stream(vars, on_chunk, config) : s->invoke(vars, config);
+    const bool last = i + 1 == steps_.size();
+    Json r;
+    if (on_chunk && last) {
+      auto keys = s->output_keys();
+      if (!keyed) {
+        r = s->stream(vars, on_chunk, config);
+      } else if (keys.size() == 1 && is_output(keys[0])) {
+        r = s->stream(vars, [&](const Json& c) { on_chunk(Json{{keys[0], c}}); }, config);
+      } else {
+        r = s->invoke(vars, config);
+        for (const auto& k : keys)
+          if (is_output(k)) on_chunk(Json{{k, r.at(k)}});
+      }
+    } else {
+      r = s->invoke(vars, config);
+      if (keyed) {
+        for (const auto& k : s->output_keys())
+          if (is_output(k)) on_chunk(Json{{k, r.at(k)}});
+      }
+    }
     for (const auto& k : s->output_keys()) vars[k] = r.at(k);
   }
   Json outputs = Json::object();

@@ -5,11 +5,15 @@
 // message starts with "output parser (<kind>):"; LLMChain retries the model on it.
 #include <memory>
 #include <optional>
-#include <regex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "chain/runnable.h"
+
+namespace re2 {
+class RE2;
+}
 
 namespace llmchain::chain {
 
@@ -20,6 +24,19 @@ class OutputParser : public Runnable {
   // Schema to pass to the model for constrained decoding (JSON parser with a schema).
   virtual std::optional<Json> constraint_schema() const { return std::nullopt; }
   Json input_schema() const override { return {{"type", "string"}}; }
+  const char* run_type() const override { return "parser"; }
+
+  // Streaming, as LangChain's parsers transform a model's stream: called with the model's text
+  // so far after each new piece, and once more at the end with `final_value` = parse(text);
+  // emits this parser's chunks. Default: the parsed value once, at the end (so a stream's
+  // chunks always have the type of the output).
+  struct StreamState {
+    Json last;          // the last chunk emitted
+    bool emitted = false;
+    size_t items = 0;   // list parsers: items emitted
+  };
+  virtual void stream_chunks(StreamState& st, const std::string& text, const std::string& piece,
+                             const Json* final_value, const ChunkCallback& emit) const;
 
  protected:
   using Runnable::Runnable;
@@ -36,6 +53,9 @@ class StrOutputParser : public OutputParser {
   Json parse(const std::string& text) const override;
   std::string format_instructions() const override { return ""; }
   Json output_schema() const override { return {{"type", "string"}}; }
+  // The model's pieces as they come.
+  void stream_chunks(StreamState& st, const std::string& text, const std::string& piece, const Json* final_value,
+                     const ChunkCallback& emit) const override;
 
  private:
   bool trim_;
@@ -50,6 +70,9 @@ class JsonOutputParser : public OutputParser {
   std::string format_instructions() const override;
   std::optional<Json> constraint_schema() const override { return schema_; }
   Json output_schema() const override { return schema_ ? *schema_ : Json::object(); }
+  // The partial value parsed so far, each time it changes (LangChain's JsonOutputParser).
+  void stream_chunks(StreamState& st, const std::string& text, const std::string& piece, const Json* final_value,
+                     const ChunkCallback& emit) const override;
 
  private:
   std::optional<Json> schema_;
@@ -62,10 +85,19 @@ class CommaSeparatedListParser : public OutputParser {
   Json parse(const std::string& text) const override;
   std::string format_instructions() const override;
   Json output_schema() const override { return {{"type", "array"}, {"items", {{"type", "string"}}}}; }
+  // Each item as a one-item list once it is complete (LangChain's list parser).
+  void stream_chunks(StreamState& st, const std::string& text, const std::string& piece, const Json* final_value,
+                     const ChunkCallback& emit) const override;
 };
 
-// Matches an ECMAScript regex with named groups "(?<name>...)" and returns {"name": "match"}.
-// Unnamed groups are not returned. Unmatched optional groups give "".
+// The JSON value a prefix of a document stands for, as LangChain's parse_partial_json reads
+// it: open strings, arrays and objects closed, a dangling key or partial literal dropped.
+// Leading prose and a ``` fence are skipped. nullopt when nothing can be made of it yet.
+std::optional<Json> parse_partial_json(std::string_view text);
+
+// Matches a regex (RE2 syntax: linear time; no lookaround or backreferences) with named
+// groups "(?<name>...)" or "(?P<name>...)" and returns {"name": "match"}. Unnamed groups are
+// not returned. Unmatched optional groups give "".
 class RegexParser : public OutputParser {
  public:
   // Throws Error(kInvalidArgument) on an invalid pattern or one without named groups.
@@ -77,7 +109,7 @@ class RegexParser : public OutputParser {
 
  private:
   std::string pattern_;
-  std::regex re_;
+  std::shared_ptr<const re2::RE2> re_;
   std::vector<std::string> names_;  // names_[i] is capture group groups_[i]
   std::vector<size_t> groups_;
 };

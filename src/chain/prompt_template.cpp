@@ -34,11 +34,26 @@ std::string value_to_prompt_text(const Json& value) {
   return value.dump();
 }
 
+Json variable_schema(const std::string& name) {
+  std::string title;
+  bool start = true;
+  for (char c : name) {
+    if (c == '_' || c == '-') {
+      title += ' ';
+      start = true;
+    } else {
+      title += start ? static_cast<char>(std::toupper(static_cast<unsigned char>(c))) : c;
+      start = false;
+    }
+  }
+  return {{"title", title}, {"type", "string"}};
+}
+
 Json BasePromptTemplate::input_schema() const {
   Json props = Json::object();
   Json required = Json::array();
   for (const auto& v : input_variables()) {
-    props[v] = Json::object();
+    props[v] = variable_schema(v);
     required.push_back(v);
   }
   return {{"type", "object"}, {"properties", props}, {"required", required}};

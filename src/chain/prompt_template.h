@@ -22,6 +22,10 @@ enum class TemplateFormat {
 };
 
 // Common surface of string and chat prompts (what LLMChain needs).
+// A prompt variable's input schema: a string (variables are not typed yet), titled as
+// LangServe titles fields ("product_name" -> "Product Name").
+Json variable_schema(const std::string& name);
+
 class BasePromptTemplate : public Runnable {
  public:
   // Variables the caller must supply, in order of first appearance; partials excluded.
@@ -30,6 +34,7 @@ class BasePromptTemplate : public Runnable {
   // String prompt (PromptTemplate) or array of messages (ChatPromptTemplate).
   virtual Json format_prompt(const Json& variables) const = 0;
   Json input_schema() const override;
+  const char* run_type() const override { return "prompt"; }
 
  protected:
   using Runnable::Runnable;

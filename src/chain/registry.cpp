@@ -128,11 +128,41 @@ Expected<std::vector<Json>> ChainRegistry::batch(const std::string& name, const 
   return out;
 }
 
+Expected<std::vector<Expected<Json>>> ChainRegistry::batch_each(const std::string& name,
+                                                                const std::vector<Json>& inputs,
+                                                                const RunConfig& config) const {
+  auto e = find(name);
+  if (!e.ok()) return e.error();
+  auto results = e->runnable->batch_each(inputs, config);
+  for (auto& r : results) {
+    if (r.ok()) r = shape_output(*e->runnable, std::move(*r));
+  }
+  return results;
+}
+
 Expected<Json> ChainRegistry::stream(const std::string& name, const Json& input, const ChunkCallback& on_chunk,
                                      const RunConfig& config) const {
   auto e = find(name);
   if (!e.ok()) return e.error();
-  return guarded([&] { return shape_output(*e->runnable, e->runnable->stream(input, on_chunk, config)); });
+  return guarded([&] {
+    // With run events, the root run is the chain under its registered name, with the output as
+    // the caller gets it (the runnable's own run is its child).
+    RunScope root(config, name, "chain", input);
+    try {
+      Json out = shape_output(*e->runnable, e->runnable->stream(
+                                                input,
+                                                [&](const Json& chunk) {
+                                                  root.stream(chunk);
+                                                  if (on_chunk) on_chunk(chunk);
+                                                },
+                                                root.config()));
+      root.end(out);
+      return out;
+    } catch (const Error& err) {
+      root.fail(err.message());
+      throw;
+    }
+  });
 }
 
 Expected<Json> ChainRegistry::input_schema(const std::string& name) const {

@@ -53,6 +53,9 @@ class ChainRegistry {
   // All-or-nothing: the first failing input's error (its index in the message).
   Expected<std::vector<Json>> batch(const std::string& name, const std::vector<Json>& inputs,
                                     const RunConfig& config = {}) const;
+  // Each input's own result or error (one failing input leaves the others' results).
+  Expected<std::vector<Expected<Json>>> batch_each(const std::string& name, const std::vector<Json>& inputs,
+                                                   const RunConfig& config = {}) const;
   // on_chunk gets incremental output (text pieces for chains ending in a model); the
   // returned value is the complete output, shaped as invoke() returns it.
   Expected<Json> stream(const std::string& name, const Json& input, const ChunkCallback& on_chunk,

@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <mutex>
+#include <random>
 #include <thread>
+
+#include "base/log.h"
 
 namespace llmchain::chain {
 
@@ -20,14 +23,87 @@ void CancellationToken::throw_if_cancelled() const {
   if (cancelled()) fail(ErrorCode::kCancelled, "cancelled");
 }
 
+std::string new_run_uuid() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  uint64_t a = rng(), b = rng();
+  a = (a & 0xFFFFFFFFFFFF0FFFull) | 0x0000000000004000ull;  // version 4
+  b = (b & 0x3FFFFFFFFFFFFFFFull) | 0x8000000000000000ull;  // RFC 4122 variant
+  return fmt::format("{:08x}-{:04x}-{:04x}-{:04x}-{:012x}", a >> 32, (a >> 16) & 0xFFFF, a & 0xFFFF, b >> 48,
+                     b & 0xFFFFFFFFFFFFull);
+}
+
+RunScope::RunScope(const RunConfig& parent, std::string name, std::string run_type, const Json& input)
+    : parent_(parent), name_(std::move(name)), type_(std::move(run_type)) {
+  if (!parent.on_run_event) return;
+  id_ = parent.run_parents.empty() && !parent.root_run_id.empty() ? parent.root_run_id : new_run_uuid();
+  child_ = std::make_unique<RunConfig>(parent);
+  child_->run_parents.push_back(id_);
+  child_->root_run_id.clear();
+  input_ = input;
+  emit(RunPhase::kStart, {{"input", input}});
+}
+
+RunScope::~RunScope() {
+  if (child_ && !ended_) fail("the run ended without a result");
+}
+
+void RunScope::emit(RunPhase phase, Json data) {
+  RunEvent ev{phase, id_, parent_.run_parents, name_, type_, std::move(data)};
+  try {
+    parent_.on_run_event(ev);
+  } catch (const std::exception& e) {  // an observer must never break the run it observes
+    LLMC_LOG_WARN("run event observer failed: {}", e.what());
+  }
+}
+
+void RunScope::stream(const Json& chunk) {
+  if (child_ && !ended_) emit(RunPhase::kStream, {{"chunk", chunk}});
+}
+
+void RunScope::end(const Json& output) {
+  if (!child_ || ended_) return;
+  ended_ = true;
+  emit(RunPhase::kEnd, {{"input", input_}, {"output", output}});
+}
+
+void RunScope::fail(const std::string& message) {
+  if (!child_ || ended_) return;
+  ended_ = true;
+  emit(RunPhase::kError, {{"input", input_}, {"error", message}});
+}
+
 Json Runnable::invoke(const Json& input, const RunConfig& config) {
   config.cancel.throw_if_cancelled();
-  return do_invoke(input, config);
+  if (!config.on_run_event) return do_invoke(input, config);
+  RunScope run(config, name_, run_type(), input);
+  try {
+    Json out = do_invoke(input, run.config());
+    run.end(out);
+    return out;
+  } catch (const Error& e) {
+    run.fail(e.message());
+    throw;
+  }
 }
 
 Json Runnable::stream(const Json& input, const ChunkCallback& on_chunk, const RunConfig& config) {
   config.cancel.throw_if_cancelled();
-  return do_stream(input, on_chunk, config);
+  if (!config.on_run_event) return do_stream(input, on_chunk, config);
+  RunScope run(config, name_, run_type(), input);
+  try {
+    Json out = do_stream(
+        input,
+        [&](const Json& chunk) {
+          run.stream(chunk);
+          if (on_chunk) on_chunk(chunk);
+        },
+        run.config());
+    run.end(out);
+    return out;
+  } catch (const Error& e) {
+    run.fail(e.message());
+    throw;
+  }
 }
 
 Json Runnable::do_stream(const Json& input, const ChunkCallback& on_chunk, const RunConfig& config) {

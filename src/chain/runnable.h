@@ -61,13 +61,61 @@ class GuardEventLog {
   std::vector<GuardEvent> events_;
 };
 
+// Run events, what LangChain's callbacks report (and LangServe's stream_log / stream_events
+// carry): the start, streamed chunks and end (or error) of every run of a runnable and of the
+// steps inside a chain (prompt, model, parser), each with its run id and its parents' ids.
+enum class RunPhase { kStart, kStream, kEnd, kError };
+
+struct RunEvent {
+  RunPhase phase = RunPhase::kStart;
+  std::string run_id;
+  std::vector<std::string> parent_ids;  // the enclosing runs, outermost first
+  std::string name;                     // the runnable's name (a chain's registered name at the root)
+  std::string run_type;                 // chain | chat_model | llm | prompt | parser
+  Json data;  // start: {"input"}; stream: {"chunk"}; end: {"input", "output"}; error: {"input", "error"}
+};
+using RunEventSink = std::function<void(const RunEvent&)>;
+
 struct RunConfig {
   std::string session_id;          // memory key for conversations; "" means "default"
   Json metadata = Json::object();  // free-form, passed through every step (tracing, user ids)
   CancellationToken cancel;        // polled between steps and on every streamed token
   int max_concurrency = 4;         // bound for batch() and Parallel branches (>= 1)
   std::shared_ptr<GuardEventLog> guard_events = std::make_shared<GuardEventLog>();
+  // Run events (null: none are made). Called on the thread running the step; calls for one run
+  // come in order, and a parallel branch's may interleave with another's.
+  RunEventSink on_run_event;
+  std::vector<std::string> run_parents;  // set by RunScope for the steps of a run
+  std::string root_run_id;               // the id the outermost run takes (empty: a new one)
 };
+
+// One run's events: start on construction, then stream() / end(), or error (on destruction
+// without end(), e.g. while an exception passes). config() is what the run's own steps get
+// (this run as their parent). Without RunConfig::on_run_event it does nothing.
+class RunScope {
+ public:
+  RunScope(const RunConfig& parent, std::string name, std::string run_type, const Json& input);
+  ~RunScope();
+  RunScope(const RunScope&) = delete;
+  RunScope& operator=(const RunScope&) = delete;
+
+  const RunConfig& config() const { return child_ ? *child_ : parent_; }
+  bool active() const { return child_ != nullptr; }
+  void stream(const Json& chunk);
+  void end(const Json& output);
+  void fail(const std::string& message);
+
+ private:
+  void emit(RunPhase phase, Json data);
+  const RunConfig& parent_;
+  std::unique_ptr<RunConfig> child_;  // only with a sink
+  std::string id_, name_, type_;
+  Json input_;
+  bool ended_ = false;
+};
+
+// A new run id (a UUID v4, as LangChain's).
+std::string new_run_uuid();
 
 // Receives incremental output (for models: a text piece as a JSON string).
 using ChunkCallback = std::function<void(const Json& chunk)>;
@@ -93,6 +141,8 @@ class Runnable : public std::enable_shared_from_this<Runnable> {
 
   // True when stream() produces more than one chunk (models, and chains that end in one).
   virtual bool can_stream() const { return false; }
+  // The kind of run this is in run events (chain | chat_model | llm | prompt | parser).
+  virtual const char* run_type() const { return "chain"; }
   // JSON Schemas of the input and output ({} accepts anything).
   virtual Json input_schema() const { return Json::object(); }
   virtual Json output_schema() const { return Json::object(); }

@@ -7,6 +7,7 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,9 @@ struct GenerateRequest {
   sampling::Constraint constraint;
   bool ignore_eos = false;
   int32_t logprobs = -1;  // -1: off; N >= 0: chosen token's logprob and N top alternatives
+  // Stops the sequence once requested, wherever it is: compiling its constraint, queued,
+  // prefilling or generating (it then ends with kCancelled, or finish reason "cancelled").
+  std::stop_token cancel;
 };
 
 struct TokenLogprob {

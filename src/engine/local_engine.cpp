@@ -1,5 +1,7 @@
 #include "engine/local_engine.h"
 
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
 
 #include "base/log.h"
@@ -108,10 +110,24 @@ Expected<GenerateResult> LocalEngine::generate(const GenerateRequest& req, const
     if (static_cast<int32_t>(req.prompt.size()) >= opts_.n_ctx)
       fail(ErrorCode::kInvalidArgument, "the prompt has {} tokens, more than the context size {} allows",
            req.prompt.size(), opts_.n_ctx);
+    // The sampler, with its constraint compiled here on the caller's thread under a time budget
+    // (a large schema never stalls the decode loop everyone shares).
+    sampling::SamplingParams sp = req.sampling;
+    sp.n_probs = std::max(sp.n_probs, req.logprobs);
+    sampling::CompileBudget budget;
+    budget.deadline = std::chrono::steady_clock::now() +
+                      std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                          std::chrono::duration<double>(std::max(0.001, opts_.constraint_timeout_s)));
+    budget.stop = req.cancel;
     Request r;
     r.kind = Request::Kind::kGenerate;
     r.req = &req;
     r.on_token = &on_token;
+    r.sampler = sampling::Sampler::create(sp, req.constraint, scheduler_->vocab(), budget).value();
+    if (r.sampler->constrained()) {
+      r.sampler->min_tokens_to_complete();  // the start state's completion, computed here too
+      budget.check();
+    }
     scheduler_->submit_and_wait(r);
     if (r.error) throw *r.error;
     return std::move(r.result);

@@ -36,6 +36,9 @@ struct EngineOptions {
   int32_t max_queue = 256;    // waiting requests before kResourceExhausted
   std::string chat_template;  // built-in template name overriding the model's
   std::string model_name;     // id shown to clients; default: file name
+  // Compiling a request's grammar or JSON schema (on the caller's thread) may take this long;
+  // longer: the request fails with kInvalidArgument (400).
+  double constraint_timeout_s = 5;
 };
 
 class Scheduler;

@@ -81,6 +81,20 @@ void Scheduler::loop() {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [&] { return stop_ || !queue_.empty() || running_ > 0; });
       if (stop_) break;
+      // Requests cancelled while they waited leave the queue without ever taking a slot.
+      for (auto it = queue_.begin(); it != queue_.end();) {
+        Request* r = *it;
+        if (r->kind != Request::Kind::kGenerate || !r->req->cancel.stop_requested()) {
+          ++it;
+          continue;
+        }
+        it = queue_.erase(it);
+        std::lock_guard<std::mutex> rl(r->mu);
+        r->result.finish_reason = "cancelled";
+        r->result.total_s = now_seconds() - r->t_submit;
+        r->done = true;
+        r->cv.notify_all();
+      }
       // Admit waiting requests into free slots (between decode steps).
       while (!queue_.empty()) {
         Request* r = queue_.front();
@@ -174,14 +188,18 @@ void Scheduler::start_slot(Slot& s, Request* r) {
   const GenerateRequest& g = *r->req;
   const int32_t room = n_ctx_ - static_cast<int32_t>(prompt.size());
   s.max_tokens = g.max_tokens < 0 ? room : std::min(g.max_tokens, room);
-  sampling::SamplingParams sp = g.sampling;
-  sp.n_probs = std::max(sp.n_probs, g.logprobs);
-  auto sampler = sampling::Sampler::create(sp, g.constraint, vocab_);
-  if (!sampler.ok()) {
-    finish(s, "error", sampler.error());
-    return;
+  if (r->sampler) {
+    s.sampler = std::move(r->sampler);
+  } else {
+    sampling::SamplingParams sp = g.sampling;
+    sp.n_probs = std::max(sp.n_probs, g.logprobs);
+    auto sampler = sampling::Sampler::create(sp, g.constraint, vocab_);
+    if (!sampler.ok()) {
+      finish(s, "error", sampler.error());
+      return;
+    }
+    s.sampler = std::move(*sampler);
   }
-  s.sampler = std::move(*sampler);
   if (s.sampler->constrained()) {
     // The budget keeps a constrained output completable (sampler.h) only when
     // it starts at or above the shortest document: below that, refuse.
@@ -206,6 +224,12 @@ void Scheduler::start_slot(Slot& s, Request* r) {
 }
 
 void Scheduler::step() {
+  // Sequences whose request was cancelled (client gone, timed out) stop before this step.
+  for (auto& s : slots_) {
+    if (s.req && s.req->kind == Request::Kind::kGenerate && s.req->req->cancel.stop_requested()) {
+      finish(s, "cancelled");
+    }
+  }
   std::vector<model::BatchToken> batch;
   std::vector<Slot*> owner;
   const int32_t budget = ctx_.max_batch();
@@ -276,7 +300,12 @@ void Scheduler::step() {
     Slot& s = *owner[i];
     const float* l = ctx_.logits() + static_cast<size_t>(row) * model_->hparams().n_vocab;
     ++row;
-    if (s.req) on_logits(s, l);
+    if (!s.req) continue;
+    try {
+      on_logits(s, l);
+    } catch (const Error& e) {  // a constraint that grew past its limits (GrammarMatcher::kMaxStacks)
+      finish(s, "error", e);
+    }
   }
 }
 

@@ -26,6 +26,8 @@ struct Request {
   const GenerateRequest* req = nullptr;
   const TokenCallback* on_token = nullptr;
   std::vector<int32_t> embed_tokens;
+  // Built by the submitter (compiling a constraint is never done on the decode thread).
+  std::unique_ptr<sampling::Sampler> sampler;
 
   GenerateResult result;
   std::vector<float> embedding;
@@ -47,6 +49,7 @@ class Scheduler {
   void submit_and_wait(Request& r);
   EngineStats stats() const;
   int32_t n_ctx() const { return n_ctx_; }
+  const std::shared_ptr<const sampling::CompiledVocab>& vocab() const { return vocab_; }
 
  private:
   struct Slot {

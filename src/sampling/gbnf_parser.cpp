@@ -45,6 +45,7 @@ bool CharSet::intersects(uint32_t lo, uint32_t hi) const {
 namespace {
 
 constexpr uint32_t kMaxRepeat = 100000;
+constexpr int kMaxGroupDepth = 256;
 
 class GbnfParser {
  public:
@@ -71,6 +72,7 @@ class GbnfParser {
 
   std::string_view s_;
   size_t pos_ = 0;
+  int group_depth_ = 0;  // "(" groups open at the current position
   std::vector<std::string> names_;
   std::vector<Alts> rules_;
   std::vector<bool> defined_;
@@ -207,7 +209,10 @@ class GbnfParser {
         seq.push_back({ElemType::kChars, add_charset(CharSet{{}, true})});
       } else if (c == '(') {
         ++pos_;
+        // The parser recurses per group: bounded, so no input can exhaust the stack.
+        if (++group_depth_ > kMaxGroupDepth) error(fmt::format("groups nested more than {} deep", kMaxGroupDepth));
         Alts inner = parse_alternatives(name, true);
+        --group_depth_;
         skip_space(true);
         if (peek() != ')') error("expected ')'");
         ++pos_;

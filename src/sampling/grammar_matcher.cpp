@@ -6,6 +6,8 @@
 #include <iterator>
 #include <utility>
 
+#include "base/error.h"
+
 namespace llmchain::sampling {
 namespace {
 
@@ -51,7 +53,16 @@ GrammarMatcher::GrammarMatcher(std::shared_ptr<const Grammar> grammar, std::shar
 
 // Resolves rule calls at the top of `stack` until every resulting stack has a
 // character set (or nothing: accepted) on top. No left recursion => terminates.
-void GrammarMatcher::expand(Stack& stack, std::vector<Stack>& out) const {
+void GrammarMatcher::expand(Stack& stack, std::vector<Stack>& out, int depth) const {
+  if (depth > kMaxCallDepth) {
+    fail(ErrorCode::kInvalidArgument, "the output constraint calls rules nested more than {} deep", kMaxCallDepth);
+  }
+  if (out.size() > kMaxStacks) {
+    fail(ErrorCode::kInvalidArgument,
+         "the output constraint is too complex: more than {} alternatives would be open at once (fewer "
+         "anyOf/enum branches or optional parts would do)",
+         kMaxStacks);
+  }
   if (stack.empty()) {
     out.push_back(stack);
     return;
@@ -67,7 +78,7 @@ void GrammarMatcher::expand(Stack& stack, std::vector<Stack>& out) const {
   for (uint32_t alt : grammar_->rule_alts[e.arg]) {
     Stack s = stack;
     if (grammar_->elems[alt].type != ElemType::kEnd) s.push_back(alt);
-    expand(s, out);
+    expand(s, out, depth + 1);
   }
 }
 

@@ -61,6 +61,11 @@ class GrammarMatcher {
   // by a sequence of tokens that each pass can_accept_token_within().
   int32_t min_tokens_to_complete();
   static constexpr int32_t kNoCompletion = INT32_MAX;
+  // Limits that keep one step's work bounded whatever the grammar: alternatives open at once
+  // in a configuration, and rule calls resolved in a chain (the resolution recurses). Beyond
+  // them the matcher throws kInvalidArgument (the constraint is too complex).
+  static constexpr size_t kMaxStacks = 16384;
+  static constexpr int kMaxCallDepth = 2048;
   // can_accept_token(token), and after it a known completion of at most
   // budget - 1 tokens remains. With budget >= min_tokens_to_complete() at
   // least one token passes, and accepting only passing tokens while the
@@ -120,7 +125,7 @@ class GrammarMatcher {
   int32_t step(int32_t state, uint8_t byte);
   int32_t compute_step(int32_t state, uint8_t byte);
   int32_t intern(std::vector<Stack> stacks, uint32_t partial, uint8_t remaining, uint8_t length);
-  void expand(Stack& stack, std::vector<Stack>& out) const;
+  void expand(Stack& stack, std::vector<Stack>& out, int depth = 0) const;
   std::vector<Stack> advance(const std::vector<Stack>& stacks, uint32_t cp) const;
   bool viable(const std::vector<Stack>& stacks, uint32_t lo, uint32_t hi) const;
   bool compute_mask(int32_t id, size_t max_tokens, size_t max_nodes);

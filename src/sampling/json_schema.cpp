@@ -80,7 +80,7 @@ std::string literal(std::string_view bytes) {
 
 class SchemaConverter {
  public:
-  explicit SchemaConverter(const json& root) : root_(root) {}
+  SchemaConverter(const json& root, const CompileBudget& budget) : root_(root), budget_(budget) {}
 
   std::string convert() {
     std::string root_expr = visit(root_, "", "root");
@@ -104,8 +104,12 @@ class SchemaConverter {
 
  private:
   const json& root_;
+  const CompileBudget& budget_;
   std::vector<std::pair<std::string, std::string>> rules_;
   std::set<std::string> names_;
+  std::map<std::string, int> next_suffix_;  // base name -> the next suffix to try
+  static constexpr int kMaxDepth = 256;
+  int depth_ = 0;  // visit() calls open
   std::map<std::string, std::string> refs_;    // "#/..." -> rule name
   std::map<std::string, std::string> merged_;  // MergedAllOf::key -> rule name
   bool need_formats_ = false;
@@ -115,8 +119,15 @@ class SchemaConverter {
     for (char c : hint) base += std::isalnum(static_cast<unsigned char>(c)) ? c : '-';
     if (base.empty() || base == "root") base = "r";
     base = "s-" + base.substr(0, 40);
+    if (rules_.size() >= kMaxSchemaRules) {
+      fail(ErrorCode::kInvalidArgument, "JSON schema: too large (it needs more than {} grammar rules)",
+           kMaxSchemaRules);
+    }
+    if ((rules_.size() & 255) == 0) budget_.check();
     std::string name = base;
-    for (int i = 1; names_.count(name); ++i) name = base + "-" + std::to_string(i);
+    // Suffixes continue from the last one taken for this base (a linear scan from 1 would make
+    // a schema of n similar members cost n^2).
+    for (int& i = next_suffix_[base]; names_.count(name); ++i) name = base + "-" + std::to_string(i);
     names_.insert(name);
     rules_.emplace_back(name, body);
     return name;
@@ -206,6 +217,16 @@ class SchemaConverter {
 
   // Returns a GBNF expression for values valid under schema s (at pointer ptr).
   std::string visit(const json& s, const std::string& ptr, const std::string& hint) {
+    // Subschemas (and $ref chains) nest at most kMaxDepth deep: the converter recurses per level.
+    struct Depth {
+      int& d;
+      explicit Depth(int& x) : d(++x) {}
+      ~Depth() { --d; }
+    } depth(depth_);
+    if (depth_ > kMaxDepth) {
+      fail(ErrorCode::kInvalidArgument, "JSON schema: nested more than {} levels deep (through $ref too) at '{}'",
+           kMaxDepth, ptr.empty() ? "/" : ptr);
+    }
     if (s.is_boolean()) {
       if (!s.get<bool>()) bad(ptr, "is the schema 'false': no value can match");
       return "json-value";
@@ -620,10 +641,10 @@ class SchemaConverter {
 
 std::string json_object_gbnf() { return std::string("root ::= json-object\n") + kJsonRules; }
 
-Expected<std::string> json_schema_to_gbnf(const nlohmann::json& schema) {
+Expected<std::string> json_schema_to_gbnf(const nlohmann::json& schema, const CompileBudget& budget) {
   return capture([&]() -> std::string {
     try {
-      return SchemaConverter(schema).convert();
+      return SchemaConverter(schema, budget).convert();
     } catch (const nlohmann::json::exception& e) {
       fail(ErrorCode::kInvalidArgument, "JSON schema: {}", e.what());
     }

@@ -21,10 +21,13 @@
 #include <string>
 
 #include "base/error.h"
+#include "sampling/params.h"
 
 namespace llmchain::sampling {
 
-Expected<std::string> json_schema_to_gbnf(const nlohmann::json& schema);
+// Size limits: at most kMaxSchemaRules generated rules (400 beyond: the schema is too large).
+inline constexpr size_t kMaxSchemaRules = 100000;
+Expected<std::string> json_schema_to_gbnf(const nlohmann::json& schema, const CompileBudget& budget = {});
 
 // Grammar of any JSON object (OpenAI's response_format json_object).
 std::string json_object_gbnf();

@@ -3,10 +3,12 @@
 // Order of the chain (see sampling/sampler.h): logit bias -> penalties ->
 // constraint (grammar/JSON schema) -> top-k -> typical-p -> top-p -> min-p ->
 // temperature -> pick (greedy when temperature <= 0, else seeded random).
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <stop_token>
 #include <string>
 
 namespace llmchain::sampling {
@@ -32,6 +34,16 @@ struct Constraint {
   std::optional<nlohmann::json> json_schema;  // JSON Schema
   bool json_object = false;                   // any JSON object
   bool empty() const { return grammar.empty() && !json_schema && !json_object; }
+};
+
+// Limits on compiling a request's constraint into a matcher, which runs on the submitting
+// thread (never the decode loop): past the deadline the compile ends with kInvalidArgument
+// (the constraint is too expensive), and a stop request (the request was cancelled or timed
+// out) ends it with kCancelled. Sizes are capped too (see json_schema.h, grammar_matcher.h).
+struct CompileBudget {
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+  std::stop_token stop;
+  void check() const;  // throws as above
 };
 
 }  // namespace llmchain::sampling

@@ -9,6 +9,9 @@
 namespace llmchain::sampling {
 namespace {
 
+// Groups nest at most this deep (the parser recurses per group).
+constexpr int kMaxGroupDepth = 256;
+
 using Ranges = std::vector<std::pair<uint32_t, uint32_t>>;
 
 constexpr uint32_t kMaxCp = 0x10FFFF;
@@ -210,6 +213,7 @@ class RegexTranslator {
             error("lookaround and named groups are not supported");
           }
         }
+        if (depth >= kMaxGroupDepth) error(fmt::format("groups nested more than {} deep", kMaxGroupDepth));
         std::string inner = parse_alternation(depth + 1);
         if (eof() || peek() != ')') error("missing ')'");
         ++pos_;

@@ -34,20 +34,30 @@ void validate(const SamplingParams& p) {
   if (p.n_probs < 0) bad("n_probs", p.n_probs);
 }
 
-std::string constraint_grammar(const Constraint& c) {
+std::string constraint_grammar(const Constraint& c, const CompileBudget& budget) {
   int set = (!c.grammar.empty()) + (c.json_schema.has_value()) + (c.json_object ? 1 : 0);
   if (set > 1) fail(ErrorCode::kInvalidArgument, "sampling: at most one of grammar, json_schema, json_object");
   if (!c.grammar.empty()) return c.grammar;
-  if (c.json_schema) return json_schema_to_gbnf(*c.json_schema).value();
+  if (c.json_schema) return json_schema_to_gbnf(*c.json_schema, budget).value();
   return json_object_gbnf();
 }
 
 }  // namespace
 
+void CompileBudget::check() const {
+  if (stop.stop_requested()) fail(ErrorCode::kCancelled, "the request was cancelled while its constraint compiled");
+  if (std::chrono::steady_clock::now() > deadline) {
+    fail(ErrorCode::kInvalidArgument,
+         "the output constraint (grammar or JSON schema) is too expensive: it did not compile within the "
+         "server's time limit; simplify it");
+  }
+}
+
 Sampler::~Sampler() = default;
 
 Expected<std::unique_ptr<Sampler>> Sampler::create(const SamplingParams& p, const Constraint& c,
-                                                   std::shared_ptr<const CompiledVocab> vocab) {
+                                                   std::shared_ptr<const CompiledVocab> vocab,
+                                                   const CompileBudget& budget) {
   return capture([&]() -> std::unique_ptr<Sampler> {
     if (!vocab) fail(ErrorCode::kInvalidArgument, "sampling: no vocabulary");
     validate(p);
@@ -55,9 +65,11 @@ Expected<std::unique_ptr<Sampler>> Sampler::create(const SamplingParams& p, cons
     s->params_ = p;
     s->vocab_ = vocab;
     if (!c.empty()) {
-      auto grammar = parse_gbnf(constraint_grammar(c)).value();
+      auto grammar = parse_gbnf(constraint_grammar(c, budget)).value();
+      budget.check();
       s->matcher_ = std::make_unique<GrammarMatcher>(std::move(grammar), vocab);
       if (s->matcher_->dead()) fail(ErrorCode::kInvalidArgument, "sampling: grammar matches nothing");
+      budget.check();
     }
     if (!p.logit_bias.empty()) s->bias_ = make_logit_bias(p.logit_bias);
     bool penalties = p.penalty_last_n != 0 &&

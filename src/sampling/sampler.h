@@ -61,8 +61,10 @@ class Sampler {
   // Compiles the constraint (GBNF, JSON schema or JSON mode). Errors:
   // kInvalidArgument (bad params or grammar), kUnsupported (schema keyword we
   // cannot enforce; the message names it and its JSON pointer).
+  // Compiling a large constraint takes time: do it on the submitting thread, with a budget.
   static Expected<std::unique_ptr<Sampler>> create(const SamplingParams& p, const Constraint& c,
-                                                   std::shared_ptr<const CompiledVocab> vocab);
+                                                   std::shared_ptr<const CompiledVocab> vocab,
+                                                   const CompileBudget& budget = {});
   ~Sampler();
   Sampler(const Sampler&) = delete;
   Sampler& operator=(const Sampler&) = delete;

@@ -8,6 +8,7 @@
 #include "chain/runnable.h"
 #include "server/cors.h"
 #include "server/openai_response.h"
+#include "server/responses_api.h"
 #include "server/web_assets.h"
 
 namespace llmchain::server {
@@ -56,6 +57,14 @@ Api::Api(engine::Engine& engine, ServerOptions opts, Metrics& metrics)
   add("POST", "/v1/chat/completions", true, bind(&Api::chat_completions));
   add("POST", "/v1/completions", true, bind(&Api::completions));
   add("POST", "/v1/embeddings", true, bind(&Api::embeddings));
+  // The Responses API: a translation over the chat route above (responses_api.h).
+  auto responses = std::make_shared<ResponsesApi>();
+  auto chat = bind(&Api::chat_completions);
+  add("POST", "/v1/responses", true, [responses, chat](const HttpRequest& r) { return responses->create(r, chat); });
+  add("GET", "/v1/responses/{id}", true,
+      [responses](const HttpRequest& r) { return responses->retrieve(r.path_params.at(0)); });
+  add("DELETE", "/v1/responses/{id}", true,
+      [responses](const HttpRequest& r) { return responses->remove(r.path_params.at(0)); });
   add("POST", "/tokenize", true, bind(&Api::tokenize));
   add("POST", "/detokenize", true, bind(&Api::detokenize));
   auto chains = [this](HttpResponse (ChainRoutes::*fn)(const HttpRequest&)) {
@@ -65,6 +74,10 @@ Api::Api(engine::Engine& engine, ServerOptions opts, Metrics& metrics)
   add("POST", "/chains/{name}/invoke", true, chains(&ChainRoutes::invoke));
   add("POST", "/chains/{name}/batch", true, chains(&ChainRoutes::batch));
   add("POST", "/chains/{name}/stream", true, chains(&ChainRoutes::stream));
+  add("POST", "/chains/{name}/stream_log", true, chains(&ChainRoutes::stream_log));
+  add("POST", "/chains/{name}/stream_events", true, chains(&ChainRoutes::stream_events));
+  add("GET", "/chains/{name}/config_schema", true, chains(&ChainRoutes::config_schema));
+  add("GET", "/chains/{name}/playground", false, chains(&ChainRoutes::playground));
   add("GET", "/chains/{name}/input_schema", true, chains(&ChainRoutes::input_schema));
   add("GET", "/chains/{name}/output_schema", true, chains(&ChainRoutes::output_schema));
   if (opts_.ui) {

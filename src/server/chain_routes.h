@@ -7,11 +7,18 @@
 //                                       metadata.guards: [{guard, action, stage, reason}] when a
 //                                       guard flagged, redacted or blocked text
 //   POST /chains/{name}/batch           {"inputs":[...], "config":{...}} -> {"output":[...], "metadata":{...}}
-//   POST /chains/{name}/stream          SSE: "event: data" per chunk, then "event: end" carrying
-//                                       {"output","metadata"}; a failure after the first chunk is
-//                                       "event: error" with the JSON error body
+//                                       (config: one object, or a list with one per input); an
+//                                       input that fails is an error object in its place
+//   POST /chains/{name}/stream          SSE: "event: metadata" {run_id}, "event: data" per chunk
+//                                       (the type of the output: text pieces, partial JSON values),
+//                                       then "event: end"; a failure after the first event is
+//                                       "event: error" {status_code, message, error}
+//   POST /chains/{name}/stream_log      SSE: "event: data" {"ops": JSON Patch} building a RunLog
+//   POST /chains/{name}/stream_events   SSE: "event: data" per astream_events v2 event
 //   GET  /chains/{name}/input_schema    JSON Schema
 //   GET  /chains/{name}/output_schema   JSON Schema
+//   GET  /chains/{name}/config_schema   the configurable keys (session_id)
+//   GET  /chains/{name}/playground      302 to the playground page on this chain
 // The session id (memory key) is config.configurable.session_id (LangServe) or config.session_id.
 // Transport-neutral (HttpRequest/HttpResponse); authentication is the caller's.
 #include <atomic>
@@ -64,8 +71,12 @@ class ChainRoutes {
   HttpResponse invoke(const HttpRequest& req);
   HttpResponse batch(const HttpRequest& req);
   HttpResponse stream(const HttpRequest& req);
+  HttpResponse stream_log(const HttpRequest& req);
+  HttpResponse stream_events(const HttpRequest& req);
   HttpResponse input_schema(const HttpRequest& req);
   HttpResponse output_schema(const HttpRequest& req);
+  HttpResponse config_schema(const HttpRequest& req);
+  HttpResponse playground(const HttpRequest& req);
 
   // New chain calls get 503 from now on.
   void begin_shutdown() { shutting_down_.store(true); }
@@ -77,6 +88,8 @@ class ChainRoutes {
   bool has_chains() const;
 
  private:
+  // stream, stream_log and stream_events: one worker, three SSE protocols.
+  HttpResponse run_stream(const HttpRequest& req, const std::string& kind);
   // 503 while shutting down, 429 when the admission is full; otherwise nullopt and a ticket.
   std::optional<HttpResponse> admit(AdmissionTicket& ticket);
   std::optional<Clock::time_point> deadline_from(Clock::time_point start) const;

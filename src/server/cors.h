@@ -14,7 +14,7 @@ inline std::optional<HttpResponse> cors_preflight(const HttpRequest& req) {
   HttpResponse res;
   res.status = 204;
   res.content_type = "text/plain";
-  res.headers.emplace_back("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+  res.headers.emplace_back("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS");
   std::string asked = req.header("access-control-request-headers");
   res.headers.emplace_back("Access-Control-Allow-Headers", asked.empty() ? "Authorization, Content-Type" : asked);
   res.headers.emplace_back("Access-Control-Max-Age", "86400");

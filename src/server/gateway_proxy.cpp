@@ -170,6 +170,17 @@ HttpResponse error_response(int status, const std::string& message, const std::s
   return res;
 }
 
+HttpResponse unauthorized(const HttpRequest& req) {
+  HttpResponse res = error_response(401,
+                                    req.header("authorization").empty()
+                                        ? "You didn't provide an API key. Provide it in the Authorization header "
+                                          "(Bearer <key>)."
+                                        : "Incorrect API key provided.",
+                                    "invalid_request_error", "invalid_api_key");
+  res.headers.emplace_back("WWW-Authenticate", "Bearer");
+  return res;
+}
+
 bool equal_ct(const std::string& a, const std::string& b) {
   if (a.size() != b.size() || b.empty()) return false;
   unsigned char diff = 0;
@@ -312,6 +323,13 @@ HttpResponse GatewayProxy::route_request(const HttpRequest& req, std::string& ro
   bool own = path == "/health" || path == "/health/live" || path == "/health/ready" || path == "/metrics" ||
              path == "/gateway/upstreams";
   route = proxied_get && path != "/v1/models" ? "/v1/models/{model}" : path;
+  if (ResponsesApi::handles(path)) {
+    if (!authorized(req)) {
+      route = path == "/v1/responses" ? path : "/v1/responses/{id}";
+      return unauthorized(req);
+    }
+    return responses_->serve(req, route, [this](const HttpRequest& chat) { return forward(chat); });
+  }
   if (!proxied_post && !proxied_get && !own && gw_.extra_routes) {
     if (!authorized(req)) {
       HttpResponse res = error_response(401, "Provide the API key in the Authorization header (Bearer <key>).",

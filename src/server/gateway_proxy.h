@@ -1,7 +1,8 @@
 #pragma once
 // GatewayProxy: the gateway role's routes. LLM calls (/v1/chat/completions,
 // /v1/completions, /v1/embeddings, /v1/models, /tokenize, /detokenize) are
-// forwarded to an engine picked by the UpstreamPool; the gateway answers its
+// forwarded to an engine picked by the UpstreamPool; /v1/responses is served here
+// as chat completions forwarded the same way (responses_api.h); the gateway answers its
 // own health (/health/live, /health/ready: ready while >= 1 engine is healthy),
 // /gateway/upstreams (each engine's state) and /metrics.
 //
@@ -31,6 +32,7 @@
 #include "server/gateway_pool.h"
 #include "server/http_types.h"
 #include "server/metrics.h"
+#include "server/responses_api.h"
 #include "server/server_options.h"
 
 namespace llmchain::server {
@@ -103,6 +105,9 @@ class GatewayProxy {
   std::mutex pipes_mu_;
   std::vector<std::weak_ptr<Pipe>> pipes_;  // in-flight calls, for drain()
   GuardEventCounter guard_events_;
+  // /v1/responses over forward()ed chat completions: the store lives here, so any engine
+  // can serve a follow-up by previous_response_id.
+  std::shared_ptr<ResponsesApi> responses_ = std::make_shared<ResponsesApi>();
 };
 
 }  // namespace llmchain::server

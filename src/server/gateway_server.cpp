@@ -14,7 +14,7 @@
 #include "server/access_log.h"
 #include "server/api_error.h"
 #include "server/chain_routes.h"
-#include "server/connection_watch.h"
+#include "server/http_connection.h"
 #include "server/listen_socket.h"
 #include "server/openai_response.h"
 #include "server/request_checks.h"
@@ -42,8 +42,7 @@ void serve_one(GatewayProxy& proxy, const httplib::Request& req, httplib::Respon
   in.path = req.path;
   in.body = body;
   in.request_id = request_id = request_id_of(req);
-  auto watch = std::make_shared<ConnectionWatch>(req.local_addr, req.local_port, req.remote_addr, req.remote_port);
-  in.client_gone = [watch] { return watch->closed(); };
+  in.client_gone = ConnectionServer::client_gone_check();
   for (const auto& [k, v] : req.headers) {
     std::string key = k;
     std::transform(key.begin(), key.end(), key.begin(), [](unsigned char c) { return std::tolower(c); });
@@ -73,14 +72,6 @@ struct RequestContext {
 thread_local RequestContext t_ctx;
 
 void label_route(const char* route) { t_ctx.route = route; }
-
-// See http_server.cpp: cpp-httplib 0.11 listens with a backlog of 5.
-class ListenServer : public httplib::Server {
- public:
-  void raise_backlog(int backlog) {
-    if (svr_sock_ != INVALID_SOCKET) ::listen(svr_sock_, backlog);
-  }
-};
 
 }  // namespace
 
@@ -132,7 +123,7 @@ struct GatewayServer::Impl {
   std::string internal_token;  // before proxy: set while the proxy's options are made
   GatewayProxy proxy;
   std::unique_ptr<ChainRoutes> chains;  // set before serving; after proxy: destroyed first
-  ListenServer http;
+  ConnectionServer http{connection_limits(opts)};
   int port = -1;
   std::thread thread;
   std::mutex shutdown_mu;
@@ -144,17 +135,7 @@ GatewayServer::GatewayServer(std::shared_ptr<UpstreamPool> pool, ServerOptions o
     : impl_(std::make_unique<Impl>(std::move(pool), std::move(opts), std::move(gateway))) {
   auto& http = impl_->http;
   const auto& o = impl_->opts;
-  // Each stream holds a worker for its whole duration (plus one reader thread
-  // per engine call); size for many concurrent streams.
-  size_t threads = o.http_threads > 0 ? static_cast<size_t>(o.http_threads)
-                                      : static_cast<size_t>(std::max(256, std::max(0, o.max_queue) + 64));
-  http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   http.set_payload_max_length(o.max_body);
-  http.set_keep_alive_max_count(1000);
-  http.set_keep_alive_timeout(o.keep_alive_timeout_s);
-  http.set_read_timeout(60, 0);
-  http.set_write_timeout(60, 0);
-  http.set_tcp_nodelay(true);
   http.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
     t_ctx = RequestContext{Clock::now(), "unmatched", ""};
     if (const char* refused = refuse_before_body(req, res)) {
@@ -186,9 +167,12 @@ GatewayServer::GatewayServer(std::shared_ptr<UpstreamPool> pool, ServerOptions o
     res.set_content(e.to_json().dump(), "application/json");
   });
   http.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
-    double ms = std::chrono::duration<double, std::milli>(Clock::now() - t_ctx.start).count();
-    write_access_log(impl_->opts.log_format,
-                     {t_ctx.request_id, req.method, req.path, t_ctx.route, res.status, ms, req.remote_addr});
+    const int head = ConnectionServer::head_status();  // see http_server.cpp
+    if (head < 0) return;
+    if (head > 0) t_ctx = RequestContext{ConnectionServer::request_start(), "unmatched", ""};
+    double ms = std::chrono::duration<double, std::milli>(Clock::now() - ConnectionServer::request_start()).count();
+    write_access_log(impl_->opts.log_format, {t_ctx.request_id, req.method, req.path, t_ctx.route,
+                                              head > 0 ? head : res.status, ms, req.remote_addr});
   });
 }
 

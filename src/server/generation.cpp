@@ -60,6 +60,7 @@ std::shared_ptr<GenerationJob> GenerationJob::start(engine::Engine& engine, engi
   job->metrics_ = metrics;
   if (metrics) job->recorder_.emplace(*metrics, model, started);
   job->keepalive_ = std::move(keepalive);
+  req.cancel = job->stop_.get_token();
   tracker.add(job);
   // The thread keeps the job alive until generate() returns, even if the
   // consumer (HTTP connection) has gone away.
@@ -85,6 +86,7 @@ bool GenerationJob::on_token(const engine::TokenEvent& ev) {
   if (recorder_) recorder_->on_token();
   if (deadline_ && now > *deadline_) {
     timed_out_.store(true);
+    stop_.request_stop();
     cv_.notify_all();
     return false;
   }

@@ -6,6 +6,7 @@
 // cancelled (client gone) or the request deadline has passed.
 #include <atomic>
 #include <chrono>
+#include <stop_token>
 #include <condition_variable>
 #include <deque>
 #include <memory>
@@ -94,7 +95,11 @@ class GenerationJob {
   Wait next(std::vector<engine::TokenEvent>& out, Clock::time_point until);
   // Blocks until the generation finished or `until` passed; false on timeout.
   bool wait_done(Clock::time_point until);
-  void cancel() { cancelled_.store(true); }
+  // Stops the sequence wherever it is in the engine (compiling, queued, prefilling, generating).
+  void cancel() {
+    cancelled_.store(true);
+    stop_.request_stop();
+  }
   bool cancelled() const { return cancelled_.load(); }
   bool timed_out() const { return timed_out_.load(); }
   // Valid once next() returned kDone or wait_done() returned true.
@@ -112,6 +117,7 @@ class GenerationJob {
   bool done_ = false;
   std::atomic<bool> cancelled_{false};
   std::atomic<bool> timed_out_{false};
+  std::stop_source stop_;  // GenerateRequest::cancel
   std::optional<Clock::time_point> deadline_;
   Metrics* metrics_ = nullptr;
   std::optional<GenerationRecorder> recorder_;  // with metrics_: latencies and tokens

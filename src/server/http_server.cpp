@@ -11,7 +11,7 @@
 
 #include "server/access_log.h"
 #include "server/api.h"
-#include "server/connection_watch.h"
+#include "server/http_connection.h"
 #include "server/listen_socket.h"
 #include "server/metrics.h"
 #include "server/openai_response.h"
@@ -29,16 +29,6 @@ struct RequestContext {
   std::string request_id;
 };
 thread_local RequestContext t_ctx;
-
-// cpp-httplib 0.11 listens with a backlog of 5, so bursts of connections (many
-// clients opening streams at once) overflow the accept queue and fail. Calling
-// listen() again on the bound socket raises the backlog (Linux semantics).
-class ListenServer : public httplib::Server {
- public:
-  void raise_backlog(int backlog) {
-    if (svr_sock_ != INVALID_SOCKET) ::listen(svr_sock_, backlog);
-  }
-};
 
 std::string request_id_from(const httplib::Request& req) {
   std::string id = req.get_header_value("X-Request-Id");
@@ -60,7 +50,7 @@ struct HttpServer::Impl {
   ServerOptions opts;
   std::shared_ptr<Metrics> metrics;
   Api api;
-  ListenServer http;
+  ConnectionServer http{connection_limits(opts)};
   int port = -1;
   std::thread thread;
   std::mutex shutdown_mu;
@@ -72,18 +62,7 @@ struct HttpServer::Impl {
 };
 
 void HttpServer::Impl::configure() {
-  size_t threads = opts.http_threads > 0
-                       ? static_cast<size_t>(opts.http_threads)
-                       : static_cast<size_t>(std::max(1, opts.parallel) + std::max(0, opts.max_queue) + 64);
-  // Each streaming response holds one worker for its whole duration; the pool
-  // is sized so every admitted request plus health checks get a thread.
-  http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   http.set_payload_max_length(opts.max_body);
-  http.set_keep_alive_max_count(1000);
-  http.set_keep_alive_timeout(opts.keep_alive_timeout_s);
-  http.set_read_timeout(60, 0);
-  http.set_write_timeout(60, 0);
-  http.set_tcp_nodelay(true);
 
   http.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
     t_ctx = RequestContext{Clock::now(), "unmatched", request_id_from(req)};
@@ -122,9 +101,15 @@ void HttpServer::Impl::configure() {
     res.set_content(e.to_json().dump(), "application/json");
   });
   http.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
-    double ms = std::chrono::duration<double, std::milli>(Clock::now() - t_ctx.start).count();
-    metrics->record_http(t_ctx.route, res.status);
-    AccessLogEntry entry{t_ctx.request_id, req.method, req.path, t_ctx.route, res.status, ms, req.remote_addr};
+    const int head = ConnectionServer::head_status();
+    if (head < 0) return;  // the client left before its request was complete
+    // A request whose line or headers broke a limit was answered below httplib (408/431)
+    // and never reached the pre-routing handler.
+    if (head > 0) t_ctx = RequestContext{ConnectionServer::request_start(), "unmatched", make_id("req-")};
+    const int status = head > 0 ? head : res.status;
+    double ms = std::chrono::duration<double, std::milli>(Clock::now() - ConnectionServer::request_start()).count();
+    metrics->record_http(t_ctx.route, status);
+    AccessLogEntry entry{t_ctx.request_id, req.method, req.path, t_ctx.route, status, ms, req.remote_addr};
     write_access_log(opts.log_format, entry);
   });
 }
@@ -135,8 +120,7 @@ void HttpServer::Impl::handle(const httplib::Request& req, httplib::Response& re
   in.path = req.path;
   in.body = body;
   in.request_id = t_ctx.request_id;
-  auto watch = std::make_shared<ConnectionWatch>(req.local_addr, req.local_port, req.remote_addr, req.remote_port);
-  in.client_gone = [watch] { return watch->closed(); };
+  in.client_gone = ConnectionServer::client_gone_check();
   for (const auto& [k, v] : req.headers) {
     std::string key = k;
     std::transform(key.begin(), key.end(), key.begin(), [](unsigned char c) { return std::tolower(c); });

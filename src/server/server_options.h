@@ -23,7 +23,10 @@ struct ServerOptions {
   size_t max_body = 8u << 20;      // bytes; larger request bodies get 413
   int max_queue = 256;             // requests admitted beyond `parallel`; more get 429
   double request_timeout_s = 600;  // per generation request; <= 0: none
-  int http_threads = 0;            // 0: sized for parallel + max_queue streaming connections
+  // Connections served at once, each on its own thread (idle and slow clients never hold the
+  // threads fresh clients need); more get 503.
+  int max_connections = 4096;
+  double header_timeout_s = 10;  // a request's line and headers must arrive within this (408)
   bool ui = true;                  // serve the playground (web/) at "/" and "/ui/*"
   std::string chat_template;       // built-in template name overriding the model's
   std::string model_id;            // id shown by /v1/models; empty: the first alias, else the model's name

@@ -202,16 +202,16 @@ chains:
   check(after === before + 1, `the chain's model call should have gone through the pool once (${before} -> ${after})`);
   log(`invoke through the gateway = engine output: ${JSON.stringify(got)}`);
 
-  // Stream: data events, then an end event with the same output.
+  // Stream (LangServe's protocol): metadata, text chunks adding up to the output, then end.
   const st = await request(pg, 'POST', '/chains/story/stream', { key: GW_KEY, body: { input: { name: 'Lily' } } });
   check(st.status === 200, `stream: HTTP ${st.status}: ${st.body}`);
   const events = st.body.split('\n\n').filter((b) => b.startsWith('event: '));
   const dataEvents = events.filter((e) => e.startsWith('event: data'));
-  const endEvent = events.find((e) => e.startsWith('event: end'));
+  check(events[0].startsWith('event: metadata'), `stream: the first event should be metadata: ${events[0]}`);
+  check(events[events.length - 1] === 'event: end', `stream: the last event should be a bare end: ${events.at(-1)}`);
   check(dataEvents.length > 1, `stream: expected several data events, got ${dataEvents.length}`);
-  check(endEvent, `stream: no end event in ${st.body.slice(0, 300)}`);
-  const endOutput = JSON.parse(endEvent.split('\ndata: ')[1]).output;
-  check(endOutput === expected, `stream output ${JSON.stringify(endOutput)} != ${JSON.stringify(expected)}`);
+  const streamed = dataEvents.map((e) => JSON.parse(e.split('\ndata: ')[1])).join('');
+  check(streamed === expected, `stream output ${JSON.stringify(streamed)} != ${JSON.stringify(expected)}`);
   log(`stream: ${dataEvents.length} data events, same output`);
 
   // Sequential chain: two model calls, the second prompt built from the first output.

@@ -1,8 +1,11 @@
 // Validates the deployment files offline:
 //  1. renders every kustomization under deploy/k8s (base, overlays/*, examples/*)
-//     with `kubectl kustomize` (or `kustomize build`);
+//     with `kubectl kustomize` (or `kustomize build`); every component must be used
+//     by one of them, so that it is rendered and checked too;
 //  2. validates every rendered object against the Kubernetes schemas of
-//     kubernetes-models (types, required fields, enums, formats such as quantities);
+//     kubernetes-models (types, required fields, enums, formats such as quantities),
+//     and the Prometheus Operator objects (ServiceMonitor, PrometheusRule) against
+//     their CRDs' schemas, vendored in crds/ (crd_schemas.mjs);
 //  3. rejects unknown fields. kubernetes-models ships its schemas compiled to
 //     ajv validator functions, which ignore properties a schema does not name.
 //     The validator is run on a proxy of the object that records every property
@@ -10,14 +13,19 @@
 //     such as labels enumerates its keys), so a property nobody read is one the
 //     schema does not have. A self-test plants unknown fields and checks they are caught;
 //  4. checks the project's deployment rules (security context, probes, resources,
-//     graceful termination, references between objects, GPU overlay);
-//  5. checks deploy/compose.yaml and deploy/docker/Dockerfile for the same rules.
+//     graceful termination, references between objects, threads from the CPU
+//     limit, the cpu-large overlay's whole cores; the ServiceMonitor scrapes both
+//     roles and the PrometheusRule carries deploy/monitoring/llmchain-alerts.yaml);
+//  5. checks deploy/compose.yaml, the root Dockerfile and .dockerignore, and that
+//     the Dockerfile paths the docs and scripts name exist.
 // Exit 0 when everything passes, 1 with a list of problems otherwise.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isDeepStrictEqual } from 'node:util';
 import YAML from 'yaml';
+import { crdSchemas } from './crd_schemas.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
@@ -105,6 +113,9 @@ function unknownFields(value, p, known, out) {
 async function validateObject(obj) {
   const errs = [];
   if (!obj || typeof obj !== 'object' || !obj.apiVersion || !obj.kind) return ['not a Kubernetes object (apiVersion/kind)'];
+  const crd = crdSchemas().validatorFor(obj.apiVersion, obj.kind);
+  // A custom resource's metadata is ObjectMeta: checked as a ConfigMap's (same schema, same unknown-field check).
+  if (crd) return crd(obj, (metadata) => validateObject({ apiVersion: 'v1', kind: 'ConfigMap', metadata }));
   const Model = await modelFor(obj.apiVersion, obj.kind);
   if (!Model) return [`no schema for ${obj.apiVersion} ${obj.kind}`];
   const known = new Map();
@@ -145,14 +156,65 @@ async function selfTest() {
   const qty = structuredClone(good);
   qty.spec.template.spec.containers[0].resources.limits.cpu = 'lots';
   await check('bad quantity', qty, 'schema:');
+
+  // The Prometheus Operator objects (crd_schemas.mjs).
+  const sm = {
+    apiVersion: 'monitoring.coreos.com/v1', kind: 'ServiceMonitor', metadata: { name: 'x', labels: { a: 'b' } },
+    spec: { selector: { matchLabels: { a: 'b' } }, endpoints: [{ port: 'http', path: '/metrics', interval: '15s' }] },
+  };
+  await check('valid ServiceMonitor', sm, null);
+  const smTypo = structuredClone(sm);
+  smTypo.spec.endpoint = [];
+  await check('ServiceMonitor: misspelt field', smTypo, 'unknown field /spec/endpoint');
+  const smDeep = structuredClone(sm);
+  smDeep.spec.endpoints[0].intervall = '15s';
+  await check('ServiceMonitor: unknown nested field', smDeep, 'unknown field /spec/endpoints/0/intervall');
+  const smType = structuredClone(sm);
+  smType.spec.endpoints[0].port = 8080;
+  await check('ServiceMonitor: wrong type', smType, 'schema: /spec/endpoints/0/port');
+  const smDuration = structuredClone(sm);
+  smDuration.spec.endpoints[0].interval = '15 seconds';
+  await check('ServiceMonitor: bad duration', smDuration, 'schema: /spec/endpoints/0/interval');
+  const smMeta = structuredClone(sm);
+  smMeta.metadata.lables = {};
+  await check('ServiceMonitor: unknown metadata field', smMeta, 'unknown field /metadata/lables');
+  const pr = {
+    apiVersion: 'monitoring.coreos.com/v1', kind: 'PrometheusRule', metadata: { name: 'x' },
+    spec: { groups: [{ name: 'g', rules: [{ alert: 'A', expr: 'up == 0', for: '5m', labels: { severity: 'warning' } }] }] },
+  };
+  await check('valid PrometheusRule', pr, null);
+  const prTypo = structuredClone(pr);
+  prTypo.spec.groups[0].rules[0].annotation = {};
+  await check('PrometheusRule: misspelt field', prTypo, 'unknown field /spec/groups/0/rules/0/annotation');
+  const prFor = structuredClone(pr);
+  prFor.spec.groups[0].rules[0].for = '5 minutes';
+  await check('PrometheusRule: bad duration', prFor, 'schema: /spec/groups/0/rules/0/for');
+  const prDup = structuredClone(pr);
+  prDup.spec.groups.push(structuredClone(prDup.spec.groups[0]));
+  await check('PrometheusRule: two groups of one name', prDup, 'duplicate items');
+  const prMissing = structuredClone(pr);
+  delete prMissing.spec.groups[0].name;
+  await check('PrometheusRule: group without a name', prMissing, 'schema: /spec/groups/0');
 }
 
 // ---- project rules ----
 
 const byKind = (objs, kind) => objs.filter((o) => o.kind === kind);
 const labelsMatch = (selector, labels) => Object.entries(selector || {}).every(([k, v]) => labels && labels[k] === v);
+const alertsFile = 'deploy/monitoring/llmchain-alerts.yaml';
 
-function checkRules(where, objs, { gpu }) {
+// Kubernetes' QoS class of a pod spec (init containers count too).
+function qosClass(pod) {
+  const all = [...(pod.initContainers || []), ...pod.containers];
+  const guaranteed = all.every((c) => ['cpu', 'memory'].every((r) => {
+    const limit = c.resources?.limits?.[r];
+    const request = c.resources?.requests?.[r] ?? limit;
+    return limit !== undefined && String(request) === String(limit);
+  }));
+  return guaranteed ? 'Guaranteed' : 'Burstable';
+}
+
+function checkRules(where, objs, { cpuLarge }) {
   const names = new Set(objs.map((o) => `${o.kind}/${o.metadata.name}`));
   const deployments = byKind(objs, 'Deployment');
   const cfg = objs.find((o) => o.kind === 'ConfigMap' && o.metadata.name.startsWith('llmchain-config'));
@@ -220,12 +282,23 @@ function checkRules(where, objs, { gpu }) {
         problem(w, 'engines need the init container that runs llmchain pull');
       }
       if (c.startupProbe?.httpGet?.path !== '/health/ready') problem(w, 'the engine startupProbe must cover the model load (/health/ready)');
-      if (gpu) {
-        if (c.resources?.limits?.['nvidia.com/gpu'] === undefined) problem(w, 'gpu overlay: no nvidia.com/gpu limit');
-        if (!(pod.tolerations || []).some((t) => t.key === 'nvidia.com/gpu')) problem(w, 'gpu overlay: no nvidia.com/gpu toleration');
-        if (!pod.nodeSelector || Object.keys(pod.nodeSelector).length === 0) problem(w, 'gpu overlay: no nodeSelector');
-      } else if (c.resources?.limits?.['nvidia.com/gpu'] !== undefined) {
-        problem(w, 'a CPU deployment must not ask for GPUs');
+      // The engine has no GPU backend: a GPU would sit idle.
+      if (Object.keys({ ...c.resources?.limits, ...c.resources?.requests }).some((r) => r.includes('gpu'))) {
+        problem(w, 'the engine has no GPU backend: it must not ask for GPUs');
+      }
+      // It uses transparent huge pages (madvise), not hugetlbfs: hugepages-* would be reserved and unused.
+      if (Object.keys({ ...c.resources?.limits, ...c.resources?.requests }).some((r) => r.startsWith('hugepages-'))) {
+        problem(w, 'the engine does not use hugetlbfs: it must not request hugepages-*');
+      }
+      const threads = (c.env || []).find((e) => e.name === 'LLMCHAIN_THREADS');
+      const ref = threads?.valueFrom?.resourceFieldRef;
+      if (!ref || ref.resource !== 'limits.cpu' || (ref.containerName && ref.containerName !== c.name)) {
+        problem(w, 'LLMCHAIN_THREADS must come from the engine container\'s limits.cpu (downward API)');
+      }
+      if (cpuLarge) {
+        if (qosClass(pod) !== 'Guaranteed') problem(w, 'cpu-large: requests must equal limits in every container (Guaranteed QoS)');
+        if (!/^[1-9][0-9]*$/.test(String(c.resources?.limits?.cpu))) problem(w, 'cpu-large: the engine CPU limit must be a whole number of cores');
+        if (!pod.nodeSelector || Object.keys(pod.nodeSelector).length === 0) problem(w, 'cpu-large: no nodeSelector');
       }
     }
     if (role === 'gateway') {
@@ -263,6 +336,45 @@ function checkRules(where, objs, { gpu }) {
   for (const kind of ['PodDisruptionBudget', 'PersistentVolumeClaim']) {
     if (!byKind(objs, kind).length) problem(where, `no ${kind}`);
   }
+  checkMonitoring(where, objs);
+}
+
+// The ServiceMonitor scrapes both roles' /metrics; the PrometheusRule carries the rules file.
+function checkMonitoring(where, objs) {
+  const services = byKind(objs, 'Service');
+  for (const sm of byKind(objs, 'ServiceMonitor')) {
+    const w = `${where} ServiceMonitor/${sm.metadata.name}`;
+    const selected = services.filter((s) => labelsMatch(sm.spec.selector?.matchLabels, s.metadata.labels));
+    for (const role of ['engine', 'gateway']) {
+      if (!selected.some((s) => s.metadata.labels?.['app.kubernetes.io/component'] === role)) problem(w, `selects no ${role} Service`);
+    }
+    for (const e of sm.spec.endpoints || []) {
+      if ((e.path || '/metrics') !== '/metrics') problem(w, `endpoint path ${e.path} is not /metrics`);
+      for (const s of selected) {
+        if (!s.spec.ports.some((p) => p.name === e.port)) problem(w, `port ${e.port} is not a port of Service ${s.metadata.name}`);
+      }
+    }
+  }
+  const rules = YAML.parse(fs.readFileSync(path.join(root, alertsFile), 'utf8'));
+  for (const pr of byKind(objs, 'PrometheusRule')) {
+    if (!isDeepStrictEqual(pr.spec.groups, rules.groups)) {
+      problem(`${where} PrometheusRule/${pr.metadata.name}`, `its groups differ from ${alertsFile} (run bash scripts/gen_prometheus_rule.sh)`);
+    }
+  }
+}
+
+// Every component must be used by a kustomization that is rendered here.
+function checkComponentsUsed(dirs) {
+  const used = new Set();
+  for (const d of dirs) {
+    const k = YAML.parse(fs.readFileSync(path.join(d, 'kustomization.yaml'), 'utf8'));
+    for (const c of k.components || []) used.add(path.resolve(d, c));
+  }
+  const cdir = path.join(k8sDir, 'components');
+  if (!fs.existsSync(cdir)) return;
+  for (const c of fs.readdirSync(cdir).sort()) {
+    if (!used.has(path.join(cdir, c))) problem(`deploy/k8s/components/${c}`, 'no overlay or example uses it, so nothing renders and checks it');
+  }
 }
 
 // ---- compose and Dockerfile ----
@@ -287,7 +399,7 @@ function checkCompose() {
 }
 
 function checkDockerfile() {
-  const w = 'deploy/docker/Dockerfile';
+  const w = 'Dockerfile'; // at the root: `docker build -t llm-app .`
   const text = fs.readFileSync(path.join(root, w), 'utf8');
   const need = [
     [/^FROM \$\{DEBIAN_IMAGE\} AS build$/m, 'a build stage on debian:bookworm'],
@@ -305,6 +417,19 @@ function checkDockerfile() {
   for (const [re, what] of need) if (!re.test(text)) problem(w, `missing ${what}`);
   const code = text.split('\n').filter((l) => !l.trimStart().startsWith('#')).join('\n');
   if (/march=native/.test(code)) problem(w, 'must not use -march=native');
+
+  // The context is the repository root: build trees, VCS data, node packages and models stay out.
+  const ignore = new Set(fs.readFileSync(path.join(root, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()));
+  for (const pattern of ['.git', 'build*', '**/build', '**/node_modules', 'models', '**/*.gguf']) {
+    if (!ignore.has(pattern)) problem('.dockerignore', `missing ${pattern}`);
+  }
+  // Every Dockerfile path the docs and scripts name must exist.
+  const files = ['README.md', 'deploy/README.md', 'deploy/compose.yaml', '.dockerignore',
+    ...fs.readdirSync(path.join(root, 'scripts')).filter((f) => f.endsWith('.sh')).map((f) => `scripts/${f}`)];
+  for (const f of files) {
+    const refs = fs.readFileSync(path.join(root, f), 'utf8').match(/[\w./-]*Dockerfile\b/g) || [];
+    for (const r of new Set(refs)) if (!fs.existsSync(path.join(root, r))) problem(f, `names ${r}, which does not exist`);
+  }
 }
 
 // ---- main ----
@@ -335,15 +460,17 @@ for (const dir of kustomizations()) {
   for (const o of objs) {
     for (const e of await validateObject(o)) problem(`${rel} ${o.kind}/${o.metadata?.name}`, e);
   }
-  checkRules(rel, objs, { gpu: rel.includes('gpu') });
+  checkRules(rel, objs, { cpuLarge: rel.endsWith('cpu-large') });
   objects += objs.length;
   console.log(`${rel}: ${objs.length} objects rendered and checked`);
 }
+checkComponentsUsed(kustomizations());
 checkCompose();
 checkDockerfile();
+problems.push(...crdSchemas().problems);
 if (problems.length) {
   console.error(`FAIL: ${problems.length} problem(s):`);
   for (const p of problems) console.error(`  ${p}`);
   process.exit(1);
 }
-console.log(`PASS: ${objects} objects, compose.yaml and Dockerfile`);
+console.log(`PASS: ${objects} objects, compose.yaml, Dockerfile and .dockerignore`);

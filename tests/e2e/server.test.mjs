@@ -5,13 +5,13 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
 import { ChatOpenAI, OpenAI as LangChainOpenAI } from '@langchain/openai';
 import { tool } from '@langchain/core/tools';
 import { z } from 'zod';
+import { freePort, waitReady } from './serve_util.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const BIN = process.env.LLMCHAIN_BIN || path.join(here, '..', '..', 'build', 'apps', 'llmchain');
@@ -24,32 +24,6 @@ let MODEL_ID;  // the served model's id, from GET /v1/models (other names are 40
 let baseURL;
 let client;
 let logs = '';
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.unref();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitReady(url, ms) {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    try {
-      const r = await fetch(url + '/health/ready');
-      if (r.status === 200) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('server did not become ready; log:\n' + logs);
-}
 
 async function metric(name) {
   const text = await (await fetch(baseURL.replace(/\/v1$/, '') + '/metrics')).text();
@@ -68,7 +42,7 @@ before(async () => {
   server.stderr.on('data', (d) => { logs += d; });
   const root = `http://127.0.0.1:${port}`;
   baseURL = root + '/v1';
-  await waitReady(root, 60000);
+  await waitReady(root, 60000, () => logs);
   client = new OpenAI({ baseURL, apiKey: API_KEY, maxRetries: 0, timeout: 60000 });
   MODEL_ID = (await client.models.list()).data[0].id;
 });

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <fstream>
 #include <future>
+#include <stop_token>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -15,6 +16,13 @@ namespace llmchain {
 namespace {
 
 const std::string kShared = LLMCHAIN_SHARED_DIR;
+
+// prefix + i (not operator+: g++ 12 warns falsely on it, -Wrestrict)
+std::string numbered(const char* prefix, size_t i) {
+  std::string s = prefix;
+  s += std::to_string(i);
+  return s;
+}
 
 nlohmann::json load_golden(const std::string& name) {
   std::ifstream in(kShared + "/testdata/golden/" + name + ".json");
@@ -183,6 +191,53 @@ TEST(Engine, CancelFromCallbackStopsSequence) {
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->finish_reason, "cancelled");
   EXPECT_EQ(r->completion_tokens, 3);
+}
+
+// GenerateRequest::cancel stops a sequence wherever it is: generating (no callback involved),
+// or still waiting in the queue for a slot.
+TEST(Engine, StopTokenCancelsRunningAndQueuedSequences) {
+  auto eng = load("stories260K.gguf", 1, 256);
+  auto ids = *eng->tokenize("Once upon a time", true, true);
+  std::stop_source running_stop, queued_stop;
+  auto running_req = greedy_request(ids, 200);
+  running_req.ignore_eos = true;
+  running_req.cancel = running_stop.get_token();
+  std::atomic<int> tokens{0};
+  auto running = std::async(std::launch::async, [&] {
+    return eng->generate(running_req, [&](const engine::TokenEvent&) {
+      ++tokens;
+      return true;
+    });
+  });
+  while (tokens.load() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  // One slot: this one waits in the queue until it is cancelled there.
+  auto queued_req = greedy_request(ids, 8);
+  queued_req.cancel = queued_stop.get_token();
+  auto queued = std::async(std::launch::async, [&] { return eng->generate(queued_req, nullptr); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  queued_stop.request_stop();
+  auto q = queued.get();
+  ASSERT_TRUE(q.ok()) << q.error().what();
+  EXPECT_EQ(q->finish_reason, "cancelled");
+  EXPECT_EQ(q->completion_tokens, 0);
+  running_stop.request_stop();
+  auto r = running.get();
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->finish_reason, "cancelled");
+  EXPECT_LT(r->completion_tokens, 200);
+}
+
+// A constraint too complex for one decode step is refused up front, and compiling it never
+// holds up the sequences already generating.
+TEST(Engine, TooComplexConstraintIsRejectedBeforeDecoding) {
+  auto eng = load("stories260K.gguf");
+  nlohmann::json any = nlohmann::json::array();
+  for (int i = 0; i < 20000; ++i) any.push_back({{"const", numbered("v", i)}});
+  auto req = greedy_request({1}, 8);
+  req.constraint.json_schema = nlohmann::json{{"anyOf", any}};
+  auto r = eng->generate(req, nullptr);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument);
 }
 
 TEST(Engine, JsonSchemaOutputIsValidJson) {

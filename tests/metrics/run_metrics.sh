@@ -14,53 +14,13 @@ BIN=${LLMCHAIN_BIN:?set LLMCHAIN_BIN to the llmchain binary}
 MODEL=${LLMCHAIN_MODEL:?set LLMCHAIN_MODEL to stories260K.gguf}
 CONFIG=${LLMCHAIN_CHAINS_CONFIG:?set LLMCHAIN_CHAINS_CONFIG to examples/chains.yaml}
 
-fail() {
-  echo "FAIL: $*" >&2
-  exit 1
-}
+# shellcheck source=tests/metrics/serve_lib.sh
+source "$(dirname "$0")/serve_lib.sh"  # fail, start, post, TMP (servers stopped on exit)
 command -v promtool >/dev/null 2>&1 ||
   fail "promtool not found on PATH: install the Debian package 'prometheus' (scripts/setup.sh does)"
 command -v curl >/dev/null 2>&1 || fail "curl not found"
 [ -f "$MODEL" ] || fail "model not found: $MODEL"
 BIN=$(realpath "$BIN") MODEL=$(realpath "$MODEL") CONFIG=$(realpath "$CONFIG")  # the servers run in a temp dir
-
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/llmchain-metrics.XXXXXX")
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-# start NAME ARGS...: runs `llmchain serve ARGS --port 0` in the background; sets PORT.
-start() {
-  local name=$1
-  shift
-  (cd "$TMP" && exec env LLMCHAIN_MEMORY_DIR="$TMP" "$BIN" serve --host 127.0.0.1 --port 0 --log-format text "$@") \
-    >"$TMP/$name.log" 2>&1 &
-  PIDS+=($!)
-  local pid=$!
-  PORT=""
-  for _ in $(seq 1 300); do
-    PORT=$(grep -o 'listening on http://127\.0\.0\.1:[0-9]*' "$TMP/$name.log" 2>/dev/null | head -1 | sed 's/.*://' || true)
-    [ -n "$PORT" ] && break
-    kill -0 "$pid" 2>/dev/null || { cat "$TMP/$name.log" >&2; fail "$name exited before listening"; }
-    sleep 0.1
-  done
-  [ -n "$PORT" ] || { cat "$TMP/$name.log" >&2; fail "$name did not start listening within 30 s"; }
-  for _ in $(seq 1 300); do
-    curl -fsS "http://127.0.0.1:$PORT/health/ready" >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  cat "$TMP/$name.log" >&2
-  fail "$name not ready within 30 s"
-}
-
-post() {  # post PORT PATH JSON: prints the body; fails on a non-2xx status
-  curl -fsS --max-time 60 -H 'Content-Type: application/json' -d "$3" "http://127.0.0.1:$1$2" ||
-    fail "POST $2 failed"
-}
 
 # sum FILE METRIC: the sum of the metric's samples, whatever their labels.
 sum() {

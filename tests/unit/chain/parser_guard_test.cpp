@@ -74,6 +74,55 @@ TEST(OutputParser, RegexNamedGroups) {
   EXPECT_EQ(q.output_schema()["required"], (Json{"a", "b"}));
 }
 
+TEST(OutputParser, PartialJson) {
+  EXPECT_EQ(parse_partial_json(R"({"name": "Jo)"), (Json{{"name", "Jo"}}));
+  EXPECT_EQ(parse_partial_json(R"({"name": "Jo", "tags": ["a", "b)"), (Json{{"name", "Jo"}, {"tags", {"a", "b"}}}));
+  EXPECT_EQ(parse_partial_json(R"({"name": "Jo", "ag)"), (Json{{"name", "Jo"}}));
+  EXPECT_EQ(parse_partial_json(R"({"ok": tr)"), Json::object());
+  EXPECT_EQ(parse_partial_json("Sure! ```json\n{\"a\": [1, 2"), (Json{{"a", {1, 2}}}));
+  EXPECT_EQ(parse_partial_json(R"({"a": 1} trailing prose)"), (Json{{"a", 1}}));
+  EXPECT_FALSE(parse_partial_json("no json here").has_value());
+  EXPECT_FALSE(parse_partial_json(R"({"a": ])").has_value());
+}
+
+TEST(OutputParser, JsonStreamsPartialValuesListStreamsItems) {
+  JsonOutputParser json_parser;
+  OutputParser::StreamState st;
+  std::vector<Json> got;
+  std::string text;
+  for (std::string piece : {"{\"a\"", ": \"x", "y\", \"b\": [1", ", 2]}"}) {
+    text += piece;
+    json_parser.stream_chunks(st, text, piece, nullptr, [&](const Json& c) { got.push_back(c); });
+  }
+  Json final_value = json_parser.parse(text);
+  json_parser.stream_chunks(st, text, "", &final_value, [&](const Json& c) { got.push_back(c); });
+  ASSERT_FALSE(got.empty());
+  for (const auto& g : got) EXPECT_TRUE(g.is_object());
+  EXPECT_EQ(got.back(), (Json{{"a", "xy"}, {"b", {1, 2}}}));
+
+  CommaSeparatedListParser list;
+  OutputParser::StreamState ls;
+  std::vector<Json> items;
+  text.clear();
+  for (std::string piece : {"red, gr", "een, bl", "ue."}) {
+    text += piece;
+    list.stream_chunks(ls, text, piece, nullptr, [&](const Json& c) { items.push_back(c); });
+  }
+  Json all = list.parse(text);
+  list.stream_chunks(ls, text, "", &all, [&](const Json& c) { items.push_back(c); });
+  EXPECT_EQ(items, (std::vector<Json>{Json::array({"red"}), Json::array({"green"}), Json::array({"blue"})}));
+}
+
+// RE2: linear in the output's length (std::regex recursed per character and overflowed the
+// stack on long outputs); RE2's own named-group spelling works too.
+TEST(OutputParser, RegexOnLongOutputs) {
+  RegexParser p(R"((?P<all>(a|b)*)c)");
+  std::string text(300000, 'a');
+  text += 'c';
+  EXPECT_EQ(p.parse(text)["all"].get<std::string>().size(), 300000u);
+  EXPECT_THROW(RegexParser(R"((?<x>a)(?=b))"), Error);  // lookahead: not RE2 syntax, a clear error
+}
+
 TEST(Guards, MaxLength) {
   MaxLengthGuard block(5, GuardAction::kBlock);
   EXPECT_EQ(block.apply("abc", GuardStage::kInput), "abc");

@@ -121,25 +121,29 @@ TEST_F(ChainsTest, StreamSendsDataEventsThenEnd) {
   auto s = post_stream("/chains/greet/stream", json{{"input", {{"name", "Ada"}}}});
   ASSERT_EQ(s.status, 200) << s.raw;
   EXPECT_NE(s.content_type.find("text/event-stream"), std::string::npos);
+  // LangServe's protocol: metadata (the run id) first, data chunks, then an end without data.
   std::string text;
   size_t n_data = 0, pos = 0;
-  json end;
+  std::vector<std::string> kinds;
   while (true) {
     size_t e = s.raw.find("\n\n", pos);
     if (e == std::string::npos) break;
     std::string block = s.raw.substr(pos, e - pos);
     pos = e + 2;
+    kinds.push_back(block.substr(0, block.find('\n')));
     if (block.rfind("event: data\ndata: ", 0) == 0) {
       ++n_data;
       text += json::parse(block.substr(18)).get<std::string>();
-    } else if (block.rfind("event: end\ndata: ", 0) == 0) {
-      end = json::parse(block.substr(17));
+    } else if (block.rfind("event: metadata\ndata: ", 0) == 0) {
+      EXPECT_EQ(json::parse(block.substr(22))["run_id"].get<std::string>().size(), 36u) << block;
     }
   }
+  ASSERT_GE(kinds.size(), 3u) << s.raw;
+  EXPECT_EQ(kinds.front(), "event: metadata");
+  EXPECT_EQ(kinds.back(), "event: end");
+  EXPECT_EQ(s.raw.substr(s.raw.size() - 12), "event: end\n\n") << "end carries no data";
   EXPECT_GT(n_data, 1u) << s.raw;
   EXPECT_EQ(text, "Hello there, friend");
-  EXPECT_EQ(end["output"], "Hello there, friend");
-  EXPECT_EQ(s.raw.rfind("event: end"), s.raw.find("event: end")) << "one end event, last";
 }
 
 TEST_F(ChainsTest, StreamErrorBeforeFirstChunkHasAStatus) {
@@ -265,6 +269,130 @@ TEST_F(ChainsTest, AuthAppliesAsForV1) {
   api_key_ = "sekrit";
   EXPECT_EQ(get("/chains")->status, 200);
   EXPECT_EQ(post("/chains/greet/invoke", json{{"input", {{"name", "x"}}}})->status, 200);
+}
+
+// The SSE events of a response, as {event, data} (data parsed; null when absent).
+std::vector<std::pair<std::string, json>> sse_blocks(const std::string& raw) {
+  std::vector<std::pair<std::string, json>> out;
+  size_t pos = 0;
+  while (true) {
+    size_t e = raw.find("\n\n", pos);
+    if (e == std::string::npos) break;
+    std::string block = raw.substr(pos, e - pos);
+    pos = e + 2;
+    if (block.rfind("event: ", 0) != 0) continue;
+    size_t nl = block.find('\n');
+    std::string event = block.substr(7, nl == std::string::npos ? std::string::npos : nl - 7);
+    json data = nullptr;
+    if (nl != std::string::npos && block.compare(nl + 1, 6, "data: ") == 0) data = json::parse(block.substr(nl + 7));
+    out.emplace_back(event, data);
+  }
+  return out;
+}
+
+// JSON chains stream the value parsed so far (LangChain's JsonOutputParser), so every chunk
+// has the output's type, and the last one is the output.
+TEST_F(ChainsTest, JsonChainsStreamPartialValues) {
+  start_with_chains();
+  auto s = post_stream("/chains/translate/stream", json{{"input", {{"text", "Hello"}}}});
+  ASSERT_EQ(s.status, 200) << s.raw;
+  json last;
+  size_t n = 0;
+  for (const auto& [event, data] : sse_blocks(s.raw)) {
+    if (event != "data") continue;
+    ++n;
+    EXPECT_TRUE(data.is_object()) << data.dump();
+    last = data;
+  }
+  EXPECT_GE(n, 1u);
+  EXPECT_EQ(last, json({{"translation", "Hola"}}));
+}
+
+TEST_F(ChainsTest, StreamEventsV2) {
+  start_with_chains();
+  auto s = post_stream("/chains/greet/stream_events", json{{"input", {{"name", "Ada"}}}});
+  ASSERT_EQ(s.status, 200) << s.raw;
+  auto blocks = sse_blocks(s.raw);
+  ASSERT_FALSE(blocks.empty());
+  EXPECT_EQ(blocks.back().first, "end");
+  EXPECT_TRUE(blocks.back().second.is_null());
+  std::vector<std::string> kinds;
+  std::string root_id, model_text;
+  for (const auto& [event, d] : blocks) {
+    if (event != "data") continue;
+    kinds.push_back(d["event"]);
+    EXPECT_TRUE(d.contains("run_id") && d.contains("parent_ids") && d.contains("name")) << d.dump();
+    if (d["event"] == "on_chain_start" && d["parent_ids"].empty()) {
+      root_id = d["run_id"];
+      EXPECT_EQ(d["name"], "greet");
+    }
+    if (d["event"] == "on_chat_model_stream" || d["event"] == "on_llm_stream") {
+      ASSERT_FALSE(root_id.empty());
+      EXPECT_EQ(d["parent_ids"][0], root_id) << "a step's parents start at the root run";
+      model_text += d["event"] == "on_llm_stream" ? d["data"]["chunk"]["text"].get<std::string>()
+                                                   : d["data"]["chunk"]["content"].get<std::string>();
+    }
+  }
+  auto has = [&](const char* k) { return std::find(kinds.begin(), kinds.end(), k) != kinds.end(); };
+  EXPECT_TRUE(has("on_chain_start"));
+  EXPECT_TRUE(has("on_prompt_start") && has("on_prompt_end"));
+  EXPECT_TRUE(has("on_llm_start") || has("on_chat_model_start"));
+  EXPECT_TRUE(has("on_chain_stream"));
+  EXPECT_EQ(kinds.back(), "on_chain_end");
+  EXPECT_EQ(model_text, "Hello there, friend");
+}
+
+// stream_log's patches, applied in order, build the final RunLog.
+TEST_F(ChainsTest, StreamLogBuildsTheRunLog) {
+  start_with_chains();
+  auto s = post_stream("/chains/translate/stream_log", json{{"input", {{"text", "Hello"}}}, {"diff", false}});
+  ASSERT_EQ(s.status, 200) << s.raw;
+  json state;
+  for (const auto& [event, d] : sse_blocks(s.raw)) {
+    if (event != "data") continue;
+    ASSERT_TRUE(d.contains("ops")) << d.dump();
+    for (const auto& op : d["ops"]) {
+      if (op["path"] == "") {
+        state = op["value"];
+        continue;
+      }
+      json patch = json::array({op});
+      state = state.patch(patch);  // throws (fails the test) on a patch that does not apply
+    }
+  }
+  EXPECT_EQ(state["final_output"], json({{"translation", "Hola"}}));
+  EXPECT_FALSE(state["streamed_output"].empty());
+  bool parser = false, model = false;
+  for (auto& [key, log] : state["logs"].items()) {
+    if (log["type"] == "parser") parser = true;
+    if (log["type"] == "llm" || log["type"] == "chat_model") model = log["final_output"].is_object() || log["final_output"].is_string();
+    EXPECT_FALSE(log["end_time"].is_null()) << key;
+  }
+  EXPECT_TRUE(parser);
+  EXPECT_TRUE(model);
+}
+
+TEST_F(ChainsTest, BatchTakesOneConfigPerInput) {
+  start_with_chains();
+  auto r = post("/chains/greet/batch", json{{"inputs", {{{"name", "a"}}, {{"name", "b"}}}},
+                                           {"config", {{{"configurable", {{"session_id", "x"}}}}, json::object()}}});
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(json::parse(r->body)["output"].size(), 2u);
+  auto bad = post("/chains/greet/batch", json{{"inputs", {{{"name", "a"}}}}, {"config", {json::object(), json::object(), json::object()}}});
+  EXPECT_EQ(bad->status, 400) << bad->body;
+}
+
+TEST_F(ChainsTest, ConfigSchemaAndTypedInputSchema) {
+  start_with_chains();
+  auto c = get("/chains/support/config_schema");
+  ASSERT_EQ(c->status, 200) << c->body;
+  EXPECT_EQ(json::parse(c->body)["properties"]["configurable"]["properties"]["session_id"]["type"], "string");
+  auto in = json::parse(get("/chains/greet/input_schema")->body);
+  EXPECT_EQ(in["properties"]["name"]["type"], "string") << in.dump();
+  auto p = client()->Get("/chains/greet/playground");
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->status, 302);
+  EXPECT_EQ(p->get_header_value("Location"), "/?chain=greet#chains");
 }
 
 }  // namespace

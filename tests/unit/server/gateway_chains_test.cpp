@@ -183,9 +183,15 @@ TEST_F(GatewayChainsTest, InvokeBatchAndStreamRunOnTheEngines) {
   auto s = client()->send(req);
   ASSERT_TRUE(s);
   EXPECT_EQ(s->status, 200);
+  EXPECT_EQ(raw.rfind("event: metadata", 0), 0u) << raw;
   EXPECT_NE(raw.find("event: data"), std::string::npos) << raw;
-  EXPECT_NE(raw.find("event: end"), std::string::npos) << raw;
-  EXPECT_NE(raw.find(R"("output":"streamed words")"), std::string::npos) << raw;
+  EXPECT_EQ(raw.substr(raw.size() - 12), "event: end\n\n") << raw;
+  std::string streamed;
+  for (size_t p = raw.find("event: data\ndata: "); p != std::string::npos; p = raw.find("event: data\ndata: ", p + 1)) {
+    size_t e = raw.find("\n\n", p);
+    streamed += json::parse(raw.substr(p + 18, e - p - 18)).get<std::string>();
+  }
+  EXPECT_EQ(streamed, "streamed words");
   EXPECT_EQ(calls({&a, &b}), 5);
 
   // Sequential: the second step's prompt is built from the first step's engine output.

@@ -1,8 +1,16 @@
 // Client mistakes, by class: each is a 4xx naming what is wrong (never a 500, never library
 // exception text), and the server still answers afterwards.
+#include <arpa/inet.h>
 #include <fmt/format.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "chain/yaml_loader.h"
 #include "server_fixture.h"
@@ -17,7 +25,9 @@ class RobustnessTest : public ServerFixture {
         "models:\n  fake: {type: fake, responses: [ok]}\nchains:\n  echo: {model: fake, prompt: 'Say {x}.'}\n"
         "  strict:\n    model: fake\n    prompt: 'Say {x}.'\n    guards: {output: [{type: deny_list, terms: [ok], "
         "action: "
-        "block}]}\n",
+        "block}]}\n"
+        "  picky:\n    model: fake\n    prompt: 'Say {x}.'\n    guards: {input: [{type: deny_list, terms: [forbidden], "
+        "action: block}]}\n",
         "robustness.yaml");
     ASSERT_TRUE(cfg.ok()) << cfg.error().message();
     config_ = std::move(*cfg);
@@ -90,6 +100,31 @@ TEST_F(RobustnessTest, NonJsonBodiesAre415) {
 TEST_F(RobustnessTest, OutputGuardBlockIs422) {
   EXPECT_EQ(send("/chains/strict/invoke", "{\"input\": {\"x\": \"hi\"}}"),
             (std::pair<int, std::string>{422, "guard_blocked"}));
+  expect_still_serving();
+}
+
+// A batch answers per input: a blocked input is an error object in its place, the others keep
+// their results (never a 500, never a dropped result).
+TEST_F(RobustnessTest, BatchErrorsArePerInput) {
+  auto r = post("/chains/picky/batch",
+                json{{"inputs", {{{"x", "hello"}}, {{"x", "something forbidden"}}, {{"x", "again"}}}}});
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  auto j = json::parse(r->body);
+  ASSERT_EQ(j["output"].size(), 3u);
+  EXPECT_EQ(j["output"][0], "ok");
+  EXPECT_EQ(j["output"][2], "ok");
+  EXPECT_EQ(j["output"][1]["error"]["code"], "guard_blocked");
+  ASSERT_EQ(j["metadata"]["errors"].size(), 1u);
+  EXPECT_EQ(j["metadata"]["errors"][0]["index"], 1);
+  EXPECT_EQ(j["metadata"]["errors"][0]["status"], 400);
+  // Every input failing: the request is that error.
+  EXPECT_EQ(send("/chains/picky/batch", R"({"inputs": [{"x": "forbidden"}]})"),
+            (std::pair<int, std::string>{400, "guard_blocked"}));
+  // Output guards likewise.
+  auto out = post("/chains/strict/batch", json{{"inputs", {{{"x", "a"}}, {{"x", "b"}}}}});
+  ASSERT_TRUE(out);
+  EXPECT_EQ(out->status, 422) << out->body;
   expect_still_serving();
 }
 
@@ -184,6 +219,136 @@ TEST_F(RobustnessTest, HeadIsGetWithoutBody) {
   auto post_only = client()->Head("/v1/completions");
   ASSERT_TRUE(post_only);
   EXPECT_EQ(post_only->status, 405);
+}
+
+// A raw TCP connection to the server (for clients no HTTP library would be: slow, oversized).
+class RawConnection {
+ public:
+  explicit RawConnection(int port) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = fd_ >= 0 && ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  }
+  ~RawConnection() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  RawConnection(const RawConnection&) = delete;
+  RawConnection& operator=(const RawConnection&) = delete;
+  bool connected() const { return connected_; }
+  bool send(const std::string& s) { return ::send(fd_, s.data(), s.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(s.size()); }
+  // Everything the server sends until it closes the connection or `seconds` pass.
+  std::string read_all(double seconds) {
+    std::string out;
+    auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+    char buf[4096];
+    while (std::chrono::steady_clock::now() < end) {
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, 50) <= 0) continue;
+      ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      out.append(buf, static_cast<size_t>(n));
+    }
+    return out;
+  }
+
+ private:
+  int fd_;
+  bool connected_ = false;
+};
+
+// Slow and idle clients each hold a connection thread of their own, never one a fresh client
+// needs: with 1,000 connections trickling their headers, a new client is still answered.
+TEST_F(RobustnessLimitsTest, SlowClientsDoNotStarveFreshOnes) {
+  start();
+  std::vector<std::unique_ptr<RawConnection>> slow;
+  for (int i = 0; i < 1000; ++i) {
+    auto c = std::make_unique<RawConnection>(port_);
+    ASSERT_TRUE(c->connected()) << i;
+    // Half send part of a request line and stop; half send nothing at all.
+    if (i % 2 == 0) {
+      ASSERT_TRUE(c->send("GET /health/live HTTP/1.1\r\nHost: x\r\nX-Slow: "));
+    }
+    slow.push_back(std::move(c));
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  auto cli = client();
+  cli->set_read_timeout(3, 0);
+  auto r = cli->Get("/health/live");
+  ASSERT_TRUE(r) << "a fresh client got no answer with 1,000 slow connections open";
+  EXPECT_EQ(r->status, 200);
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 3.0);
+  auto c = post("/v1/completions", json{{"prompt", "echo: hi"}, {"max_tokens", 2}});
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->status, 200);
+}
+
+// A request's line and headers must arrive within --header-timeout, however slowly they
+// trickle in (per-read timeouts alone let a byte every few seconds hold a connection forever).
+TEST_F(RobustnessLimitsTest, HeadersThatTrickleGet408) {
+  ServerOptions o;
+  o.header_timeout_s = 1;
+  start(o);
+  RawConnection c(port_);
+  ASSERT_TRUE(c.connected());
+  const std::string head = "GET /health/live HTTP/1.1\r\nHost: x\r\n";
+  std::string got;
+  auto t0 = std::chrono::steady_clock::now();
+  for (size_t i = 0; i < head.size() && got.empty(); ++i) {
+    if (!c.send(head.substr(i, 1))) break;  // the server may already have closed
+    got = c.read_all(0.3);
+  }
+  if (got.empty()) got = c.read_all(5);
+  EXPECT_NE(got.find("408"), std::string::npos) << got;
+  EXPECT_NE(got.find("request_timeout"), std::string::npos) << got;
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 10.0);
+  expect_still_serving();
+}
+
+// The request line plus headers are capped in bytes, however many header lines they take.
+TEST_F(RobustnessLimitsTest, OversizedHeadersGet431) {
+  start();
+  RawConnection c(port_);
+  ASSERT_TRUE(c.connected());
+  std::string req = "GET /health/live HTTP/1.1\r\nHost: x\r\n";
+  for (int i = 0; i < 4000; ++i) req += fmt::format("X-Filler-{}: {}\r\n", i, std::string(40, 'a'));
+  req += "\r\n";
+  c.send(req);
+  std::string got = c.read_all(5);
+  EXPECT_EQ(got.rfind("HTTP/1.1 431", 0), 0u) << got.substr(0, 200);
+  EXPECT_NE(got.find("headers_too_large"), std::string::npos);
+  // A request with ordinary headers on a new connection is fine.
+  expect_still_serving();
+}
+
+// Beyond --max-connections a connection is refused with 503 at once, and the server recovers
+// when they close.
+TEST_F(RobustnessLimitsTest, ConnectionsBeyondTheLimitGet503) {
+  ServerOptions o;
+  o.max_connections = 8;
+  start(o);
+  std::vector<std::unique_ptr<RawConnection>> idle;
+  for (int i = 0; i < 8; ++i) {
+    idle.push_back(std::make_unique<RawConnection>(port_));
+    ASSERT_TRUE(idle.back()->send("GET"));  // opened, never finished
+  }
+  // The server has taken the 8 connections before the next one arrives.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  RawConnection extra(port_);
+  ASSERT_TRUE(extra.connected());
+  extra.send("GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::string got = extra.read_all(5);
+  EXPECT_EQ(got.rfind("HTTP/1.1 503", 0), 0u) << got.substr(0, 200);
+  EXPECT_NE(got.find("too_many_connections"), std::string::npos);
+  idle.clear();
+  bool recovered = false;
+  for (int i = 0; i < 50 && !recovered; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    auto r = get("/health/live");
+    recovered = r && r->status == 200;
+  }
+  EXPECT_TRUE(recovered);
 }
 
 }  // namespace
