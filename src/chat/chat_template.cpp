@@ -44,7 +44,8 @@ nlohmann::json normalize_messages(const nlohmann::json& messages, bool keep_part
 bool has_tool_traffic(const nlohmann::json& messages) {
   for (const auto& m : messages) {
     if (!m.is_object()) continue;
-    if (m.value("role", "") == "tool") return true;
+    auto role = m.find("role");
+    if (role != m.end() && role->is_string() && *role == "tool") return true;
     auto tc = m.find("tool_calls");
     if (tc != m.end() && tc->is_array() && !tc->empty()) return true;
   }
@@ -143,6 +144,9 @@ Expected<std::string> apply_chat_template(const Template& t, const nlohmann::jso
       fail(ErrorCode::kInvalidArgument, "ChatOptions.extra must not contain 'messages'");
   } catch (const Error& e) {
     return e;
+  } catch (const nlohmann::json::exception&) {  // a value of the wrong type somewhere in a message
+    return Error(ErrorCode::kInvalidArgument, "messages: a field has the wrong type (role and content must be strings "
+                                              "or content parts)");
   }
   ctx["tools"] = opts.tools;
   ctx["documents"] = nullptr;

@@ -331,6 +331,8 @@ Value Interpreter::make_macro(const MacroStmt& m, size_t scope) {
 Value Interpreter::call_macro(const MacroStmt& m, size_t scope, CallArgs& args) {
   if (call_depth_ >= limits_.max_call_depth)
     fail(ErrorCode::kResourceExhausted, "maximum macro recursion depth ({}) exceeded", limits_.max_call_depth);
+  if (++macro_calls_ > limits_.max_macro_calls)
+    fail(ErrorCode::kResourceExhausted, "macro call limit ({}) exceeded", limits_.max_macro_calls);
   // A macro sees the scope it was defined in, if that scope is still alive.
   if (scope >= frames_.size()) scope = 1;
   size_t saved = current_;

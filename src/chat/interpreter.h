@@ -21,6 +21,8 @@ struct RenderLimits {
   size_t max_list_items = 1u << 20;         // bounds range(), list repetition and concatenation
   int64_t max_loop_iterations = 1'000'000;  // for-loop iterations, all loops of one render together
   int max_call_depth = 64;                  // nested macro calls
+  int64_t max_macro_calls = 100'000;        // macro calls of one render together (a macro calling
+                                            // itself twice per level is exponential within the depth)
 };
 
 // An error that already carries "name:line: " so outer nodes do not re-wrap it.
@@ -109,6 +111,7 @@ class Interpreter {
   size_t current_ = 0;  // index of the innermost scope
   std::string* out_ = nullptr;
   int64_t iterations_ = 0;
+  int64_t macro_calls_ = 0;
   int call_depth_ = 0;
   std::vector<ObjectPtr> namespaces_;
 };

@@ -143,13 +143,32 @@ class SchemaConverter {
       bad(ptr + "/$ref", fmt::format("is not a valid JSON pointer: '{}'", ref));
     }
     if (!root_.contains(jp)) bad(ptr + "/$ref", fmt::format("points nowhere: '{}'", ref));
+    // A chain of bare $refs that returns to where it started describes no document.
+    {
+      std::set<std::string> seen{ref};
+      const json* target = &root_.at(jp);
+      while (target->is_object() && target->size() == 1 && target->contains("$ref") && (*target)["$ref"].is_string()) {
+        std::string next = (*target)["$ref"].get<std::string>();
+        if (!seen.insert(next).second) {
+          unsupported(ptr + "/$ref", fmt::format("'{}' is a $ref cycle with nothing in between (it describes no document)", ref));
+        }
+        if (next.rfind("#", 0) != 0) break;
+        json::json_pointer np;
+        try {
+          np = json::json_pointer(next.substr(1));
+        } catch (const json::exception&) {
+          break;  // reported where it is resolved
+        }
+        if (!root_.contains(np)) break;
+        target = &root_.at(np);
+      }
+    }
     // Reserve the name first so recursive references resolve to it.
     std::string name = new_rule(ref.substr(ref.rfind('/') + 1), "");
+    const size_t index = rules_.size() - 1;
     refs_[ref] = name;
     std::string body = visit(root_.at(jp), ref.substr(1), name);
-    for (auto& [n, b] : rules_) {
-      if (n == name) b = body;
-    }
+    rules_[index].second = std::move(body);
     return name;
   }
 
@@ -159,11 +178,9 @@ class SchemaConverter {
     schema::MergedAllOf m = schema::merge_all_of(root_, s, ptr);
     if (auto it = merged_.find(m.key); it != merged_.end()) return it->second;
     std::string name = new_rule(hint, "");
+    const size_t index = rules_.size() - 1;
     merged_[m.key] = name;
-    std::string body = visit(m.schema, ptr, name);
-    for (auto& [n, b] : rules_) {
-      if (n == name) b = body;
-    }
+    rules_[index].second = visit(m.schema, ptr, name);
     return name;
   }
 

@@ -134,6 +134,11 @@ class RegexTranslator {
       alts.push_back(parse_sequence(depth));
     }
     if (alts.size() == 1) return alts[0];
+    // "^a|b" is (^a)|(b): an anchor at the top level binds one branch only, which the grammar
+    // (anchored or not as a whole) cannot express.
+    if (depth == 0 && (anchored_end_ || (!cps_.empty() && cps_[0] == '^'))) {
+      error("'^' or '$' with a top-level '|' anchors one branch only; group the alternatives: ^(a|b)$");
+    }
     std::string out = "(";
     for (size_t i = 0; i < alts.size(); ++i) {
       if (i) out += " | ";

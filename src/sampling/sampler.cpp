@@ -65,7 +65,13 @@ Expected<std::unique_ptr<Sampler>> Sampler::create(const SamplingParams& p, cons
     s->params_ = p;
     s->vocab_ = vocab;
     if (!c.empty()) {
-      auto grammar = parse_gbnf(constraint_grammar(c, budget)).value();
+      auto parsed = parse_gbnf(constraint_grammar(c, budget));
+      if (!parsed.ok() && c.json_schema && parsed.error().message().find("left-recursive") != std::string::npos) {
+        fail(ErrorCode::kUnsupported,
+             "JSON schema: a $ref refers back to itself before anything is written (a cycle such as "
+             "a -> b -> a with nothing in between); such a schema describes no finite document");
+      }
+      auto grammar = std::move(parsed).value();
       budget.check();
       s->matcher_ = std::make_unique<GrammarMatcher>(std::move(grammar), vocab);
       if (s->matcher_->dead()) fail(ErrorCode::kInvalidArgument, "sampling: grammar matches nothing");

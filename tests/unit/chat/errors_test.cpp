@@ -32,6 +32,14 @@ TEST(Errors, SyntaxErrorsHaveNameAndLine) {
   EXPECT_EQ(parse_error("{{ x @ y }}"), "template:1: unexpected char '@'");
 }
 
+// A macro calling itself twice per level stays within the depth limit yet is exponential: the
+// render stops at the call budget (found by chat_template_fuzz).
+TEST(Errors, ExponentialMacrosStopAtTheCallBudget) {
+  std::string r = render(
+      "{% macro f(n) %}{% if n < 60 %}{{ f(n + 1) }}{{ f(n + 1) }}{% endif %}{% endmacro %}{{ f(0) }}");
+  EXPECT_NE(r.find("macro call limit"), std::string::npos) << r.substr(0, 200);
+}
+
 TEST(Errors, RuntimeErrorsHaveLine) {
   EXPECT_EQ(render("a\nb\n{{ 1 // 0 }}"), "ERROR: template:3: integer division or modulo by zero");
   EXPECT_EQ(render("\n{{ 'a' + 1 }}"), "ERROR: template:2: unsupported operand type(s) for +: 'str' and 'int'");

@@ -89,4 +89,16 @@ TEST(ChatTools, NoToolsLeavesMessagesAlone) {
 }
 
 }  // namespace
+// Messages of the wrong shape are an Error, whatever the template (found by chat_template_fuzz:
+// a numeric role escaped as a JSON library exception).
+TEST(ChatTools, WrongTypesInMessagesAreErrors) {
+  auto t = Template::parse(kPlain);
+  ASSERT_TRUE(t.ok());
+  for (const char* bad : {R"([{"role": 1, "content": "x"}])", R"([{"role": "user", "content": 5}])",
+                          R"([{"role": "tool", "content": "x"}, {"role": 2}])"}) {
+    auto r = apply_chat_template(*t, json::parse(bad), ChatOptions{});
+    EXPECT_FALSE(r.ok()) << bad;
+  }
+}
+
 }  // namespace llmchain::chat::testing

@@ -104,4 +104,21 @@ TEST(CompileLimits, DeepNestingIsAnError) {
 }
 
 }  // namespace
+// Found by the fuzz harnesses: each is refused with an error that says what is wrong.
+TEST(CompileLimits, SchemaShapesTheGrammarCannotHold) {
+  // "^a|b" is (^a)|(b): anchors bind one branch; silently anchoring both would be wrong.
+  auto anchored = json_schema_to_gbnf({{"type", "string"}, {"pattern", "^a|b"}});
+  ASSERT_FALSE(anchored.ok());
+  EXPECT_NE(anchored.error().message().find("group the alternatives"), std::string::npos);
+  EXPECT_TRUE(json_schema_to_gbnf({{"type", "string"}, {"pattern", "^(a|b)$"}}).ok());
+  // A $ref cycle with nothing in between describes no document.
+  auto cycle = compile(json::parse(R"({"$ref": "#/$defs/a", "$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/a"}}})"));
+  ASSERT_FALSE(cycle.ok());
+  EXPECT_NE(cycle.error().message().find("cycle"), std::string::npos) << cycle.error().message();
+  // Through anyOf, the cycle reaches the grammar, whose left recursion is reported in schema terms.
+  auto left = compile(json::parse(R"({"$ref": "#/$defs/a", "$defs": {"a": {"anyOf": [{"$ref": "#/$defs/a"}, {"type": "null"}]}}})"));
+  ASSERT_FALSE(left.ok());
+  EXPECT_NE(left.error().message().find("refers back to itself"), std::string::npos) << left.error().message();
+}
+
 }  // namespace llmchain::sampling
