@@ -20,8 +20,9 @@ inline std::shared_ptr<const sampling::CompiledVocab> small_vocab() {
   static const std::shared_ptr<const sampling::CompiledVocab> vocab = [] {
     sampling::Vocab v;
     for (int b = 0; b < 256; ++b) v.token_bytes.emplace_back(1, static_cast<char>(b));
-    for (const char* p : {"{\"", "\":", "\": ", "\",", ", \"", "\"}", "[]", "{}", "true", "false", "null", "  ", "\n",
-                          "ab", "abc", " the", "12", "-1", "0.5", "e+", "\\n", "\\u00", "é", "日本", "😀", "\xE6\x97"}) {
+    for (const char* p :
+         {"{\"", "\":", "\": ", "\",", ", \"", "\"}", "[]", "{}",  "true",  "false", "null", "  ", "\n",
+          "ab",  "abc", " the", "12",  "-1",   "0.5", "e+", "\\n", "\\u00", "é",     "日本", "😀",  "\xE6\x97"}) {
       v.token_bytes.emplace_back(p);
     }
     v.eog_tokens.push_back(static_cast<int32_t>(v.token_bytes.size()));
@@ -63,7 +64,8 @@ inline std::string walk_grammar(const char* harness, std::shared_ptr<const sampl
   if (!prefix.empty()) {
     bool had_token = m.can_accept_token(static_cast<int32_t>(static_cast<unsigned char>(prefix[0])));
     if (!m.accept_bytes(prefix)) {
-      if (had_token && prefix.size() == 1) violated(harness, "a one-byte token passed can_accept_token but not accept_bytes");
+      if (had_token && prefix.size() == 1)
+        violated(harness, "a one-byte token passed can_accept_token but not accept_bytes");
       return "";
     }
     text.append(prefix);

@@ -16,6 +16,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "base/log.h"
@@ -40,42 +41,72 @@ std::vector<std::string> split(std::string_view s, char sep) {
   }
 }
 
+// One guard with each action (a guard's action is fixed when it is made).
+struct Variants {
+  GuardPtr flag, block, redact;  // redact null: the guard has none (json_validity)
+};
+
+Variants make_variants(const std::function<GuardPtr(GuardAction)>& make) {
+  Variants v{make(GuardAction::kFlag), make(GuardAction::kBlock), nullptr};
+  try {
+    v.redact = make(GuardAction::kRedact);
+  } catch (const Error&) {
+  }
+  return v;
+}
+
 // Runs one guard over the text with each action; `rescan_clean`: what redact removed must not
 // be found again.
-void check_guard(const std::function<GuardPtr(GuardAction)>& make, const std::string& text, bool rescan_clean) {
-  GuardPtr flag = make(GuardAction::kFlag);
-  auto findings = flag->scan(text);
+void check_guard(const Variants& g, const std::string& text, bool rescan_clean) {
+  auto findings = g.flag->scan(text);
+  const std::string& name = g.flag->name();
   for (const auto& f : findings) {
-    if (f.begin > f.end || f.end > text.size()) fuzz::violated(kHarness, flag->name() + ": a finding outside the text");
+    if (f.begin > f.end || f.end > text.size()) fuzz::violated(kHarness, name + ": a finding outside the text");
   }
   for (GuardStage stage : {GuardStage::kInput, GuardStage::kOutput}) {
-    if (flag->apply(text, stage) != text) fuzz::violated(kHarness, flag->name() + ": flag changed the text");
-    GuardPtr block = make(GuardAction::kBlock);
+    if (g.flag->apply(text, stage) != text) fuzz::violated(kHarness, name + ": flag changed the text");
     bool blocked = false;
     try {
-      (void)block->apply(text, stage);
+      (void)g.block->apply(text, stage);
     } catch (const Error& e) {
       blocked = true;
       ErrorCode want = stage == GuardStage::kInput ? ErrorCode::kInvalidArgument : ErrorCode::kInternal;
-      if (e.code() != want) fuzz::violated(kHarness, block->name() + ": block threw the wrong code");
+      if (e.code() != want) fuzz::violated(kHarness, name + ": block threw the wrong code");
     }
-    if (blocked != !findings.empty()) fuzz::violated(kHarness, block->name() + ": block disagrees with scan");
+    if (blocked != !findings.empty()) fuzz::violated(kHarness, name + ": block disagrees with scan");
   }
-  GuardPtr redact;
-  try {
-    redact = make(GuardAction::kRedact);
-  } catch (const Error&) {
-    return;  // json_validity: no redact
-  }
-  std::string out = redact->apply(text, GuardStage::kInput);
-  if (findings.empty() && out != text) fuzz::violated(kHarness, redact->name() + ": redact changed a clean text");
+  if (!g.redact) return;
+  std::string out = g.redact->apply(text, GuardStage::kInput);
+  if (findings.empty() && out != text) fuzz::violated(kHarness, name + ": redact changed a clean text");
   if (utf8::is_valid(text) && !utf8::is_valid(out)) {
-    fuzz::violated(kHarness, redact->name() + ": redaction made valid UTF-8 invalid: " + out);
+    fuzz::violated(kHarness, name + ": redaction made valid UTF-8 invalid: " + out);
   }
-  if (rescan_clean && !redact->scan(out).empty()) {
-    fuzz::violated(kHarness, redact->name() + ": the redacted text still has findings: " + out);
+  if (rescan_clean && !g.redact->scan(out).empty()) {
+    fuzz::violated(kHarness, name + ": the redacted text still has findings: " + out);
   }
 }
+
+// The guards of the example configs, made once (RE2 compiles are slow).
+struct ExampleGuards {
+  // examples/chains.yaml customer_service (and the deploy config): input pii redact +
+  // max_length 4000 block; output deny_list [guarantee, lawsuit] flag + max_length 2000 redact.
+  Variants pii = make_variants([](GuardAction a) { return std::make_shared<PiiGuard>(a); });
+  Variants pii_no_phone = make_variants([](GuardAction a) {
+    return std::make_shared<PiiGuard>(a, PiiGuard::Kinds{true, false, true});
+  });
+  Variants deny = make_variants([](GuardAction a) {
+    return std::make_shared<DenyListGuard>(std::vector<std::string>{"guarantee", "lawsuit"}, std::vector<std::string>{},
+                                           a);
+  });
+  Variants json = make_variants([](GuardAction a) { return std::make_shared<JsonValidityGuard>(a); });
+  std::vector<std::pair<size_t, Variants>> lengths;
+  ExampleGuards() {
+    for (size_t max : {size_t{0}, size_t{7}, size_t{2000}, size_t{4000}}) {
+      lengths.emplace_back(max,
+                           make_variants([max](GuardAction a) { return std::make_shared<MaxLengthGuard>(max, a); }));
+    }
+  }
+};
 
 }  // namespace
 
@@ -97,18 +128,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   const std::string text(in);
 
-  // examples/chains.yaml customer_service (and the deploy config): input pii redact +
-  // max_length 4000 block; output deny_list [guarantee, lawsuit] flag + max_length 2000 redact.
-  check_guard([](GuardAction a) { return std::make_shared<PiiGuard>(a); }, text, true);
-  check_guard([](GuardAction a) { return std::make_shared<PiiGuard>(a, PiiGuard::Kinds{true, false, true}); }, text,
-              true);
-  check_guard([](GuardAction a) { return std::make_shared<DenyListGuard>(std::vector<std::string>{"guarantee", "lawsuit"},
-                                                                          std::vector<std::string>{}, a); },
-              text, true);
-  check_guard([](GuardAction a) { return std::make_shared<JsonValidityGuard>(a); }, text, false);
-  for (size_t max : {size_t{0}, size_t{7}, size_t{2000}, size_t{4000}}) {
-    check_guard([max](GuardAction a) { return std::make_shared<MaxLengthGuard>(max, a); }, text, false);
-    std::string cut = MaxLengthGuard(max, GuardAction::kRedact).apply(text, GuardStage::kOutput);
+  static const ExampleGuards examples;
+  check_guard(examples.pii, text, true);
+  check_guard(examples.pii_no_phone, text, true);
+  check_guard(examples.deny, text, true);
+  check_guard(examples.json, text, false);
+  for (const auto& [max, g] : examples.lengths) {
+    check_guard(g, text, false);
+    std::string cut = g.redact->apply(text, GuardStage::kOutput);
     if (cut.size() > max || text.compare(0, cut.size(), cut) != 0) {
       fuzz::violated(kHarness, "max_length redact is not a prefix of at most max bytes");
     }
@@ -117,20 +144,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // The input's own deny list.
   GuardPtr custom;
   if (!terms.empty() || !patterns.empty()) {
+    Variants v;
     try {
-      custom = std::make_shared<DenyListGuard>(terms, patterns, GuardAction::kRedact);
+      v = make_variants([&](GuardAction a) { return std::make_shared<DenyListGuard>(terms, patterns, a); });
     } catch (const Error& e) {
       if (e.code() != ErrorCode::kInvalidArgument) fuzz::violated(kHarness, "deny list refused with another code");
     }
-    if (custom) {
-      check_guard([&](GuardAction a) { return std::make_shared<DenyListGuard>(terms, patterns, a); }, text, false);
+    if (v.flag) {
+      check_guard(v, text, false);
+      custom = v.redact;
     }
   }
 
   // As chains apply them: every string of the value, cheapest guard first.
-  std::vector<GuardPtr> chain_guards = {std::make_shared<MaxLengthGuard>(4000, GuardAction::kRedact),
-                                        std::make_shared<PiiGuard>(GuardAction::kRedact),
-                                        std::make_shared<JsonValidityGuard>(GuardAction::kFlag)};
+  std::vector<GuardPtr> chain_guards = {examples.lengths.back().second.redact, examples.pii.redact, examples.json.flag,
+                                        examples.deny.flag};
   if (custom) chain_guards.push_back(custom);
   try {
     (void)apply_guards(chain_guards, Json(text), GuardStage::kOutput);

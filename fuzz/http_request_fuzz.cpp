@@ -136,7 +136,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     fuzz::violated(kHarness, "the server did not close the connection within 5 s of the end of input");
   }
   if (!response.empty()) {
-    if (response.rfind("HTTP/1.1 ", 0) != 0) fuzz::violated(kHarness, "not an HTTP/1.1 response: " + response.substr(0, 200));
+    if (response.rfind("HTTP/1.1 ", 0) != 0)
+      fuzz::violated(kHarness, "not an HTTP/1.1 response: " + response.substr(0, 200));
     if (response.compare(9, 3, "500") == 0) fuzz::violated(kHarness, "500 for: " + response.substr(0, 2000));
     if (internal_text(response, in)) fuzz::violated(kHarness, "library exception text: " + response.substr(0, 2000));
   }

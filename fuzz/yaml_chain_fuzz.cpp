@@ -23,8 +23,8 @@ constexpr const char* kHarness = "yaml_chain_fuzz";
 // Text that only a library's own exception could have put in a message (unless the input
 // itself carries it).
 bool internal_text(const std::string& message, std::string_view input) {
-  for (const char* marker : {"[json.exception", "basic_string", "vector::", "_M_", "stoi", "stol", "stod", "std::",
-                             "bad_alloc", "bad_any_cast", "bad_variant", "bad_optional", "YAML::"}) {
+  for (const char* marker : {"[json.exception", "basic_string", "vector::", "_M_", "stoi", "stol", "stod",
+                             "std::", "bad_alloc", "bad_any_cast", "bad_variant", "bad_optional", "YAML::"}) {
     if (message.find(marker) != std::string::npos && input.find(marker) == std::string_view::npos) return true;
   }
   return false;

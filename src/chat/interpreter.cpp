@@ -73,6 +73,11 @@ std::string Interpreter::render(const Value& context) {
 void Interpreter::check_string_size(size_t bytes) const {
   if (bytes > limits_.max_output_bytes)
     fail(ErrorCode::kResourceExhausted, "output size limit ({} bytes) exceeded", limits_.max_output_bytes);
+  // Every string built is counted: appending to a string in a loop copies it each time, so
+  // sizes and iteration counts alone allow quadratic work.
+  built_bytes_ += bytes;
+  if (built_bytes_ > limits_.max_built_bytes)
+    fail(ErrorCode::kResourceExhausted, "string building limit ({} bytes in all) exceeded", limits_.max_built_bytes);
 }
 
 void Interpreter::check_list_size(size_t items) const {

@@ -23,6 +23,7 @@ struct RenderLimits {
   int max_call_depth = 64;                  // nested macro calls
   int64_t max_macro_calls = 100'000;        // macro calls of one render together (a macro calling
                                             // itself twice per level is exponential within the depth)
+  size_t max_built_bytes = 256u << 20;      // bytes of all strings built by one render together
 };
 
 // An error that already carries "name:line: " so outer nodes do not re-wrap it.
@@ -112,6 +113,7 @@ class Interpreter {
   std::string* out_ = nullptr;
   int64_t iterations_ = 0;
   int64_t macro_calls_ = 0;
+  mutable size_t built_bytes_ = 0;  // see check_string_size
   int call_depth_ = 0;
   std::vector<ObjectPtr> namespaces_;
 };

@@ -11,10 +11,14 @@ nlohmann::json ApiError::to_json() const {
   return {{"error", err}};
 }
 
+std::string ApiError::body() const {
+  return to_json().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 HttpResponse ApiError::to_response() const {
   HttpResponse res;
   res.status = status;
-  res.body = to_json().dump();
+  res.body = body();
   return res;
 }
 

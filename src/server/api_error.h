@@ -18,6 +18,9 @@ struct ApiError {
   std::optional<std::string> code;
 
   nlohmann::json to_json() const;
+  // to_json() as text. Invalid UTF-8 in the message (a quoted path, header or body byte) is
+  // replaced (U+FFFD), never an exception: an error answer cannot fail.
+  std::string body() const;
   HttpResponse to_response() const;
 };
 

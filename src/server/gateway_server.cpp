@@ -158,13 +158,13 @@ GatewayServer::GatewayServer(std::shared_ptr<UpstreamPool> pool, ServerOptions o
                                                 impl_->opts.max_body)
                                   : fmt::format("HTTP error {}.", res.status);
     e.code = res.status == 413 ? "payload_too_large" : "bad_request";
-    res.set_content(e.to_json().dump(), "application/json");
+    res.set_content(e.body(), "application/json");
     return httplib::Server::HandlerResponse::Handled;
   }));
   http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
     ApiError e{500, "internal server error", "server_error", std::nullopt, "internal_error"};
     res.status = 500;
-    res.set_content(e.to_json().dump(), "application/json");
+    res.set_content(e.body(), "application/json");
   });
   http.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
     const int head = ConnectionServer::head_status();  // see http_server.cpp

@@ -34,7 +34,7 @@ inline const char* refuse_before_body(const httplib::Request& req, httplib::Resp
                "range_not_satisfiable"};
     res.status = 416;
     // Chunked, because httplib applies a request's ranges to a plain body, even an error's.
-    res.set_chunked_content_provider("application/json", [body = e.to_json().dump()](size_t, httplib::DataSink& sink) {
+    res.set_chunked_content_provider("application/json", [body = e.body()](size_t, httplib::DataSink& sink) {
       sink.write(body.data(), body.size());
       sink.done();
       return true;
@@ -50,7 +50,7 @@ inline const char* refuse_before_body(const httplib::Request& req, httplib::Resp
              "invalid_request_error", std::nullopt, "unsupported_media_type"};
   res.status = 415;
   res.set_header("Connection", "close");  // the unread body must not be taken for the next request
-  res.set_content(e.to_json().dump(), "application/json");
+  res.set_content(e.body(), "application/json");
   return "unsupported_media_type";
 }
 
@@ -82,7 +82,7 @@ inline std::optional<std::string> read_body(const httplib::Request& req, const h
                  "invalid_request_error", std::nullopt, "unreadable_body"};
       res.status = 400;
       res.set_header("Connection", "close");
-      res.set_content(e.to_json().dump(), "application/json");
+      res.set_content(e.body(), "application/json");
       return std::nullopt;
     }
   }
@@ -92,7 +92,7 @@ inline std::optional<std::string> read_body(const httplib::Request& req, const h
              "invalid_request_error", std::nullopt, "payload_too_large"};
   res.status = 413;
   res.set_header("Connection", "close");
-  res.set_content(e.to_json().dump(), "application/json");
+  res.set_content(e.body(), "application/json");
   return std::nullopt;
 }
 

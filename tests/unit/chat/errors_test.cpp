@@ -40,6 +40,13 @@ TEST(Errors, ExponentialMacrosStopAtTheCallBudget) {
   EXPECT_NE(r.find("macro call limit"), std::string::npos) << r.substr(0, 200);
 }
 
+// Appending to a string in a loop copies it each time: the bytes built in all are bounded.
+TEST(Errors, QuadraticStringBuildingStops) {
+  std::string r = render(
+      "{% set ns = namespace(s='') %}{% for i in range(100000) %}{% set ns.s = ns.s ~ 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx' %}{% endfor %}{{ ns.s | length }}");
+  EXPECT_NE(r.find("string building limit"), std::string::npos) << r.substr(0, 200);
+}
+
 TEST(Errors, RuntimeErrorsHaveLine) {
   EXPECT_EQ(render("a\nb\n{{ 1 // 0 }}"), "ERROR: template:3: integer division or modulo by zero");
   EXPECT_EQ(render("\n{{ 'a' + 1 }}"), "ERROR: template:2: unsupported operand type(s) for +: 'str' and 'int'");
