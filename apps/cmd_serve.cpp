@@ -328,11 +328,11 @@ LLMC_REGISTER_COMMAND(serve, [](CLI::App& app) -> CommandAction {
   env_option(sub->add_option("--shutdown-grace", s.shutdown_grace_s, "Seconds in-flight requests get on SIGTERM")
                  ->capture_default_str(),
              "SHUTDOWN_GRACE");
-  env_option(sub->add_option("--max-connections", s.max_connections,
-                             "Connections served at once, a thread each (503 above)")
-                 ->capture_default_str()
-                 ->check(CLI::PositiveNumber),
-             "MAX_CONNECTIONS");
+  env_option(
+      sub->add_option("--max-connections", s.max_connections, "Connections served at once, a thread each (503 above)")
+          ->capture_default_str()
+          ->check(CLI::PositiveNumber),
+      "MAX_CONNECTIONS");
   env_option(sub->add_option("--header-timeout", s.header_timeout_s,
                              "Seconds a request's line and headers may take to arrive (408 after)")
                  ->capture_default_str()

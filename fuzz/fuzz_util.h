@@ -8,6 +8,8 @@
 #include <string_view>
 #include <utility>
 
+#include "base/json_util.h"
+
 namespace llmchain::fuzz {
 
 // A property the harness checks does not hold: report and abort (libFuzzer saves the input;
@@ -27,34 +29,8 @@ inline std::pair<std::string_view, std::string_view> split_at(std::string_view i
   return {in.substr(0, at), in.substr(at + sep.size())};
 }
 
-// Array/object nesting of a JSON text, strings skipped; stops counting past `limit`. The
-// server refuses bodies deeper than 128 (server/openai_request.cpp) before anything walks
-// them recursively; the harnesses apply the same gate to what they feed such walkers.
-inline int json_depth(std::string_view text, int limit) {
-  int depth = 0, deepest = 0;
-  bool in_string = false, escaped = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-      continue;
-    }
-    if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      deepest = std::max(deepest, ++depth);
-      if (deepest > limit) return deepest;
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return deepest;
-}
-inline constexpr int kMaxJsonDepth = 128;
+// The server's body gate (base/json_util.h), for what harnesses feed recursive walkers.
+using llmchain::json_depth;
+using llmchain::kMaxJsonDepth;
 
 }  // namespace llmchain::fuzz

@@ -8,7 +8,11 @@
 # read); crashes, timeouts and out-of-memory inputs in $BUILD/fuzz/artifacts/NAME/.
 # Exit status: 0 when every target ran clean, 1 when one found something.
 # FUZZ_MAX_LEN caps input size (default: 65536 for gguf, whose seeds include whole models
-# that run at ~50 execs/s; libFuzzer's own choice for the others). JOBS: build parallelism.
+# that run at ~50 execs/s; libFuzzer's own choice for the others). JOBS: build parallelism,
+# and how many targets fuzz at once (each on one core; its log goes to
+# $BUILD/fuzz/logs/NAME.log and is printed when it finds something).
+# FUZZ_BUILD_DIR: the build (default build-fuzz). FUZZ_CONFIGURED=1 uses it as it is
+# configured (the test script's sanitizer build has -DLLMCHAIN_FUZZ=ON with the tests on).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=60
@@ -32,12 +36,18 @@ done
 BUILD=${FUZZ_BUILD_DIR:-build-fuzz}
 SHARED=${LLMCHAIN_SHARED_DIR:-$(cd .. && pwd)/shared}
 
-CC=clang CXX=clang++ cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DLLMCHAIN_FUZZ=ON -DLLMCHAIN_TESTS=OFF -DLLMCHAIN_BENCH=OFF >/dev/null
-cmake --build "$BUILD" -j "${JOBS:-$(nproc)}" --target "${TARGETS[@]/%/_fuzz}"
+JOBS=${JOBS:-$(nproc)}
+if [[ ${FUZZ_CONFIGURED:-0} != 1 ]]; then
+  CC=clang CXX=clang++ cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DLLMCHAIN_FUZZ=ON -DLLMCHAIN_TESTS=OFF -DLLMCHAIN_BENCH=OFF >/dev/null
+fi
+cmake --build "$BUILD" -j "$JOBS" --target "${TARGETS[@]/%/_fuzz}"
+LOGS=$BUILD/fuzz/logs
+mkdir -p "$LOGS"
 
-failed=()
-for t in "${TARGETS[@]}"; do
+# fuzz_one NAME: runs one target for SECS; its output goes to $LOGS/NAME.log.
+fuzz_one() {
+  local t=$1
   CORPUS=$BUILD/fuzz/corpus/$t
   ARTIFACTS=$BUILD/fuzz/artifacts/$t
   mkdir -p "$CORPUS" "$ARTIFACTS"
@@ -56,11 +66,28 @@ for t in "${TARGETS[@]}"; do
     EXTRA+=(-max_len="$FUZZ_MAX_LEN")
   fi
   [[ -f fuzz/dict/$t.dict ]] && EXTRA+=(-dict=fuzz/dict/$t.dict)
-  echo "=== $t: ${SECS}s" >&2
   # -rss_limit_mb: a parse may use memory proportional to its input, never more.
-  if ! "$BUILD/fuzz/${t}_fuzz" -max_total_time="$SECS" -print_final_stats=1 -rss_limit_mb=2048 -timeout=10 \
-    -artifact_prefix="$ARTIFACTS/" "${EXTRA[@]}" "${FLAGS[@]}" "$CORPUS" "${SEEDS[@]}"; then
+  local rc=0
+  "$BUILD/fuzz/${t}_fuzz" -max_total_time="$SECS" -print_final_stats=1 -rss_limit_mb=2048 -timeout=10 \
+    -artifact_prefix="$ARTIFACTS/" "${EXTRA[@]}" "${FLAGS[@]}" "$CORPUS" "${SEEDS[@]}" >"$LOGS/$t.log" 2>&1 || rc=$?
+  echo "$rc" >"$LOGS/$t.rc"
+}
+
+failed=()
+for t in "${TARGETS[@]}"; do
+  while [[ $(jobs -rp | wc -l) -ge $JOBS ]]; do wait -n || true; done
+  echo "=== $t: ${SECS}s" >&2
+  rm -f "$LOGS/$t.rc"
+  fuzz_one "$t" &
+done
+wait
+for t in "${TARGETS[@]}"; do
+  if [[ $(cat "$LOGS/$t.rc" 2>/dev/null) == 0 ]]; then
+    echo "--- $t: $(grep -E '^stat::number_of_executed_units' "$LOGS/$t.log" | awk '{print $2}') runs, nothing found" >&2
+  else
     failed+=("$t")
+    echo "--- $t: FOUND SOMETHING; its log:" >&2
+    tail -n 60 "$LOGS/$t.log" >&2
   fi
 done
 if [[ ${#failed[@]} -gt 0 ]]; then

@@ -6,6 +6,7 @@
 #include <cctype>
 #include <cstring>
 
+#include "base/json_util.h"
 #include "base/log.h"
 #include "chain/json_schema.h"
 #include "chain/text_normalize.h"
@@ -240,7 +241,7 @@ Json apply_guards(const std::vector<GuardPtr>& declared, const Json& value, Guar
     if (g->per_string()) {
       per_string.push_back(g);
     } else {
-      g->apply(value.dump(), stage, events);  // a structured value is one document
+      g->apply(json_text(value), stage, events);  // a structured value is one document
     }
   }
   return apply_per_string(per_string, value, stage, events);

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "base/error.h"
+#include "base/json_util.h"
 
 namespace llmchain::chain {
 
@@ -38,15 +39,15 @@ std::optional<std::string> check(const Json& v, const Json& s, const std::string
       ok = true;
     }
     if (!ok)
-      return fmt::format("{}: expected {}, got {}", path, it->is_string() ? it->get<std::string>() : it->dump(),
+      return fmt::format("{}: expected {}, got {}", path, it->is_string() ? it->get<std::string>() : json_text(*it),
                          v.type_name());
   }
   if (auto it = s.find("enum"); it != s.end() && it->is_array()) {
     bool found = false;
     for (const auto& e : *it) found = found || e == v;
-    if (!found) return fmt::format("{}: {} is not one of {}", path, v.dump(), it->dump());
+    if (!found) return fmt::format("{}: {} is not one of {}", path, json_text(v), json_text(*it));
   }
-  if (auto it = s.find("const"); it != s.end() && *it != v) return fmt::format("{}: expected {}", path, it->dump());
+  if (auto it = s.find("const"); it != s.end() && *it != v) return fmt::format("{}: expected {}", path, json_text(*it));
   if (v.is_object()) {
     if (auto it = s.find("required"); it != s.end() && it->is_array()) {
       for (const auto& k : *it) {
@@ -94,10 +95,10 @@ std::optional<std::string> check(const Json& v, const Json& s, const std::string
   if (v.is_number()) {
     double x = v.get<double>();
     if (auto it = s.find("minimum"); it != s.end() && it->is_number() && x < it->get<double>()) {
-      return fmt::format("{}: {} is below the minimum {}", path, v.dump(), it->dump());
+      return fmt::format("{}: {} is below the minimum {}", path, json_text(v), json_text(*it));
     }
     if (auto it = s.find("maximum"); it != s.end() && it->is_number() && x > it->get<double>()) {
-      return fmt::format("{}: {} is above the maximum {}", path, v.dump(), it->dump());
+      return fmt::format("{}: {} is above the maximum {}", path, json_text(v), json_text(*it));
     }
   }
   if (auto it = s.find("allOf"); it != s.end() && it->is_array()) {

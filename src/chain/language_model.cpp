@@ -2,6 +2,8 @@
 
 #include <thread>
 
+#include "base/json_util.h"
+
 namespace llmchain::chain {
 
 // ---- LlmParams ----
@@ -25,7 +27,7 @@ LlmParams LlmParams::from_json(const Json& j) {
     const std::string& k = it.key();
     const Json& v = it.value();
     auto need_number = [&] {
-      if (!v.is_number()) fail(ErrorCode::kInvalidArgument, "params.{}: expected a number, got {}", k, v.dump());
+      if (!v.is_number()) fail(ErrorCode::kInvalidArgument, "params.{}: expected a number, got {}", k, json_text(v));
     };
     if (k == "temperature") {
       need_number();
@@ -35,11 +37,11 @@ LlmParams LlmParams::from_json(const Json& j) {
       p.top_p = v.get<float>();
     } else if (k == "max_tokens") {
       if (!v.is_number_integer())
-        fail(ErrorCode::kInvalidArgument, "params.max_tokens: expected an integer, got {}", v.dump());
+        fail(ErrorCode::kInvalidArgument, "params.max_tokens: expected an integer, got {}", json_text(v));
       p.max_tokens = v.get<int32_t>();
     } else if (k == "seed") {
       if (!v.is_number_integer())
-        fail(ErrorCode::kInvalidArgument, "params.seed: expected an integer, got {}", v.dump());
+        fail(ErrorCode::kInvalidArgument, "params.seed: expected an integer, got {}", json_text(v));
       p.seed = v.get<uint64_t>();
     } else if (k == "stop") {
       std::vector<std::string> stop;
@@ -47,11 +49,11 @@ LlmParams LlmParams::from_json(const Json& j) {
         stop.push_back(v.get<std::string>());
       } else if (v.is_array()) {
         for (const auto& s : v) {
-          if (!s.is_string()) fail(ErrorCode::kInvalidArgument, "params.stop: expected strings, got {}", s.dump());
+          if (!s.is_string()) fail(ErrorCode::kInvalidArgument, "params.stop: expected strings, got {}", json_text(s));
           stop.push_back(s.get<std::string>());
         }
       } else {
-        fail(ErrorCode::kInvalidArgument, "params.stop: expected a string or a list of strings, got {}", v.dump());
+        fail(ErrorCode::kInvalidArgument, "params.stop: expected a string or a list of strings, got {}", json_text(v));
       }
       p.stop = std::move(stop);
     } else if (k == "json_schema") {

@@ -296,7 +296,9 @@ Json SequentialChain::call(const Json& input, const ChunkCallback& on_chunk, con
   // LangChain streams a dict): {"key": value} once an earlier step's output is known, and
   // {"key": piece} while the last step streams; merged per key they make the output.
   const bool keyed = on_chunk && outputs_.size() > 1;
-  auto is_output = [&](const std::string& k) { return std::find(outputs_.begin(), outputs_.end(), k) != outputs_.end(); };
+  auto is_output = [&](const std::string& k) {
+    return std::find(outputs_.begin(), outputs_.end(), k) != outputs_.end();
+  };
   for (size_t i = 0; i < steps_.size(); ++i) {
     const auto& s = steps_[i];
     const bool last = i + 1 == steps_.size();
@@ -306,7 +308,12 @@ Json SequentialChain::call(const Json& input, const ChunkCallback& on_chunk, con
       if (!keyed) {
         r = s->stream(vars, on_chunk, config);
       } else if (keys.size() == 1 && is_output(keys[0])) {
-        r = s->stream(vars, [&](const Json& c) { on_chunk(Json{{keys[0], c}}); }, config);
+        r = s->stream(
+            vars,
+            [&](const Json& c) {
+              on_chunk(Json{{keys[0], c}});
+            },
+            config);
       } else {
         r = s->invoke(vars, config);
         for (const auto& k : keys)

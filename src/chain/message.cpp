@@ -1,6 +1,7 @@
 #include "chain/message.h"
 
 #include "base/error.h"
+#include "base/json_util.h"
 
 namespace llmchain::chain {
 
@@ -14,7 +15,8 @@ void to_json(nlohmann::json& j, const Message& m) { j = {{"role", m.role}, {"con
 
 void from_json(const nlohmann::json& j, Message& m) {
   if (!j.is_object() || !j.contains("role") || !j["role"].is_string()) {
-    fail(ErrorCode::kInvalidArgument, "message must be an object with string 'role' and 'content', got {}", j.dump());
+    fail(ErrorCode::kInvalidArgument, "message must be an object with string 'role' and 'content', got {}",
+         json_text(j));
   }
   m.role = normalize_role(j["role"].get<std::string>());
   auto it = j.find("content");
@@ -23,7 +25,7 @@ void from_json(const nlohmann::json& j, Message& m) {
   } else if (it->is_string()) {
     m.content = it->get<std::string>();
   } else {
-    fail(ErrorCode::kInvalidArgument, "message content must be a string, got {}", it->dump());
+    fail(ErrorCode::kInvalidArgument, "message content must be a string, got {}", json_text(*it));
   }
 }
 

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <thread>
 
+#include "base/json_util.h"
 #include "base/log.h"
 
 namespace llmchain::chain {
@@ -238,7 +239,7 @@ LlmResult OpenAIClient::do_generate(const LlmInput& input, const LlmParams& para
   const bool completions = options_.use_completions_endpoint && !input.is_chat();
   const std::string path = path_prefix_ + (completions ? "/completions" : "/chat/completions");
   const std::string url = scheme_host_port_ + path;
-  const std::string body = request_body(input, params, stream).dump();
+  const std::string body = json_text(request_body(input, params, stream));
   httplib::Headers headers = {{"Accept", stream ? "text/event-stream" : "application/json"}};
   if (!options_.api_key.empty()) headers.emplace("Authorization", "Bearer " + options_.api_key);
   for (const auto& [k, v] : options_.headers) headers.emplace(k, v);

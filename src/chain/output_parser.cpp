@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "base/json_util.h"
 #include "chain/json_schema.h"
 
 namespace llmchain::chain {
@@ -21,7 +22,7 @@ std::string trim(const std::string& s) {
 }  // namespace
 
 Json OutputParser::do_invoke(const Json& input, const RunConfig&) {
-  return parse(input.is_string() ? input.get<std::string>() : input.dump());
+  return parse(input.is_string() ? input.get<std::string>() : json_text(input));
 }
 
 Json StrOutputParser::parse(const std::string& text) const { return trim_ ? trim(text) : text; }
@@ -129,7 +130,8 @@ Json JsonOutputParser::parse(const std::string& text) const {
 
 std::string JsonOutputParser::format_instructions() const {
   if (!schema_) return "Respond with a single valid JSON value and nothing else.";
-  return "Respond with a single JSON value that conforms to this JSON Schema, and nothing else:\n" + schema_->dump();
+  return "Respond with a single JSON value that conforms to this JSON Schema, and nothing else:\n" +
+         json_text(*schema_);
 }
 
 // ---- list ----

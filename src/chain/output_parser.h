@@ -31,9 +31,9 @@ class OutputParser : public Runnable {
   // emits this parser's chunks. Default: the parsed value once, at the end (so a stream's
   // chunks always have the type of the output).
   struct StreamState {
-    Json last;          // the last chunk emitted
+    Json last;  // the last chunk emitted
     bool emitted = false;
-    size_t items = 0;   // list parsers: items emitted
+    size_t items = 0;  // list parsers: items emitted
   };
   virtual void stream_chunks(StreamState& st, const std::string& text, const std::string& piece,
                              const Json* final_value, const ChunkCallback& emit) const;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "base/json_util.h"
 #include "chain/jinja_bridge.h"
 
 namespace llmchain::chain {
@@ -31,7 +32,7 @@ std::string value_to_prompt_text(const Json& value) {
     }
     return out;
   }
-  return value.dump();
+  return json_text(value);
 }
 
 Json variable_schema(const std::string& name) {

@@ -640,8 +640,12 @@ Expected<ChainConfig> load_guarded(Fn&& fn) {
     return e;
   } catch (const YAML::Exception& e) {
     return Error(ErrorCode::kInvalidArgument, fmt::format("line {}: {}", e.mark.line + 1, e.msg));
+  } catch (const nlohmann::json::exception& e) {  // a value the JSON side cannot take (e.g. bytes that are not UTF-8)
+    LLMC_LOG_DEBUG("chain config: {}", e.what());
+    return Error(ErrorCode::kInvalidArgument, "a value in the file is not valid here (not UTF-8 text, or the wrong type)");
   } catch (const std::exception& e) {
-    return Error(ErrorCode::kInvalidArgument, e.what());
+    LLMC_LOG_DEBUG("chain config: {}", e.what());
+    return Error(ErrorCode::kInvalidArgument, "the file could not be loaded");
   }
 }
 

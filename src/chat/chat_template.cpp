@@ -1,5 +1,7 @@
 #include "chat/chat_template.h"
 
+#include "base/json_util.h"
+
 namespace llmchain::chat {
 
 namespace {
@@ -94,7 +96,7 @@ nlohmann::json lower_tools(const nlohmann::json& messages, const nlohmann::json&
         }
         nlohmann::json c = {{"name", fn.value("name", "")}, {"arguments", args}};
         if (!text.empty()) text += "\n";
-        text += std::string(kToolCallOpen) + "\n" + c.dump() + "\n" + std::string(kToolCallClose);
+        text += std::string(kToolCallOpen) + "\n" + json_text(c) + "\n" + std::string(kToolCallClose);
       }
       m.erase("tool_calls");
       m["content"] = text;
@@ -123,7 +125,7 @@ std::string describe_tools(const nlohmann::json& tools) {
   std::string s =
       "You may call functions to help with the user's request. The available functions, as JSON schemas, are:\n"
       "<tools>\n";
-  for (const auto& t : tools) s += (t.is_object() && t.contains("function") ? t["function"] : t).dump() + "\n";
+  for (const auto& t : tools) s += json_text(t.is_object() && t.contains("function") ? t["function"] : t) + "\n";
   s += "</tools>\n"
        "To call a function, reply with a JSON object holding its name and arguments inside tags, one per call:\n";
   s += std::string(kToolCallOpen) + "\n{\"name\": <function-name>, \"arguments\": <arguments-object>}\n" +
@@ -145,8 +147,9 @@ Expected<std::string> apply_chat_template(const Template& t, const nlohmann::jso
   } catch (const Error& e) {
     return e;
   } catch (const nlohmann::json::exception&) {  // a value of the wrong type somewhere in a message
-    return Error(ErrorCode::kInvalidArgument, "messages: a field has the wrong type (role and content must be strings "
-                                              "or content parts)");
+    return Error(ErrorCode::kInvalidArgument,
+                 "messages: a field has the wrong type (role and content must be strings "
+                 "or content parts)");
   }
   ctx["tools"] = opts.tools;
   ctx["documents"] = nullptr;

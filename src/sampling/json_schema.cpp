@@ -8,6 +8,7 @@
 #include <set>
 #include <vector>
 
+#include "base/json_util.h"
 #include "base/utf8.h"
 #include "sampling/int_range_gbnf.h"
 #include "sampling/json_schema_allof.h"
@@ -109,7 +110,7 @@ class SchemaConverter {
   std::set<std::string> names_;
   std::map<std::string, int> next_suffix_;  // base name -> the next suffix to try
   static constexpr int kMaxDepth = 256;
-  int depth_ = 0;  // visit() calls open
+  int depth_ = 0;                              // visit() calls open
   std::map<std::string, std::string> refs_;    // "#/..." -> rule name
   std::map<std::string, std::string> merged_;  // MergedAllOf::key -> rule name
   bool need_formats_ = false;
@@ -150,7 +151,8 @@ class SchemaConverter {
       while (target->is_object() && target->size() == 1 && target->contains("$ref") && (*target)["$ref"].is_string()) {
         std::string next = (*target)["$ref"].get<std::string>();
         if (!seen.insert(next).second) {
-          unsupported(ptr + "/$ref", fmt::format("'{}' is a $ref cycle with nothing in between (it describes no document)", ref));
+          unsupported(ptr + "/$ref",
+                      fmt::format("'{}' is a $ref cycle with nothing in between (it describes no document)", ref));
         }
         if (next.rfind("#", 0) != 0) break;
         json::json_pointer np;
@@ -279,7 +281,7 @@ class SchemaConverter {
       for (const auto& v : values) {
         bool ok = types.empty();
         for (const auto& t : types) ok = ok || type_matches(v, t);
-        if (ok) alts.push_back(literal(v.dump()));
+        if (ok) alts.push_back(literal(json_text(v)));
       }
       if (alts.empty()) bad(ptr + "/" + kw, "has no value of the allowed type");
       return new_rule(hint, alternatives(alts));
@@ -454,7 +456,7 @@ class SchemaConverter {
         if (s.contains(kw)) unsupported(ptr + "/" + kw, fmt::format("keyword '{}' next to 'format'", kw));
       }
       const json& f = s["format"];
-      std::string name = f.is_string() ? f.get<std::string>() : f.dump();
+      std::string name = f.is_string() ? f.get<std::string>() : json_text(f);
       if (name != "date" && name != "date-time" && name != "uuid")
         unsupported(ptr + "/format", fmt::format("format '{}'", name));
       need_formats_ = true;
@@ -575,7 +577,7 @@ class SchemaConverter {
         std::vector<std::string> alts;
         if (!has_max || c < max) {
           if (auto next = members(i + 1, c + 1)) {
-            alts.push_back(comma + literal(json(props[i].name).dump()) + " ws \":\" ws " + props[i].value + " " +
+            alts.push_back(comma + literal(json_text(json(props[i].name))) + " ws \":\" ws " + props[i].value + " " +
                            *next);
           }
         }
@@ -644,7 +646,7 @@ class SchemaConverter {
       first[n] = new_rule(hint + "-any", "(" + extra_kv + " " + rest[n] + ")?");
     }
     for (size_t i = n; i-- > 0;) {
-      std::string kv = literal(json(props[i].name).dump()) + " ws \":\" ws " + props[i].value;
+      std::string kv = literal(json_text(json(props[i].name))) + " ws \":\" ws " + props[i].value;
       std::string r = "ws \",\" ws " + kv + " " + rest[i + 1];
       rest[i] = new_rule(hint + "-rest", props[i].required ? r : r + " | " + rest[i + 1]);
       std::string f = kv + " " + rest[i + 1];

@@ -17,13 +17,6 @@ using nlohmann::json;
 
 namespace {
 
-HttpResponse json_response(const json& j, int status = 200) {
-  HttpResponse res;
-  res.status = status;
-  res.body = j.dump(-1, ' ', false, json::error_handler_t::replace);
-  return res;
-}
-
 // Constant-time comparison so the key cannot be guessed byte by byte from timings.
 bool equal_ct(const std::string& a, const std::string& b) {
   if (a.size() != b.size() || b.empty()) return false;

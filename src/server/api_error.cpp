@@ -11,16 +11,14 @@ nlohmann::json ApiError::to_json() const {
   return {{"error", err}};
 }
 
-std::string ApiError::body() const {
-  return to_json().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
-HttpResponse ApiError::to_response() const {
+HttpResponse json_response(const nlohmann::json& j, int status) {
   HttpResponse res;
   res.status = status;
-  res.body = body();
+  res.body = json_text(j);
   return res;
 }
+
+HttpResponse ApiError::to_response() const { return json_response(to_json(), status); }
 
 void throw_invalid(const std::string& param, const std::string& message, const std::string& code) {
   ApiError e;

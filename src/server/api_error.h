@@ -6,9 +6,13 @@
 #include <string>
 
 #include "base/error.h"
+#include "base/json_util.h"
 #include "server/http_types.h"
 
 namespace llmchain::server {
+
+// A JSON answer (application/json); its text is json_text (base/json_util.h), which cannot fail.
+HttpResponse json_response(const nlohmann::json& j, int status = 200);
 
 struct ApiError {
   int status = 400;
@@ -18,9 +22,7 @@ struct ApiError {
   std::optional<std::string> code;
 
   nlohmann::json to_json() const;
-  // to_json() as text. Invalid UTF-8 in the message (a quoted path, header or body byte) is
-  // replaced (U+FFFD), never an exception: an error answer cannot fail.
-  std::string body() const;
+  std::string body() const { return json_text(to_json()); }
   HttpResponse to_response() const;
 };
 

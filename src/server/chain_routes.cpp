@@ -5,10 +5,10 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
-#include <ctime>
-#include <map>
 #include <condition_variable>
+#include <ctime>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <random>
 #include <regex>
@@ -24,12 +24,6 @@ namespace llmchain::server {
 using nlohmann::json;
 
 namespace {
-
-HttpResponse json_ok(const json& j) {
-  HttpResponse res;
-  res.body = j.dump(-1, ' ', false, json::error_handler_t::replace);
-  return res;
-}
 
 // Run ids are UUIDs, as LangServe's (RemoteRunnable clients may parse them).
 std::string new_run_id() { return chain::new_run_uuid(); }
@@ -83,10 +77,6 @@ json metadata(const std::string& run_id, const std::string& name, const chain::R
     m["guards"] = std::move(guards);
   }
   return m;
-}
-
-std::string sse_event(const char* event, const json& data) {
-  return fmt::format("event: {}\ndata: {}\n\n", event, data.dump(-1, ' ', false, json::error_handler_t::replace));
 }
 
 // While in scope, a helper thread checks every 20 ms that the client is still connected and
@@ -223,7 +213,7 @@ HttpResponse ChainRoutes::list(const HttpRequest&) {
           {{"name", c.name}, {"description", c.description}, {"type", c.type}, {"input_variables", c.input_variables}});
     }
   }
-  return json_ok({{"object", "list"}, {"data", data}});
+  return json_response({{"object", "list"}, {"data", data}});
 }
 
 namespace {
@@ -250,14 +240,14 @@ HttpResponse ChainRoutes::input_schema(const HttpRequest& req) {
   const std::string& name = req.path_params.at(0);
   auto s = registry_or_404(opts_.chains, name).input_schema(name);
   if (!s) throw_chain_error(s.error());
-  return json_ok(*s);
+  return json_response(*s);
 }
 
 HttpResponse ChainRoutes::output_schema(const HttpRequest& req) {
   const std::string& name = req.path_params.at(0);
   auto s = registry_or_404(opts_.chains, name).output_schema(name);
   if (!s) throw_chain_error(s.error());
-  return json_ok(*s);
+  return json_response(*s);
 }
 
 HttpResponse ChainRoutes::invoke(const HttpRequest& req) {
@@ -274,7 +264,7 @@ HttpResponse ChainRoutes::invoke(const HttpRequest& req) {
   auto out = reg.invoke(name, input, cfg);
   report_guard_events(name, cfg);
   if (!out) throw_chain_error(out.error());
-  return json_ok({{"output", *out}, {"metadata", metadata(new_run_id(), name, cfg, t0)}});
+  return json_response({{"output", *out}, {"metadata", metadata(new_run_id(), name, cfg, t0)}});
 }
 
 HttpResponse ChainRoutes::batch(const HttpRequest& req) {
@@ -343,7 +333,7 @@ HttpResponse ChainRoutes::batch(const HttpRequest& req) {
   json meta = metadata(new_run_id(), name, cfg, t0);
   meta["run_ids"] = run_ids;
   if (!errors.empty()) meta["errors"] = errors;
-  return json_ok({{"output", output}, {"metadata", meta}});
+  return json_response({{"output", output}, {"metadata", meta}});
 }
 
 // ---- LangServe's streaming endpoints ----
@@ -358,8 +348,15 @@ HttpResponse ChainRoutes::batch(const HttpRequest& req) {
 
 namespace {
 
-std::string sse_data(const json& data) { return sse_event("data", data); }
 const std::string kSseEnd = "event: end\n\n";
+
+// LangServe's error event: {status_code, message}, plus our OpenAI-shaped "error" object.
+std::string sse_error(const ApiError& e) {
+  json j = e.to_json();
+  j["status_code"] = e.status;
+  j["message"] = e.message;
+  return sse_event("error", j);
+}
 
 std::string iso_now() {
   auto now = std::chrono::system_clock::now();
@@ -408,23 +405,19 @@ json event_data(const chain::RunEvent& ev) {
   if (!model) return ev.data;
   json d = json::object();
   switch (ev.phase) {
-    case chain::RunPhase::kStart:
-      d["input"] = model_input(ev.data.value("input", json()));
-      break;
+    case chain::RunPhase::kStart: d["input"] = model_input(ev.data.value("input", json())); break;
     case chain::RunPhase::kStream:
-      d["chunk"] = ev.run_type == "chat_model"
-                       ? ai_message(ev.data.value("chunk", json("")), true, ev.run_id)
-                       : json{{"text", ev.data.value("chunk", json(""))}, {"generation_info", nullptr},
-                              {"type", "GenerationChunk"}};
+      d["chunk"] = ev.run_type == "chat_model" ? ai_message(ev.data.value("chunk", json("")), true, ev.run_id)
+                                               : json{{"text", ev.data.value("chunk", json(""))},
+                                                      {"generation_info", nullptr},
+                                                      {"type", "GenerationChunk"}};
       break;
     case chain::RunPhase::kEnd:
       d["input"] = model_input(ev.data.value("input", json()));
       d["output"] = ev.run_type == "chat_model" ? ai_message(ev.data.value("output", json("")), false, ev.run_id)
                                                 : ev.data.value("output", json(""));
       break;
-    case chain::RunPhase::kError:
-      d = ev.data;
-      break;
+    case chain::RunPhase::kError: d = ev.data; break;
   }
   return d;
 }
@@ -489,7 +482,7 @@ class ChunkStream : public StreamProtocol {
   void begin(const std::string& run_id, std::deque<std::string>& out) override {
     out.push_back(sse_event("metadata", {{"run_id", run_id}}));
   }
-  void chunk(const json& chunk, std::deque<std::string>& out) override { out.push_back(sse_data(chunk)); }
+  void chunk(const json& chunk, std::deque<std::string>& out) override { out.push_back(sse_event("data", chunk)); }
 };
 
 // astream_events v2.
@@ -499,13 +492,13 @@ class EventStream : public StreamProtocol {
   bool wants_run_events() const override { return true; }
   void run_event(const chain::RunEvent& ev, std::deque<std::string>& out) override {
     if (!ev.parent_ids.empty() && !filter_.keeps(ev)) return;
-    out.push_back(sse_data({{"event", fmt::format("on_{}_{}", ev.run_type, phase_name(ev.phase))},
-                            {"name", ev.name},
-                            {"run_id", ev.run_id},
-                            {"tags", json::array()},
-                            {"metadata", json::object()},
-                            {"data", event_data(ev)},
-                            {"parent_ids", ev.parent_ids}}));
+    out.push_back(sse_event("data", {{"event", fmt::format("on_{}_{}", ev.run_type, phase_name(ev.phase))},
+                                     {"name", ev.name},
+                                     {"run_id", ev.run_id},
+                                     {"tags", json::array()},
+                                     {"metadata", json::object()},
+                                     {"data", event_data(ev)},
+                                     {"parent_ids", ev.parent_ids}}));
   }
 
  private:
@@ -559,20 +552,23 @@ class LogStream : public StreamProtocol {
         ops.push_back({{"op", "add"},
                        {"path", path + "/final_output"},
                        {"value", ev.phase == chain::RunPhase::kEnd ? d.value("output", json())
-                                                                  : json{{"error", d.value("error", json(""))}}}});
+                                                                   : json{{"error", d.value("error", json(""))}}}});
         ops.push_back({{"op", "add"}, {"path", path + "/end_time"}, {"value", iso_now()}});
       }
     }
-    out.push_back(sse_data({{"ops", ops}}));
+    out.push_back(sse_event("data", {{"ops", ops}}));
   }
 
  private:
   static std::string pointer_escape(const std::string& s) {
     std::string out;
     for (char c : s) {
-      if (c == '~') out += "~0";
-      else if (c == '/') out += "~1";
-      else out += c;
+      if (c == '~')
+        out += "~0";
+      else if (c == '/')
+        out += "~1";
+      else
+        out += c;
     }
     return out;
   }
@@ -596,10 +592,9 @@ class LogStream : public StreamProtocol {
       case chain::RunPhase::kEnd:
         ops.push_back({{"op", "replace"}, {"path", "/final_output"}, {"value", ev.data["output"]}});
         break;
-      case chain::RunPhase::kError:
-        return;  // the error event follows
+      case chain::RunPhase::kError: return;  // the error event follows
     }
-    out.push_back(sse_data({{"ops", ops}}));
+    out.push_back(sse_event("data", {{"ops", ops}}));
   }
 
   RunFilter filter_;
@@ -666,11 +661,7 @@ HttpResponse ChainRoutes::run_stream(const HttpRequest& req, const std::string& 
       if (out) {
         protocol->end(st->events);
       } else if (st->chunked) {
-        ApiError e = chain_error(out.error());
-        json j = e.to_json();
-        j["status_code"] = e.status;
-        j["message"] = e.message;
-        st->events.push_back(sse_event("error", j));
+        st->events.push_back(sse_error(chain_error(out.error())));
       } else {
         st->early_error = out.error();
       }
@@ -722,12 +713,8 @@ HttpResponse ChainRoutes::run_stream(const HttpRequest& req, const std::string& 
       if (done) return;
       if (deadline && Clock::now() > *deadline) {
         st->cancel.cancel();
-        ApiError e{504, "The chain did not finish before the request timeout.", "timeout_error", std::nullopt,
-                   "timeout"};
-        json j = e.to_json();
-        j["status_code"] = e.status;
-        j["message"] = e.message;
-        write(sse_event("error", j));
+        write(sse_error(ApiError{504, "The chain did not finish before the request timeout.", "timeout_error",
+                                 std::nullopt, "timeout"}));
         return;
       }
       if (batch.empty() && !write(": keep-alive\n\n")) {
@@ -752,9 +739,8 @@ HttpResponse ChainRoutes::config_schema(const HttpRequest& req) {
           {"description", "The conversation's key in the chain's memory (chains without memory ignore it)."},
           {"type", "string"},
           {"default", ""}}}}}};
-  return json_ok({{"title", name + "_config"},
-                  {"type", "object"},
-                  {"properties", {{"configurable", configurable}}}});
+  return json_response(
+      {{"title", name + "_config"}, {"type", "object"}, {"properties", {{"configurable", configurable}}}});
 }
 
 // The playground page, opened on this chain.
@@ -765,8 +751,10 @@ HttpResponse ChainRoutes::playground(const HttpRequest& req) {
   res.status = 302;
   std::string encoded;
   for (unsigned char c : name) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') encoded += static_cast<char>(c);
-    else encoded += fmt::format("%{:02X}", c);
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~')
+      encoded += static_cast<char>(c);
+    else
+      encoded += fmt::format("%{:02X}", c);
   }
   res.headers.emplace_back("Location", "/?chain=" + encoded + "#chains");
   res.content_type = "text/plain";

@@ -156,13 +156,6 @@ struct InflightToken {
   std::atomic<int>& n_;
 };
 
-HttpResponse json_response(const json& j, int status = 200) {
-  HttpResponse res;
-  res.status = status;
-  res.body = j.dump(-1, ' ', false, json::error_handler_t::replace);
-  return res;
-}
-
 HttpResponse error_response(int status, const std::string& message, const std::string& type, const std::string& code) {
   ApiError e{status, message, type, std::nullopt, code};
   HttpResponse res = e.to_response();

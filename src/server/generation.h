@@ -6,12 +6,12 @@
 // cancelled (client gone) or the request deadline has passed.
 #include <atomic>
 #include <chrono>
-#include <stop_token>
 #include <condition_variable>
 #include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <vector>
 

@@ -1,5 +1,6 @@
 #include "server/http_connection.h"
 
+#include <fmt/format.h>
 #include <netdb.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -15,8 +16,6 @@
 #include <string>
 #include <string_view>
 #include <thread>
-
-#include <fmt/format.h>
 
 #include "server/server_options.h"
 
@@ -208,8 +207,8 @@ class ConnectionStream final : public httplib::Stream {
 struct ConnectionServer::State {
   std::mutex mu;
   std::condition_variable idle;
-  int threads = 0;             // connection threads started and not yet finished
-  std::atomic<int> open{0};    // connections being served
+  int threads = 0;           // connection threads started and not yet finished
+  std::atomic<int> open{0};  // connections being served
 };
 
 namespace {
@@ -253,8 +252,7 @@ class ThreadPerConnection final : public httplib::TaskQueue {
 
 }  // namespace
 
-ConnectionServer::ConnectionServer(ConnectionLimits limits)
-    : limits_(limits), state_(std::make_shared<State>()) {
+ConnectionServer::ConnectionServer(ConnectionLimits limits) : limits_(limits), state_(std::make_shared<State>()) {
   new_task_queue = [state = state_] { return new ThreadPerConnection(state); };
   set_keep_alive_max_count(std::max<size_t>(1, limits_.keep_alive_max_requests));
   set_tcp_nodelay(true);

@@ -19,12 +19,12 @@
 namespace llmchain::server {
 
 struct ConnectionLimits {
-  int max_connections = 4096;            // connections served at once; more get 503
-  double header_timeout_s = 10;          // a request's line and headers must arrive within this
-  size_t max_header_bytes = 64u << 10;   // request line + headers; more gets 431
-  double read_timeout_s = 30;            // body: longest wait for the next bytes
-  double write_timeout_s = 60;           // longest wait for the client to take more bytes
-  double keep_alive_timeout_s = 5;       // idle time between requests on one connection
+  int max_connections = 4096;             // connections served at once; more get 503
+  double header_timeout_s = 10;           // a request's line and headers must arrive within this
+  size_t max_header_bytes = 64u << 10;    // request line + headers; more gets 431
+  double read_timeout_s = 30;             // body: longest wait for the next bytes
+  double write_timeout_s = 60;            // longest wait for the client to take more bytes
+  double keep_alive_timeout_s = 5;        // idle time between requests on one connection
   size_t keep_alive_max_requests = 1000;  // requests on one connection before it is closed
 };
 

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 
+#include "base/json_util.h"
 #include "base/utf8.h"
 
 namespace llmchain::server {
@@ -352,39 +353,6 @@ std::optional<double> FieldReader::number(const std::string& key, double min, do
 }
 
 namespace {
-
-// Deepest array/object nesting the API accepts in a body. Far above any real request (OpenAI
-// schemas, chat messages, chain inputs), far below what recursive consumers of the value
-// (schema compiler, guards, prompt formatting) could survive.
-constexpr int kMaxJsonDepth = 128;
-
-// The nesting depth of a JSON text, scanned without recursion (strings skipped); stops
-// counting once past `limit`.
-int json_depth(std::string_view text, int limit) {
-  int depth = 0, deepest = 0;
-  bool in_string = false, escaped = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-      continue;
-    }
-    if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      deepest = std::max(deepest, ++depth);
-      if (deepest > limit) return deepest;
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return deepest;
-}
 
 // nlohmann's message without its "[json.exception.parse_error.101] " tag.
 std::string json_error_detail(const std::exception& e) {

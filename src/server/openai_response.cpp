@@ -4,6 +4,8 @@
 #include <cmath>
 #include <random>
 
+#include "server/api_error.h"
+
 namespace llmchain::server {
 
 using nlohmann::json;
@@ -105,8 +107,15 @@ json usage_chunk(const ChunkHeader& h, const char* object, const Usage& usage) {
           {"usage", usage.to_json()}};
 }
 
-std::string sse_data(const json& j) {
-  return "data: " + j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n";
+std::string sse_data(const json& j) { return "data: " + json_text(j) + "\n\n"; }
+
+std::string sse_event(std::string_view event, const json& data) {
+  std::string out = "event: ";
+  out += event;
+  out += "\ndata: ";
+  out += json_text(data);
+  out += "\n\n";
+  return out;
 }
 
 std::string base64_encode(const void* data, size_t n) {

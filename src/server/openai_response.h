@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "engine/engine.h"
@@ -44,6 +45,8 @@ nlohmann::json usage_chunk(const ChunkHeader& h, const char* object, const Usage
 
 // "data: <json>\n\n"
 std::string sse_data(const nlohmann::json& j);
+// "event: EVENT\ndata: <json>\n\n" (LangServe's and the Responses API's typed events).
+std::string sse_event(std::string_view event, const nlohmann::json& data);
 inline constexpr const char* kSseDone = "data: [DONE]\n\n";
 
 std::string base64_encode(const void* data, size_t n);

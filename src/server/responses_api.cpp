@@ -14,13 +14,6 @@ using nlohmann::json;
 
 namespace {
 
-HttpResponse json_response(const json& j, int status = 200) {
-  HttpResponse res;
-  res.status = status;
-  res.body = j.dump(-1, ' ', false, json::error_handler_t::replace);
-  return res;
-}
-
 HttpResponse bad_backend_answer() {
   return ApiError{502, "The generation backend answered in an unexpected shape.", "server_error", std::nullopt,
                   "bad_backend_response"}
@@ -55,7 +48,7 @@ HttpResponse renamed_error(HttpResponse res) {
       }
     }
   }
-  res.body = j.dump(-1, ' ', false, json::error_handler_t::replace);
+  res.body = json_text(j);
   return res;
 }
 
@@ -65,7 +58,7 @@ HttpRequest chat_request(const HttpRequest& req, const json& body) {
   HttpRequest c;
   c.method = "POST";
   c.path = "/v1/chat/completions";
-  c.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
+  c.body = json_text(body);
   c.request_id = req.request_id;
   c.client_gone = req.client_gone;
   c.headers = req.headers;

@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "server/api_error.h"
+
 namespace llmchain::server {
 
 using nlohmann::json;
@@ -35,8 +37,6 @@ std::string column_text(sqlite3_stmt* s, int i) {
   auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s, i));
   return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(s, i))) : std::string();
 }
-
-std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 }  // namespace
 
@@ -84,8 +84,8 @@ void ResponsesStore::put(const std::string& id, const json& response, const json
     bind_text(db_, ins, 1, id);
     sqlite3_bind_double(ins.s, 2,
                         std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
-    bind_text(db_, ins, 3, dump(response));
-    bind_text(db_, ins, 4, dump(items));
+    bind_text(db_, ins, 3, json_text(response));
+    bind_text(db_, ins, 4, json_text(items));
     if (sqlite3_step(ins.s) != SQLITE_DONE) sql_fail(db_, "insert");
     // Everything at or below the seq of the (max_entries + 1)-th newest row goes.
     Stmt prune;

@@ -97,8 +97,7 @@ ResponseEventWriter::ResponseEventWriter(json skeleton, const ChunkWriter& write
 bool ResponseEventWriter::emit(const char* type, json event) {
   event["type"] = type;
   event["sequence_number"] = seq_++;
-  return write_(
-      fmt::format("event: {}\ndata: {}\n\n", type, event.dump(-1, ' ', false, json::error_handler_t::replace)));
+  return write_(sse_event(type, event));
 }
 
 bool ResponseEventWriter::start(const json* chunk) {

@@ -45,10 +45,11 @@ Expected<nlohmann::json> load_server_config(const std::string& path) {
   if (!section || section.IsNull()) return out;
   if (!section.IsMap())
     return Error(ErrorCode::kInvalidArgument, fmt::format("config {}: 'server' must be a map", path));
-  static const std::set<std::string> kKeys = {
-      "model",         "host", "port",     "parallel",  "ctx_size",        "api_key",     "log_format",    "threads",
-      "chat_template", "ui",   "max_body", "max_queue", "request_timeout", "model_alias", "shutdown_grace",
-      "max_connections", "header_timeout"};
+  static const std::set<std::string> kKeys = {"model",           "host",        "port",           "parallel",
+                                              "ctx_size",        "api_key",     "log_format",     "threads",
+                                              "chat_template",   "ui",          "max_body",       "max_queue",
+                                              "request_timeout", "model_alias", "shutdown_grace", "max_connections",
+                                              "header_timeout"};
   for (const auto& kv : section) {
     std::string key = kv.first.as<std::string>();
     if (!kKeys.count(key)) {

@@ -27,9 +27,9 @@ struct ServerOptions {
   // threads fresh clients need); more get 503.
   int max_connections = 4096;
   double header_timeout_s = 10;  // a request's line and headers must arrive within this (408)
-  bool ui = true;                  // serve the playground (web/) at "/" and "/ui/*"
-  std::string chat_template;       // built-in template name overriding the model's
-  std::string model_id;            // id shown by /v1/models; empty: the first alias, else the model's name
+  bool ui = true;                // serve the playground (web/) at "/" and "/ui/*"
+  std::string chat_template;     // built-in template name overriding the model's
+  std::string model_id;          // id shown by /v1/models; empty: the first alias, else the model's name
   // Other names requests may use in "model" (--alias, repeatable); any other name is 404.
   std::vector<std::string> model_aliases;
   LogFormat log_format = LogFormat::kText;

@@ -1,7 +1,8 @@
 // End-to-end: LangServe's own client, RemoteRunnable (@langchain/core 0.3's runnables/remote,
 // installed under the alias "langserve-core"), on every chain of examples/chains.yaml served
-// by `llmchain serve` with the real engine: invoke, batch (config as a list, as the client
-// sends it), stream (chunk types uniform), streamLog, streamEvents v2, with an API key.
+// by `llmchain serve` with the real engine and by a gateway in front of it: invoke, batch
+// (config as a list, as the client sends it), stream (chunk types uniform), streamLog,
+// streamEvents v2, with an API key.
 // Runs where LLMCHAIN_E2E_MODEL is set (the server_e2e_model CTest entry); skipped otherwise.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -20,14 +21,25 @@ const CHAINS = path.join(here, '..', '..', 'examples', 'chains.yaml');
 const API_KEY = 'langserve-key';
 const skip = MODEL === '' ? 'needs LLMCHAIN_E2E_MODEL (the server_e2e_model entry)' : false;
 
-let server;
-let root;
-let logs = '';
+const GATEWAY_KEY = 'langserve-gateway-key';
+const procs = [];
+const targets = {};  // name -> { root, key, chains }
 let memoryDir;
-let chains = [];
 
-const remote = (name) =>
-  new RemoteRunnable({ url: `${root}/chains/${name}`, options: { timeout: 120000, headers: { Authorization: `Bearer ${API_KEY}` } } });
+function startProcess(name, args) {
+  const child = spawn(BIN, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, LLMCHAIN_MEMORY_DIR: path.join(memoryDir, name) },
+  });
+  const p = { name, child, logs: '' };
+  child.stdout.on('data', (d) => { p.logs += d; });
+  child.stderr.on('data', (d) => { p.logs += d; });
+  procs.push(p);
+  return p;
+}
+
+const remote = (t, name, key = t.key) =>
+  new RemoteRunnable({ url: `${t.root}/chains/${name}`, options: { timeout: 120000, headers: { Authorization: `Bearer ${key}` } } });
 
 // An input for a chain: every variable it declares, with a short value.
 function inputFor(chain) {
@@ -39,43 +51,53 @@ function inputFor(chain) {
 // What a chain's output looks like: JSON chains give objects, text chains strings.
 const kind = (v) => (Array.isArray(v) ? 'array' : v === null ? 'null' : typeof v);
 
+// `llmchain serve` with the model and the example chains, and a gateway in front of it that
+// runs the same chains with the engine as its model (the deployment's two roles).
 before(async () => {
   if (skip) return;
-  const port = await freePort();
   memoryDir = fs.mkdtempSync(path.join(os.tmpdir(), 'llmchain-langserve-'));
-  server = spawn(BIN, ['serve', '--host', '127.0.0.1', '--port', String(port), '--parallel', '8', '--max-queue', '64',
-    '--api-key', API_KEY, '-m', MODEL, '--ctx-size', '1024', '--config', CHAINS, '--log-format', 'json'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, LLMCHAIN_MEMORY_DIR: memoryDir },
-  });
-  server.stdout.on('data', (d) => { logs += d; });
-  server.stderr.on('data', (d) => { logs += d; });
-  root = `http://127.0.0.1:${port}`;
-  await waitReady(root, 60000, () => logs);
-  const r = await fetch(root + '/chains', { headers: { Authorization: `Bearer ${API_KEY}` } });
-  chains = (await r.json()).data;
-  assert.ok(chains.length >= 5, 'the example chains are served');
+  const pe = await freePort();
+  const engine = startProcess('serve', ['serve', '--host', '127.0.0.1', '--port', String(pe), '--parallel', '8',
+    '--max-queue', '64', '--api-key', API_KEY, '-m', MODEL, '--ctx-size', '1024', '--config', CHAINS,
+    '--log-format', 'json']);
+  const serveRoot = `http://127.0.0.1:${pe}`;
+  await waitReady(serveRoot, 60000, () => engine.logs);
+  const pg = await freePort();
+  const gateway = startProcess('gateway', ['serve', '--role', 'gateway', '--host', '127.0.0.1', '--port', String(pg),
+    '--upstream', serveRoot, '--upstream-api-key', API_KEY, '--api-key', GATEWAY_KEY, '--config', CHAINS,
+    '--health-interval', '1', '--log-format', 'json']);
+  const gatewayRoot = `http://127.0.0.1:${pg}`;
+  await waitReady(gatewayRoot, 30000, () => gateway.logs);
+  for (const [name, root, key] of [['serve', serveRoot, API_KEY], ['gateway', gatewayRoot, GATEWAY_KEY]]) {
+    const r = await fetch(root + '/chains', { headers: { Authorization: `Bearer ${key}` } });
+    const chains = (await r.json()).data;
+    assert.ok(chains.length >= 5, `${name}: the example chains are served`);
+    targets[name] = { root, key, chains };
+  }
 });
 
 after(async () => {
-  if (!server) return;
-  const exited = new Promise((resolve) => server.on('exit', (code) => resolve(code)));
-  server.kill('SIGTERM');
-  assert.equal(await exited, 0, 'graceful shutdown exits 0; log:\n' + logs);
-  fs.rmSync(memoryDir, { recursive: true, force: true });
+  for (const p of procs.reverse()) {
+    const exited = new Promise((resolve) => p.child.on('exit', (code) => resolve(code)));
+    p.child.kill('SIGTERM');
+    assert.equal(await exited, 0, `${p.name}: graceful shutdown exits 0; log:\n${p.logs}`);
+  }
+  if (memoryDir) fs.rmSync(memoryDir, { recursive: true, force: true });
 });
 
-describe('RemoteRunnable', { skip }, () => {
+for (const target of ['serve', 'gateway']) {
+describe(`RemoteRunnable against ${target}`, { skip }, () => {
   // The chains run concurrently (the engine batches them), each chain's calls in order.
   test('invoke, batch and stream on every example chain', async () => {
-    await Promise.all(chains.map(async (chain) => {
-      const r = remote(chain.name);
+    const t = targets[target];
+    await Promise.all(t.chains.map(async (chain) => {
+      const r = remote(t, chain.name);
       const input = inputFor(chain);
-      const out = await r.invoke(input, { configurable: { session_id: 'e2e-1' } });
+      const out = await r.invoke(input, { configurable: { session_id: `${target}-1` } });
       assert.ok(out !== undefined && out !== null, `${chain.name}: invoke returned nothing`);
 
       // batch: the client sends config as a list (one per input).
-      const outs = await r.batch([input, input], [{ configurable: { session_id: 'e2e-2' } }, { configurable: { session_id: 'e2e-3' } }]);
+      const outs = await r.batch([input, input], [{ configurable: { session_id: `${target}-2` } }, { configurable: { session_id: `${target}-3` } }]);
       assert.equal(outs.length, 2, `${chain.name}: batch`);
       for (const o of outs) assert.equal(kind(o), kind(out), `${chain.name}: batch output type`);
 
@@ -92,8 +114,9 @@ describe('RemoteRunnable', { skip }, () => {
   });
 
   test('streamLog and streamEvents v2 on every example chain', async () => {
-    await Promise.all(chains.map(async (chain) => {
-      const r = remote(chain.name);
+    const t = targets[target];
+    await Promise.all(t.chains.map(async (chain) => {
+      const r = remote(t, chain.name);
       const input = inputFor(chain);
       let patches = 0;
       let state;
@@ -128,13 +151,15 @@ describe('RemoteRunnable', { skip }, () => {
   });
 
   test('a wrong API key is refused', async () => {
-    const bad = new RemoteRunnable({ url: `${root}/chains/${chains[0].name}`, options: { headers: { Authorization: 'Bearer nope' } } });
-    await assert.rejects(bad.invoke(inputFor(chains[0])), /401/);
+    const t = targets[target];
+    await assert.rejects(remote(t, t.chains[0].name, 'nope').invoke(inputFor(t.chains[0])), /401/);
   });
 
   test('schemas: typed input, config, output', async () => {
-    const h = { headers: { Authorization: `Bearer ${API_KEY}` } };
-    for (const chain of chains) {
+    const t = targets[target];
+    const root = t.root;
+    const h = { headers: { Authorization: `Bearer ${t.key}` } };
+    for (const chain of t.chains) {
       const input = await (await fetch(`${root}/chains/${chain.name}/input_schema`, h)).json();
       for (const v of chain.input_variables) assert.equal(input.properties[v].type, 'string', `${chain.name}.${v}`);
       const config = await fetch(`${root}/chains/${chain.name}/config_schema`, h);
@@ -143,3 +168,4 @@ describe('RemoteRunnable', { skip }, () => {
     }
   });
 });
+}

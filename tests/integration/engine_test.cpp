@@ -6,8 +6,8 @@
 #include <atomic>
 #include <fstream>
 #include <future>
-#include <stop_token>
 #include <nlohmann/json.hpp>
+#include <stop_token>
 #include <thread>
 
 #include "engine/local_engine.h"

@@ -35,15 +35,17 @@ TEST(Errors, SyntaxErrorsHaveNameAndLine) {
 // A macro calling itself twice per level stays within the depth limit yet is exponential: the
 // render stops at the call budget (found by chat_template_fuzz).
 TEST(Errors, ExponentialMacrosStopAtTheCallBudget) {
-  std::string r = render(
-      "{% macro f(n) %}{% if n < 60 %}{{ f(n + 1) }}{{ f(n + 1) }}{% endif %}{% endmacro %}{{ f(0) }}");
+  std::string r =
+      render("{% macro f(n) %}{% if n < 60 %}{{ f(n + 1) }}{{ f(n + 1) }}{% endif %}{% endmacro %}{{ f(0) }}");
   EXPECT_NE(r.find("macro call limit"), std::string::npos) << r.substr(0, 200);
 }
 
 // Appending to a string in a loop copies it each time: the bytes built in all are bounded.
 TEST(Errors, QuadraticStringBuildingStops) {
   std::string r = render(
-      "{% set ns = namespace(s='') %}{% for i in range(100000) %}{% set ns.s = ns.s ~ 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx' %}{% endfor %}{{ ns.s | length }}");
+      "{% set ns = namespace(s='') %}{% for i in range(100000) %}{% set ns.s = ns.s ~ "
+      "'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx' %}{% "
+      "endfor %}{{ ns.s | length }}");
   EXPECT_NE(r.find("string building limit"), std::string::npos) << r.substr(0, 200);
 }
 

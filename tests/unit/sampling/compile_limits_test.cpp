@@ -85,7 +85,8 @@ TEST(CompileLimits, DeepNestingIsAnError) {
   EXPECT_NE(chain.error().message().find("nested"), std::string::npos) << chain.error().message();
 
   // Regex groups in a string pattern.
-  auto pattern = json_schema_to_gbnf({{"type", "string"}, {"pattern", std::string(40000, '(') + std::string(40000, ')')}});
+  auto pattern =
+      json_schema_to_gbnf({{"type", "string"}, {"pattern", std::string(40000, '(') + std::string(40000, ')')}});
   ASSERT_FALSE(pattern.ok());
 
   // GBNF groups.
@@ -112,11 +113,13 @@ TEST(CompileLimits, SchemaShapesTheGrammarCannotHold) {
   EXPECT_NE(anchored.error().message().find("group the alternatives"), std::string::npos);
   EXPECT_TRUE(json_schema_to_gbnf({{"type", "string"}, {"pattern", "^(a|b)$"}}).ok());
   // A $ref cycle with nothing in between describes no document.
-  auto cycle = compile(json::parse(R"({"$ref": "#/$defs/a", "$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/a"}}})"));
+  auto cycle = compile(
+      json::parse(R"({"$ref": "#/$defs/a", "$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/a"}}})"));
   ASSERT_FALSE(cycle.ok());
   EXPECT_NE(cycle.error().message().find("cycle"), std::string::npos) << cycle.error().message();
   // Through anyOf, the cycle reaches the grammar, whose left recursion is reported in schema terms.
-  auto left = compile(json::parse(R"({"$ref": "#/$defs/a", "$defs": {"a": {"anyOf": [{"$ref": "#/$defs/a"}, {"type": "null"}]}}})"));
+  auto left = compile(
+      json::parse(R"({"$ref": "#/$defs/a", "$defs": {"a": {"anyOf": [{"$ref": "#/$defs/a"}, {"type": "null"}]}}})"));
   ASSERT_FALSE(left.ok());
   EXPECT_NE(left.error().message().find("refers back to itself"), std::string::npos) << left.error().message();
 }

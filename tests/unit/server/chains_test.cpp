@@ -330,7 +330,7 @@ TEST_F(ChainsTest, StreamEventsV2) {
       ASSERT_FALSE(root_id.empty());
       EXPECT_EQ(d["parent_ids"][0], root_id) << "a step's parents start at the root run";
       model_text += d["event"] == "on_llm_stream" ? d["data"]["chunk"]["text"].get<std::string>()
-                                                   : d["data"]["chunk"]["content"].get<std::string>();
+                                                  : d["data"]["chunk"]["content"].get<std::string>();
     }
   }
   auto has = [&](const char* k) { return std::find(kinds.begin(), kinds.end(), k) != kinds.end(); };
@@ -365,7 +365,8 @@ TEST_F(ChainsTest, StreamLogBuildsTheRunLog) {
   bool parser = false, model = false;
   for (auto& [key, log] : state["logs"].items()) {
     if (log["type"] == "parser") parser = true;
-    if (log["type"] == "llm" || log["type"] == "chat_model") model = log["final_output"].is_object() || log["final_output"].is_string();
+    if (log["type"] == "llm" || log["type"] == "chat_model")
+      model = log["final_output"].is_object() || log["final_output"].is_string();
     EXPECT_FALSE(log["end_time"].is_null()) << key;
   }
   EXPECT_TRUE(parser);
@@ -375,10 +376,11 @@ TEST_F(ChainsTest, StreamLogBuildsTheRunLog) {
 TEST_F(ChainsTest, BatchTakesOneConfigPerInput) {
   start_with_chains();
   auto r = post("/chains/greet/batch", json{{"inputs", {{{"name", "a"}}, {{"name", "b"}}}},
-                                           {"config", {{{"configurable", {{"session_id", "x"}}}}, json::object()}}});
+                                            {"config", {{{"configurable", {{"session_id", "x"}}}}, json::object()}}});
   ASSERT_EQ(r->status, 200) << r->body;
   EXPECT_EQ(json::parse(r->body)["output"].size(), 2u);
-  auto bad = post("/chains/greet/batch", json{{"inputs", {{{"name", "a"}}}}, {"config", {json::object(), json::object(), json::object()}}});
+  auto bad = post("/chains/greet/batch",
+                  json{{"inputs", {{{"name", "a"}}}}, {"config", {json::object(), json::object(), json::object()}}});
   EXPECT_EQ(bad->status, 400) << bad->body;
 }
 
