@@ -3,7 +3,8 @@
 # fuzz/NAME_fuzz.cpp; its seeds and regression inputs in fuzz/corpus/NAME/.
 set(LLMCHAIN_FUZZ_TARGETS gguf json_schema gbnf regex chat_template yaml_chain guards http_request)
 # Libraries built with coverage instrumentation in fuzz builds.
-set(LLMCHAIN_FUZZ_LIBRARIES llmchain_base llmchain_gguf llmchain_sampling llmchain_chat llmchain_chain llmchain_server)
+set(LLMCHAIN_FUZZ_LIBRARIES llmchain_base llmchain_gguf llmchain_sampling llmchain_chat llmchain_engine_api llmchain_chain
+    llmchain_server)
 
 # llmchain_fuzz_libs(NAME OUT): the libraries harness NAME links.
 function(llmchain_fuzz_libs name out)

@@ -1,10 +1,12 @@
 #pragma once
 // The Engine interface: what the server and the chain layer's local LLM use.
 // Implementations: engine::LocalEngine (model + scheduler, continuous batching).
-// Thread-safe: many callers may call generate() concurrently; each call blocks
-// until its sequence finishes and streams tokens through its callback.
+// Thread-safe: many callers may submit() concurrently; each gets a Generation
+// (engine/generation.h) that streams its tokens and gives its result, without a
+// thread of its own. generate() is the blocking form over it.
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <stop_token>
@@ -15,6 +17,8 @@
 #include "sampling/params.h"
 
 namespace llmchain::engine {
+
+class Generation;
 
 struct ChatMessage {
   std::string role;  // system | user | assistant | tool
@@ -42,7 +46,8 @@ struct GenerateRequest {
   bool ignore_eos = false;
   int32_t logprobs = -1;  // -1: off; N >= 0: chosen token's logprob and N top alternatives
   // Stops the sequence once requested, wherever it is: compiling its constraint, queued,
-  // prefilling or generating (it then ends with kCancelled, or finish reason "cancelled").
+  // prefilling or generating (it then ends with finish reason "cancelled"); the same as
+  // Generation::cancel().
   std::stop_token cancel;
 };
 
@@ -98,9 +103,14 @@ class Engine {
                                                     bool add_generation_prompt, const std::string& template_name = "",
                                                     const nlohmann::json& tools = nullptr) const = 0;
 
-  // Blocks until done. Errors: kInvalidArgument (bad params, prompt too long, schema rejected),
-  // kResourceExhausted (queue full), kCancelled.
-  virtual Expected<GenerateResult> generate(const GenerateRequest& req, const TokenCallback& on_token) = 0;
+  // Queues a generation and returns at once with its handle (the request is validated and its
+  // constraint compiled first, on the caller's thread, within EngineOptions::constraint_timeout_s).
+  // Errors end the generation: kInvalidArgument (bad params, prompt too long, schema rejected),
+  // kResourceExhausted (queue full), kUnavailable / kCancelled (shutting down).
+  virtual std::shared_ptr<Generation> submit(GenerateRequest req) = 0;
+  // submit(), then the caller's thread drains the events into on_token (false cancels) and
+  // returns the result.
+  Expected<GenerateResult> generate(const GenerateRequest& req, const TokenCallback& on_token);
   // Mean-pooled, L2-normalised embedding of the token sequence.
   virtual Expected<std::vector<float>> embed(const std::vector<int32_t>& tokens) = 0;
   virtual EngineStats stats() const = 0;

@@ -101,8 +101,11 @@ Expected<std::string> LocalEngine::apply_chat_template(const std::vector<ChatMes
   });
 }
 
-Expected<GenerateResult> LocalEngine::generate(const GenerateRequest& req, const TokenCallback& on_token) {
-  return capture([&]() -> GenerateResult {
+std::shared_ptr<Generation> LocalEngine::submit(GenerateRequest req) {
+  auto r = std::make_shared<Request>();
+  r->kind = Request::Kind::kGenerate;
+  r->gen = std::make_shared<Generation>(req.cancel);
+  auto queued = capture([&]() -> bool {
     if (req.prompt.empty()) fail(ErrorCode::kInvalidArgument, "the prompt is empty (no tokens)");
     for (int32_t t : req.prompt)
       if (t < 0 || t >= model_->hparams().n_vocab)
@@ -118,20 +121,18 @@ Expected<GenerateResult> LocalEngine::generate(const GenerateRequest& req, const
     budget.deadline = std::chrono::steady_clock::now() +
                       std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                           std::chrono::duration<double>(std::max(0.001, opts_.constraint_timeout_s)));
-    budget.stop = req.cancel;
-    Request r;
-    r.kind = Request::Kind::kGenerate;
-    r.req = &req;
-    r.on_token = &on_token;
-    r.sampler = sampling::Sampler::create(sp, req.constraint, scheduler_->vocab(), budget).value();
-    if (r.sampler->constrained()) {
-      r.sampler->min_tokens_to_complete();  // the start state's completion, computed here too
+    budget.stop = r->gen->stop_token();
+    r->sampler = sampling::Sampler::create(sp, req.constraint, scheduler_->vocab(), budget).value();
+    if (r->sampler->constrained()) {
+      r->sampler->min_tokens_to_complete();  // the start state's completion, computed here too
       budget.check();
     }
-    scheduler_->submit_and_wait(r);
-    if (r.error) throw *r.error;
-    return std::move(r.result);
+    r->req = std::move(req);
+    scheduler_->submit(r);
+    return true;
   });
+  if (!queued) r->gen->finish(queued.error());
+  return r->gen;
 }
 
 Expected<std::vector<float>> LocalEngine::embed(const std::vector<int32_t>& tokens) {
@@ -142,12 +143,12 @@ Expected<std::vector<float>> LocalEngine::embed(const std::vector<int32_t>& toke
     for (int32_t t : tokens)
       if (t < 0 || t >= model_->hparams().n_vocab)
         fail(ErrorCode::kInvalidArgument, "token id {} is outside the vocabulary", t);
-    Request r;
-    r.kind = Request::Kind::kEmbed;
-    r.embed_tokens = tokens;
+    auto r = std::make_shared<Request>();
+    r->kind = Request::Kind::kEmbed;
+    r->embed_tokens = tokens;
     scheduler_->submit_and_wait(r);
-    if (r.error) throw *r.error;
-    return std::move(r.embedding);
+    if (r->error) throw *r->error;
+    return std::move(r->embedding);
   });
 }
 

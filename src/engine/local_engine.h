@@ -55,7 +55,7 @@ class LocalEngine : public Engine {
   Expected<std::string> apply_chat_template(const std::vector<ChatMessage>& messages, bool add_generation_prompt,
                                             const std::string& template_name,
                                             const nlohmann::json& tools) const override;
-  Expected<GenerateResult> generate(const GenerateRequest& req, const TokenCallback& on_token) override;
+  std::shared_ptr<Generation> submit(GenerateRequest req) override;
   Expected<std::vector<float>> embed(const std::vector<int32_t>& tokens) override;
   EngineStats stats() const override;
 

@@ -45,8 +45,22 @@ Scheduler::~Scheduler() {
   thread_.join();
 }
 
-void Scheduler::submit_and_wait(Request& r) {
-  r.t_submit = now_seconds();
+void Request::complete() {
+  if (gen) {
+    if (error) {
+      gen->finish(std::move(*error));
+    } else {
+      gen->finish(std::move(result));
+    }
+    return;
+  }
+  std::lock_guard<std::mutex> lock(mu);
+  done = true;
+  cv.notify_all();
+}
+
+void Scheduler::submit(std::shared_ptr<Request> r) {
+  r->t_submit = now_seconds();
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stop_) throw Error(ErrorCode::kUnavailable, "engine is shutting down");
@@ -55,11 +69,15 @@ void Scheduler::submit_and_wait(Request& r) {
       throw Error(ErrorCode::kResourceExhausted,
                   fmt::format("server busy: {} requests already waiting (max_queue)", queue_.size()));
     }
-    queue_.push_back(&r);
+    queue_.push_back(std::move(r));
   }
   cv_.notify_all();
-  std::unique_lock<std::mutex> lock(r.mu);
-  r.cv.wait(lock, [&] { return r.done; });
+}
+
+void Scheduler::submit_and_wait(const std::shared_ptr<Request>& r) {
+  submit(r);
+  std::unique_lock<std::mutex> lock(r->mu);
+  r->cv.wait(lock, [&] { return r->done; });
 }
 
 EngineStats Scheduler::stats() const {
@@ -83,21 +101,19 @@ void Scheduler::loop() {
       if (stop_) break;
       // Requests cancelled while they waited leave the queue without ever taking a slot.
       for (auto it = queue_.begin(); it != queue_.end();) {
-        Request* r = *it;
-        if (r->kind != Request::Kind::kGenerate || !r->req->cancel.stop_requested()) {
+        std::shared_ptr<Request> r = *it;
+        if (!r->cancelled()) {
           ++it;
           continue;
         }
         it = queue_.erase(it);
-        std::lock_guard<std::mutex> rl(r->mu);
         r->result.finish_reason = "cancelled";
         r->result.total_s = now_seconds() - r->t_submit;
-        r->done = true;
-        r->cv.notify_all();
+        r->complete();
       }
       // Admit waiting requests into free slots (between decode steps).
       while (!queue_.empty()) {
-        Request* r = queue_.front();
+        std::shared_ptr<Request> r = queue_.front();
         lock.unlock();
         bool ok = admit(r);
         lock.lock();
@@ -109,23 +125,21 @@ void Scheduler::loop() {
     step();
   }
   // Shutdown: fail everything still pending.
-  std::deque<Request*> pending;
+  std::deque<std::shared_ptr<Request>> pending;
   {
     std::lock_guard<std::mutex> lock(mu_);
     pending.swap(queue_);
   }
   for (auto& s : slots_)
     if (s.req) finish(s, "cancelled", Error(ErrorCode::kCancelled, "engine shut down"));
-  for (Request* r : pending) {
-    std::lock_guard<std::mutex> lock(r->mu);
+  for (auto& r : pending) {
     r->error = Error(ErrorCode::kCancelled, "engine shut down");
-    r->done = true;
-    r->cv.notify_all();
+    r->complete();
   }
 }
 
-bool Scheduler::admit(Request* r) {
-  const std::vector<int32_t>& prompt = r->kind == Request::Kind::kEmbed ? r->embed_tokens : r->req->prompt;
+bool Scheduler::admit(const std::shared_ptr<Request>& r) {
+  const std::vector<int32_t>& prompt = r->kind == Request::Kind::kEmbed ? r->embed_tokens : r->req.prompt;
   Slot* best = nullptr;
   size_t best_common = 0;
   for (auto& s : slots_) {
@@ -142,14 +156,14 @@ bool Scheduler::admit(Request* r) {
   return true;
 }
 
-void Scheduler::start_slot(Slot& s, Request* r) {
+void Scheduler::start_slot(Slot& s, const std::shared_ptr<Request>& r) {
   s.req = r;
   s.n_gen = 0;
   s.pending = -1;
   s.t_first = 0;
   s.embed_sum.clear();
   const bool embed = r->kind == Request::Kind::kEmbed;
-  const std::vector<int32_t>& prompt = embed ? r->embed_tokens : r->req->prompt;
+  const std::vector<int32_t>& prompt = embed ? r->embed_tokens : r->req.prompt;
   // Reuse the longest cached prefix (at least one prompt token must be computed to get
   // logits): this slot's own, or another slot's (busy or idle), whose K/V rows are copied
   // over; between steps every token in a slot's `cached` has its K/V written.
@@ -185,7 +199,7 @@ void Scheduler::start_slot(Slot& s, Request* r) {
     s.embed_sum.assign(model_->hparams().n_embd, 0.0);
     return;
   }
-  const GenerateRequest& g = *r->req;
+  const GenerateRequest& g = r->req;
   const int32_t room = n_ctx_ - static_cast<int32_t>(prompt.size());
   s.max_tokens = g.max_tokens < 0 ? room : std::min(g.max_tokens, room);
   if (r->sampler) {
@@ -226,7 +240,7 @@ void Scheduler::start_slot(Slot& s, Request* r) {
 void Scheduler::step() {
   // Sequences whose request was cancelled (client gone, timed out) stop before this step.
   for (auto& s : slots_) {
-    if (s.req && s.req->kind == Request::Kind::kGenerate && s.req->req->cancel.stop_requested()) {
+    if (s.req && s.req->cancelled()) {
       finish(s, "cancelled");
     }
   }
@@ -245,7 +259,7 @@ void Scheduler::step() {
   for (auto& s : slots_) {
     if (!s.req) continue;
     const bool embed = s.req->kind == Request::Kind::kEmbed;
-    const std::vector<int32_t>& prompt = embed ? s.req->embed_tokens : s.req->req->prompt;
+    const std::vector<int32_t>& prompt = embed ? s.req->embed_tokens : s.req->req.prompt;
     while (s.prompt_next < prompt.size() && static_cast<int32_t>(batch.size()) < budget) {
       const bool last = s.prompt_next + 1 == prompt.size();
       batch.push_back({prompt[s.prompt_next], static_cast<int32_t>(s.cached.size()), s.id, last && !embed});
@@ -311,7 +325,7 @@ void Scheduler::step() {
 
 void Scheduler::on_logits(Slot& s, const float* logits) {
   Request& r = *s.req;
-  const GenerateRequest& g = *r.req;
+  const GenerateRequest& g = r.req;
   const int32_t n_vocab = model_->hparams().n_vocab;
   s.logits.assign(logits, logits + n_vocab);
   if (s.max_tokens <= 0) {
@@ -356,7 +370,6 @@ void Scheduler::on_logits(Slot& s, const float* logits) {
   auto out = s.stop->push(s.decoder->push(tok));
   ev.text = std::move(out.emit);
   emit(s, std::move(ev));
-  if (!s.req) return;  // cancelled by the callback
   if (out.stopped || s.sampler->grammar_done()) {
     finish(s, "stop");
   } else if (s.n_gen >= s.max_tokens || static_cast<int32_t>(s.cached.size()) + 1 >= n_ctx_) {
@@ -370,12 +383,12 @@ void Scheduler::on_logits(Slot& s, const float* logits) {
 void Scheduler::emit(Slot& s, TokenEvent ev) {
   Request& r = *s.req;
   r.result.text += ev.text;
-  if (r.req->logprobs >= 0) r.result.logprobs.push_back(ev);
-  if (r.on_token && *r.on_token && !(*r.on_token)(ev)) finish(s, "cancelled");
+  if (r.req.logprobs >= 0) r.result.logprobs.push_back(ev);
+  r.gen->push(std::move(ev));
 }
 
 void Scheduler::finish(Slot& s, const char* reason, std::optional<Error> err) {
-  Request* r = s.req;
+  std::shared_ptr<Request> r = std::move(s.req);
   if (!r) return;
   const std::string why = reason;
   if (!err && r->kind == Request::Kind::kGenerate && why != "cancelled" && s.decoder && s.stop) {
@@ -386,7 +399,7 @@ void Scheduler::finish(Slot& s, const char* reason, std::optional<Error> err) {
       TokenEvent ev;
       ev.text = std::move(rest);
       r->result.text += ev.text;
-      if (r->on_token && *r->on_token) (*r->on_token)(ev);
+      r->gen->push(std::move(ev));
     }
     if (tail.stopped) reason = "stop";
   }
@@ -394,7 +407,6 @@ void Scheduler::finish(Slot& s, const char* reason, std::optional<Error> err) {
   r->result.total_s = now_seconds() - r->t_submit;
   r->result.time_to_first_token_s = s.t_first > 0 ? s.t_first - r->t_submit : r->result.total_s;
   if (err) r->error = std::move(err);
-  s.req = nullptr;
   s.pending = -1;
   s.last_used = ++clock_;
   s.sampler.reset();
@@ -404,9 +416,7 @@ void Scheduler::finish(Slot& s, const char* reason, std::optional<Error> err) {
     std::lock_guard<std::mutex> lock(mu_);
     --running_;
   }
-  std::lock_guard<std::mutex> lock(r->mu);
-  r->done = true;
-  r->cv.notify_all();
+  r->complete();
 }
 
 }  // namespace llmchain::engine

@@ -10,6 +10,7 @@
 
 #include "base/thread_pool.h"
 #include "engine/engine.h"
+#include "engine/generation.h"
 #include "engine/local_engine.h"
 #include "model/forward.h"
 #include "model/kv_cache.h"
@@ -20,11 +21,12 @@
 
 namespace llmchain::engine {
 
-// One submitted unit of work; lives on the caller's stack while it waits.
+// One submitted unit of work, shared by the submitter and the scheduler. A generation reports
+// through `gen` (its events and its end); an embedding's submitter waits on `done`.
 struct Request {
   enum class Kind { kGenerate, kEmbed } kind = Kind::kGenerate;
-  const GenerateRequest* req = nullptr;
-  const TokenCallback* on_token = nullptr;
+  GenerateRequest req;
+  std::shared_ptr<Generation> gen;
   std::vector<int32_t> embed_tokens;
   // Built by the submitter (compiling a constraint is never done on the decode thread).
   std::unique_ptr<sampling::Sampler> sampler;
@@ -34,9 +36,13 @@ struct Request {
   std::optional<Error> error;
   double t_submit = 0;
 
-  bool done = false;
+  bool done = false;  // embeddings
   std::mutex mu;
   std::condition_variable cv;
+
+  bool cancelled() const { return gen && gen->cancelled(); }
+  // Ends the request: the generation's result (or error), or wakes the embedding's submitter.
+  void complete();
 };
 
 class Scheduler {
@@ -45,8 +51,11 @@ class Scheduler {
             const EngineOptions& opts);
   ~Scheduler();
 
-  // Queues the request and blocks until it has finished (result or error set).
-  void submit_and_wait(Request& r);
+  // Queues the request; it ends through Request::complete. Throws Error when the queue is full
+  // (kResourceExhausted) or the scheduler is stopping (kUnavailable).
+  void submit(std::shared_ptr<Request> r);
+  // submit(), then blocks until the request has completed (embeddings).
+  void submit_and_wait(const std::shared_ptr<Request>& r);
   EngineStats stats() const;
   int32_t n_ctx() const { return n_ctx_; }
   const std::shared_ptr<const sampling::CompiledVocab>& vocab() const { return vocab_; }
@@ -54,7 +63,7 @@ class Scheduler {
  private:
   struct Slot {
     int id = 0;
-    Request* req = nullptr;
+    std::shared_ptr<Request> req;
     std::vector<int32_t> cached;  // tokens whose K/V are in positions [0, cached.size())
     size_t prompt_next = 0;       // next prompt token to prefill
     int32_t pending = -1;         // sampled token not yet decoded
@@ -70,8 +79,8 @@ class Scheduler {
   };
 
   void loop();
-  bool admit(Request* r);  // false: no free slot
-  void start_slot(Slot& s, Request* r);
+  bool admit(const std::shared_ptr<Request>& r);  // false: no free slot
+  void start_slot(Slot& s, const std::shared_ptr<Request>& r);
   void step();
   void on_logits(Slot& s, const float* logits);
   void emit(Slot& s, TokenEvent ev);
@@ -91,7 +100,7 @@ class Scheduler {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Request*> queue_;
+  std::deque<std::shared_ptr<Request>> queue_;
   bool stop_ = false;
   int32_t running_ = 0;
   int64_t prompt_total_ = 0, gen_total_ = 0, rejected_total_ = 0;

@@ -1,7 +1,6 @@
 #include "server/generation.h"
 
 #include <algorithm>
-#include <thread>
 
 namespace llmchain::server {
 
@@ -60,74 +59,41 @@ std::shared_ptr<GenerationJob> GenerationJob::start(engine::Engine& engine, engi
   job->metrics_ = metrics;
   if (metrics) job->recorder_.emplace(*metrics, model, started);
   job->keepalive_ = std::move(keepalive);
-  req.cancel = job->stop_.get_token();
+  job->tracker_ = &tracker;
   tracker.add(job);
-  // The thread keeps the job alive until generate() returns, even if the
-  // consumer (HTTP connection) has gone away.
-  std::thread([job, &engine, &tracker, req = std::move(req)]() mutable {
-    Expected<engine::GenerateResult> r = Error(ErrorCode::kInternal, "generation did not run");
-    try {
-      r = engine.generate(req, [&](const engine::TokenEvent& ev) { return job->on_token(ev); });
-    } catch (const Error& e) {
-      r = e;
-    } catch (const std::exception& e) {
-      r = Error(ErrorCode::kInternal, std::string("engine failed: ") + e.what());
-    }
-    job->finish(std::move(r));
-    tracker.remove(job.get());
-  }).detach();
+  job->gen_ = engine.submit(std::move(req));
+  // A tap on the engine's thread (the events stay queued for next()); it keeps the job alive
+  // until the generation ends, even if the consumer (HTTP connection) has gone away.
+  job->gen_->subscribe({[job](const engine::TokenEvent&) { job->on_token(); },
+                        [job](const Expected<engine::GenerateResult>& r) { job->on_done(r); }},
+                       nullptr, /*consume=*/false);
   return job;
 }
 
 GenerationJob::~GenerationJob() = default;
 
-bool GenerationJob::on_token(const engine::TokenEvent& ev) {
-  auto now = Clock::now();
+void GenerationJob::on_token() {
   if (recorder_) recorder_->on_token();
-  if (deadline_ && now > *deadline_) {
-    timed_out_.store(true);
-    stop_.request_stop();
-    cv_.notify_all();
-    return false;
-  }
-  if (cancelled_.load()) return false;
-  {
-    std::lock_guard lock(mu_);
-    events_.push_back(ev);
-  }
-  cv_.notify_all();
-  return true;
+  if (deadline_ && Clock::now() > *deadline_ && !timed_out_.exchange(true)) gen_->cancel();
 }
 
-void GenerationJob::finish(Expected<engine::GenerateResult> r) {
+void GenerationJob::on_done(const Expected<engine::GenerateResult>& r) {
   if (recorder_) recorder_->on_finish(r.ok(), r.ok() ? r->prompt_tokens : 0, r.ok() ? r->completion_tokens : 0);
   if (metrics_) {
     if (cancelled_.load() && !timed_out_.load()) metrics_->record_cancel();
     if (timed_out_.load()) metrics_->record_timeout();
   }
-  {
-    std::lock_guard lock(mu_);
-    result_.emplace(std::move(r));
-    done_ = true;
-  }
   keepalive_.reset();
-  cv_.notify_all();
+  tracker_->remove(this);
 }
 
 GenerationJob::Wait GenerationJob::next(std::vector<engine::TokenEvent>& out, Clock::time_point until) {
-  std::unique_lock lock(mu_);
-  cv_.wait_until(lock, until, [&] { return !events_.empty() || done_; });
-  if (!events_.empty()) {
-    out.insert(out.end(), std::make_move_iterator(events_.begin()), std::make_move_iterator(events_.end()));
-    events_.clear();
-    return Wait::kEvents;
+  switch (gen_->next(out, until)) {
+    case engine::Generation::Next::kEvents: return Wait::kEvents;
+    case engine::Generation::Next::kDone: return Wait::kDone;
+    case engine::Generation::Next::kTimeout: break;
   }
-  return done_ ? Wait::kDone : Wait::kTimeout;
-}
-
-bool GenerationJob::wait_done(Clock::time_point until) {
-  std::unique_lock lock(mu_);
-  return cv_.wait_until(lock, until, [&] { return done_; });
+  return Wait::kTimeout;
 }
 
 }  // namespace llmchain::server

@@ -1,9 +1,9 @@
 #pragma once
-// Runs one Engine::generate call on its own thread and hands its token events
-// to a consumer through a queue, so a slow HTTP client never blocks the engine:
-// the engine's callback only appends to the queue and returns at once. The
-// callback returns false (cancelling that sequence only) once the consumer has
-// cancelled (client gone) or the request deadline has passed.
+// One generation a route serves: the engine's Generation (engine/generation.h, no thread of
+// its own) plus what the server keeps around it: the request deadline (checked on every
+// token, cancelling the sequence once passed), metrics, the admission ticket, and the job
+// tracker that lets shutdown wait for it. A slow HTTP client never blocks the engine: events
+// queue in the Generation until the route's writer takes them.
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "engine/engine.h"
+#include "engine/generation.h"
 #include "server/metrics.h"
 
 namespace llmchain::server {
@@ -82,9 +83,10 @@ class GenerationJob {
  public:
   enum class Wait { kEvents, kDone, kTimeout };
 
-  // Starts engine.generate(req) on a new thread. The engine, tracker and metrics
-  // must outlive the job (the server waits for the tracker to drain on shutdown).
-  // Metrics (may be null) are recorded under the `model` label.
+  // Submits req to the engine. The engine, tracker and metrics must outlive the job (the
+  // server waits for the tracker to drain on shutdown). Metrics (may be null) are recorded
+  // under the `model` label; `keepalive` (e.g. the admission ticket) is released when the
+  // generation ends.
   static std::shared_ptr<GenerationJob> start(engine::Engine& engine, engine::GenerateRequest req,
                                               Clock::time_point started, std::optional<Clock::time_point> deadline,
                                               JobTracker& tracker, Metrics* metrics, const std::string& model,
@@ -94,34 +96,30 @@ class GenerationJob {
   // Moves pending events into out. kTimeout when `until` passed with nothing new.
   Wait next(std::vector<engine::TokenEvent>& out, Clock::time_point until);
   // Blocks until the generation finished or `until` passed; false on timeout.
-  bool wait_done(Clock::time_point until);
+  bool wait_done(Clock::time_point until) { return gen_->wait(until); }
   // Stops the sequence wherever it is in the engine (compiling, queued, prefilling, generating).
   void cancel() {
     cancelled_.store(true);
-    stop_.request_stop();
+    gen_->cancel();
   }
   bool cancelled() const { return cancelled_.load(); }
   bool timed_out() const { return timed_out_.load(); }
   // Valid once next() returned kDone or wait_done() returned true.
-  const Expected<engine::GenerateResult>& result() const { return *result_; }
+  const Expected<engine::GenerateResult>& result() const { return gen_->result(); }
 
  private:
   GenerationJob() = default;
-  bool on_token(const engine::TokenEvent& ev);
-  void finish(Expected<engine::GenerateResult> r);
+  void on_token();
+  void on_done(const Expected<engine::GenerateResult>& r);
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<engine::TokenEvent> events_;
-  std::optional<Expected<engine::GenerateResult>> result_;
-  bool done_ = false;
+  std::shared_ptr<engine::Generation> gen_;
   std::atomic<bool> cancelled_{false};
   std::atomic<bool> timed_out_{false};
-  std::stop_source stop_;  // GenerateRequest::cancel
   std::optional<Clock::time_point> deadline_;
   Metrics* metrics_ = nullptr;
   std::optional<GenerationRecorder> recorder_;  // with metrics_: latencies and tokens
-  std::shared_ptr<void> keepalive_;             // e.g. the admission ticket: released when generate() returns
+  std::shared_ptr<void> keepalive_;             // released when the generation ends
+  JobTracker* tracker_ = nullptr;
 };
 
 }  // namespace llmchain::server

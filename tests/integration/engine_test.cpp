@@ -10,6 +10,7 @@
 #include <stop_token>
 #include <thread>
 
+#include "engine/generation.h"
 #include "engine/local_engine.h"
 
 namespace llmchain {
@@ -110,6 +111,58 @@ TEST(Engine, ConcurrentRequestsMatchSequentialOnes) {
   for (const auto& c : golden["cases"]) {
     EXPECT_EQ(futs[i++].get(), c["completion_tokens"].get<std::vector<int32_t>>()) << c["prompt"];
   }
+}
+
+// submit() returns at once; one thread submits every case and then drains them in turn (no
+// thread per request), and each equals llama.cpp's output as when run alone.
+TEST(Engine, SubmittedFromOneThreadAllMatchTheGoldens) {
+  auto golden = load_golden("stories260K");
+  auto eng = load("stories260K.gguf", 2);
+  std::vector<std::shared_ptr<engine::Generation>> gens;
+  for (const auto& c : golden["cases"]) {
+    gens.push_back(eng->submit(greedy_request(c["prompt_tokens"].get<std::vector<int32_t>>(), 64)));
+  }
+  size_t i = 0;
+  for (const auto& c : golden["cases"]) {
+    std::vector<engine::TokenEvent> evs;
+    while (gens[i]->next(evs) == engine::Generation::Next::kEvents) {
+    }
+    ASSERT_TRUE(gens[i]->result().ok());
+    std::vector<int32_t> got;
+    for (const auto& ev : evs)
+      if (ev.token >= 0) got.push_back(ev.token);
+    EXPECT_EQ(got, c["completion_tokens"].get<std::vector<int32_t>>()) << c["prompt"];
+    ++i;
+  }
+}
+
+// The handle cancels a running sequence within a step, and a queued one before it starts; a
+// request the engine refuses comes back as a finished generation with the error.
+TEST(Engine, HandleCancelsAndRefusalsAreFinishedGenerations) {
+  auto eng = load("stories260K.gguf", 1, 256);
+  auto ids = *eng->tokenize("Once upon a time", true, true);
+  auto req = greedy_request(ids, 200);
+  req.ignore_eos = true;
+  auto running = eng->submit(req);
+  auto queued = eng->submit(req);
+  std::vector<engine::TokenEvent> evs;
+  ASSERT_EQ(running->next(evs, engine::Generation::Clock::now() + std::chrono::seconds(30)),
+            engine::Generation::Next::kEvents);
+  queued->cancel();
+  running->cancel();
+  ASSERT_TRUE(running->wait(engine::Generation::Clock::now() + std::chrono::seconds(30)));
+  ASSERT_TRUE(queued->wait(engine::Generation::Clock::now() + std::chrono::seconds(30)));
+  ASSERT_TRUE(running->result().ok());
+  EXPECT_EQ(running->result()->finish_reason, "cancelled");
+  EXPECT_LT(running->result()->completion_tokens, 200);
+  ASSERT_TRUE(queued->result().ok());
+  EXPECT_EQ(queued->result()->finish_reason, "cancelled");
+  EXPECT_EQ(queued->result()->completion_tokens, 0);
+
+  auto refused = eng->submit(greedy_request({}, 4));
+  EXPECT_TRUE(refused->done());
+  ASSERT_FALSE(refused->result().ok());
+  EXPECT_EQ(refused->result().error().code(), ErrorCode::kInvalidArgument);
 }
 
 TEST(Engine, PrefixCacheReusesKv) {

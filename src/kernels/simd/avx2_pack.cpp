@@ -24,13 +24,6 @@ inline int hsum8_epi32(__m256i v) {
   return _mm_cvtsi128_si32(s);
 }
 
-// roundf (half away from zero), exact for |v| < 2^23: trunc(v + copysign(0.5 - 2^-25, v)).
-inline __m256i roundf_epi32(__m256 v) {
-  const __m256 sign = _mm256_and_ps(v, _mm256_set1_ps(-0.0f));
-  const __m256 half = _mm256_or_ps(sign, _mm256_set1_ps(0.49999997f));
-  return _mm256_cvttps_epi32(_mm256_add_ps(v, half));
-}
-
 // Packs 4 x 8 int32 (values within int8) into 32 int8 in order.
 inline __m256i pack_epi32_to_epi8(__m256i a, __m256i b, __m256i c, __m256i d) {
   const __m256i ab = _mm256_packs_epi32(a, b);

@@ -86,7 +86,7 @@ struct Traits<Kind::kQ4_0> {
 };
 template <>
 struct Traits<Kind::kQ4_1> {
-  static constexpr int kBytes = 20, kOffset = 0, kShift = 0;
+  static constexpr int kBytes = 20, kOffset = 0;  // no kShift: only offset kinds use it
   static constexpr bool kHasMin = true;
 };
 template <>
@@ -96,7 +96,7 @@ struct Traits<Kind::kQ5_0> {
 };
 template <>
 struct Traits<Kind::kQ5_1> {
-  static constexpr int kBytes = 24, kOffset = 0, kShift = 0;
+  static constexpr int kBytes = 24, kOffset = 0;
   static constexpr bool kHasMin = true;
 };
 template <>

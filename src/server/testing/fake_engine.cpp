@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "base/utf8.h"
+#include "engine/generation.h"
 
 namespace llmchain::server::testing {
 
@@ -139,8 +140,23 @@ std::string FakeEngine::script_for(const std::string& prompt, const engine::Gene
   return s + ".";
 }
 
-Expected<engine::GenerateResult> FakeEngine::generate(const engine::GenerateRequest& req,
-                                                      const engine::TokenCallback& on_token) {
+// A scripted generation is a blocking loop (it sleeps between tokens to play a slow model), so
+// each runs on a thread of its own: a test double's shortcut, never the real engine's way.
+std::shared_ptr<engine::Generation> FakeEngine::submit(engine::GenerateRequest req) {
+  auto gen = std::make_shared<engine::Generation>(req.cancel);
+  std::thread([this, gen, req = std::move(req)] {
+    auto r = run_script(req, [&](const engine::TokenEvent& ev) {
+      if (gen->cancelled()) return false;
+      gen->push(ev);
+      return true;
+    });
+    gen->finish(std::move(r));
+  }).detach();
+  return gen;
+}
+
+Expected<engine::GenerateResult> FakeEngine::run_script(const engine::GenerateRequest& req,
+                                                        const engine::TokenCallback& on_token) {
   calls_.fetch_add(1);
   if (req.prompt.empty()) return Error(ErrorCode::kInvalidArgument, "empty prompt");
   if (static_cast<int32_t>(req.prompt.size()) >= info_.n_ctx) {

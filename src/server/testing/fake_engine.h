@@ -8,9 +8,8 @@
 //   - when the prompt contains "echo:": the rest of that line (after the last "echo:");
 //   - otherwise 6-12 words drawn with the request's seed (same seed, same words).
 // It honours max_tokens, the context size, stop strings (never emitted, text
-// that may begin one is held back), logprobs, cancellation (callback returns
-// false) and a parallel limit (extra requests wait). Delays slow it down to
-// test streaming, concurrency and timeouts.
+// that may begin one is held back), logprobs, cancellation and a parallel limit (extra requests wait). Delays slow it
+// down to test streaming, concurrency and timeouts.
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -39,8 +38,7 @@ class FakeEngine : public engine::Engine {
   Expected<std::string> apply_chat_template(const std::vector<engine::ChatMessage>& messages,
                                             bool add_generation_prompt, const std::string& template_name,
                                             const nlohmann::json& tools) const override;
-  Expected<engine::GenerateResult> generate(const engine::GenerateRequest& req,
-                                            const engine::TokenCallback& on_token) override;
+  std::shared_ptr<engine::Generation> submit(engine::GenerateRequest req) override;
   Expected<std::vector<float>> embed(const std::vector<int32_t>& tokens) override;
   engine::EngineStats stats() const override;
 
@@ -53,6 +51,9 @@ class FakeEngine : public engine::Engine {
   std::string script_for(const std::string& prompt_text, const engine::GenerateRequest& req) const;
 
  private:
+  Expected<engine::GenerateResult> run_script(const engine::GenerateRequest& req,
+                                              const engine::TokenCallback& on_token);
+
   FakeEngineOptions opts_;
   engine::ModelInfo info_;
   std::atomic<bool> ready_{true};

@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "chain/llm_chain.h"
+#include "engine/generation.h"
 
 namespace llmchain::chain {
 namespace {
@@ -33,25 +34,25 @@ class ScriptedEngine : public engine::Engine {
     if (add_generation_prompt) s += "<|assistant|>";
     return s;
   }
-  Expected<engine::GenerateResult> generate(const engine::GenerateRequest& req,
-                                            const engine::TokenCallback& on_token) override {
+  // Produces its script at once: the generation is finished when submit() returns.
+  std::shared_ptr<engine::Generation> submit(engine::GenerateRequest req) override {
     {
       std::lock_guard<std::mutex> lock(mu_);
       last_request = req;
     }
+    auto gen = std::make_shared<engine::Generation>(req.cancel);
     engine::GenerateResult r;
     for (const char* piece : {"Hi", "", " there"}) {
       engine::TokenEvent ev;
       ev.text = piece;
-      if (!on_token(ev)) {
-        return Error(ErrorCode::kCancelled, "cancelled");
-      }
+      gen->push(ev);
       r.text += piece;
     }
     r.finish_reason = "stop";
     r.prompt_tokens = static_cast<int32_t>(req.prompt.size());
     r.completion_tokens = 3;
-    return r;
+    gen->finish(std::move(r));
+    return gen;
   }
   Expected<std::vector<float>> embed(const std::vector<int32_t>&) override { return std::vector<float>{}; }
   engine::EngineStats stats() const override { return {}; }
