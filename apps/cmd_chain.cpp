@@ -10,10 +10,7 @@
 #include "base/error.h"
 #include "chain/local_llm.h"
 #include "chain/yaml_loader.h"
-
-#if defined(LLMCHAIN_HAVE_LOCAL_ENGINE)
 #include "engine/local_engine.h"
-#endif
 
 namespace llmchain::apps {
 
@@ -35,7 +32,6 @@ struct ChainOptions {
 // LOCAL-ENGINE HOOK: YAML models with `path:` (GGUF) are built here, on a chain's first call
 // (the loader makes local models lazy). Each LocalLLM owns its engine.
 chain::LocalModelFactory local_model_factory(const ChainOptions& o) {
-#if defined(LLMCHAIN_HAVE_LOCAL_ENGINE)
   int threads = o.threads, n_ctx = o.n_ctx;
   return [threads, n_ctx](const chain::LocalModelSpec& spec) -> Expected<chain::LanguageModelPtr> {
     engine::EngineOptions eo;
@@ -58,17 +54,6 @@ chain::LocalModelFactory local_model_factory(const ChainOptions& o) {
     std::shared_ptr<engine::Engine> shared = std::move(*eng);
     return chain::LanguageModelPtr(std::make_shared<chain::LocalLLM>(std::move(shared), lo));
   };
-#else
-  (void)o;
-  // Until engine::LocalEngine is built into this binary, local models are reported clearly;
-  // remote (base_url) and fake models work.
-  return [](const chain::LocalModelSpec& spec) -> Expected<chain::LanguageModelPtr> {
-    return Error(ErrorCode::kUnsupported,
-                 fmt::format("model '{}' ({}): this build has no local inference engine; use a remote or fake model "
-                             "(-m NAME)",
-                             spec.name, spec.path));
-  };
-#endif
 }
 
 Expected<chain::ChainConfig> load(const ChainOptions& o) {

@@ -14,14 +14,12 @@
 #include "chain/local_llm.h"
 #include "chain/openai_client.h"
 #include "chain/yaml_loader.h"
+#include "engine/local_engine.h"
 #include "server/gateway_role.h"
 #include "server/http_server.h"
 #include "server/metrics.h"
 #include "server/server_config.h"
 #include "server/testing/fake_engine.h"
-#ifdef LLMCHAIN_HAVE_LOCAL_ENGINE
-#include "engine/local_engine.h"
-#endif
 
 namespace llmchain::apps {
 namespace {
@@ -216,7 +214,6 @@ int run_serve(ServeOptions& o, CLI::App* sub) {
       std::fprintf(stderr, "error: --model (-m) is required (or --fake-engine for testing)\n");
       return 2;
     }
-#ifdef LLMCHAIN_HAVE_LOCAL_ENGINE
     engine::EngineOptions eo;
     eo.n_parallel = o.server.parallel;
     eo.n_ctx = o.ctx_size;
@@ -229,10 +226,6 @@ int run_serve(ServeOptions& o, CLI::App* sub) {
       return 1;
     }
     engine = std::move(*loaded);
-#else
-    std::fprintf(stderr, "error: this build has no local engine yet; use --fake-engine\n");
-    return 1;
-#endif
   }
 
   // Made before the chains, whose local models record into it too.

@@ -8,7 +8,7 @@
 add_test(NAME monitoring_rules COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/monitoring/run_rules.sh)
 set_tests_properties(monitoring_rules PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 60 LABELS "deploy")
 set(LLMCHAIN_MONITORING_MODEL ${LLMCHAIN_SHARED_DIR}/models/stories260K.gguf)
-if(TARGET llmchain AND EXISTS ${LLMCHAIN_MONITORING_MODEL})
+if(EXISTS ${LLMCHAIN_MONITORING_MODEL})
   add_test(NAME monitoring_dashboard COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/monitoring/run_dashboard.sh)
   set_tests_properties(monitoring_dashboard PROPERTIES
     ENVIRONMENT "LLMCHAIN_BIN=$<TARGET_FILE:llmchain>;LLMCHAIN_MODEL=${LLMCHAIN_MONITORING_MODEL};LLMCHAIN_CHAINS_CONFIG=${PROJECT_SOURCE_DIR}/examples/chains.yaml"

@@ -3,22 +3,20 @@
 #   server_e2e        the scripted fake engine (exact outputs)
 #   server_e2e_model  the real engine serving a shared model (shapes and validity)
 find_program(LLMCHAIN_NODE node)
-if(TARGET llmchain)
-  add_test(NAME server_e2e COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/run_e2e.sh)
-  set_tests_properties(server_e2e PROPERTIES
-    ENVIRONMENT "LLMCHAIN_BIN=$<TARGET_FILE:llmchain>"
+add_test(NAME server_e2e COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/run_e2e.sh)
+set_tests_properties(server_e2e PROPERTIES
+  ENVIRONMENT "LLMCHAIN_BIN=$<TARGET_FILE:llmchain>"
+  SKIP_RETURN_CODE 77
+  TIMEOUT 600
+  RESOURCE_LOCK e2e_node_modules
+  LABELS "e2e")
+set(LLMCHAIN_E2E_MODEL_FILE ${LLMCHAIN_SHARED_DIR}/models/stories260K.gguf)
+if(EXISTS ${LLMCHAIN_E2E_MODEL_FILE})
+  add_test(NAME server_e2e_model COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/run_e2e.sh)
+  set_tests_properties(server_e2e_model PROPERTIES
+    ENVIRONMENT "LLMCHAIN_BIN=$<TARGET_FILE:llmchain>;LLMCHAIN_E2E_MODEL=${LLMCHAIN_E2E_MODEL_FILE}"
     SKIP_RETURN_CODE 77
     TIMEOUT 600
     RESOURCE_LOCK e2e_node_modules
     LABELS "e2e")
-  set(LLMCHAIN_E2E_MODEL_FILE ${LLMCHAIN_SHARED_DIR}/models/stories260K.gguf)
-  if(EXISTS ${LLMCHAIN_E2E_MODEL_FILE})
-    add_test(NAME server_e2e_model COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/run_e2e.sh)
-    set_tests_properties(server_e2e_model PROPERTIES
-      ENVIRONMENT "LLMCHAIN_BIN=$<TARGET_FILE:llmchain>;LLMCHAIN_E2E_MODEL=${LLMCHAIN_E2E_MODEL_FILE}"
-      SKIP_RETURN_CODE 77
-      TIMEOUT 600
-      RESOURCE_LOCK e2e_node_modules
-      LABELS "e2e")
-  endif()
 endif()

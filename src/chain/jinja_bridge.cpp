@@ -5,14 +5,9 @@
 #include <set>
 
 #include "base/error.h"
-
-#if defined(LLMCHAIN_CHAIN_HAS_JINJA)
 #include "chat/template.h"
-#endif
 
 namespace llmchain::chain {
-
-#if defined(LLMCHAIN_CHAIN_HAS_JINJA)
 
 std::shared_ptr<const void> jinja_parse(const std::string& source) {
   auto t = chat::Template::parse(source);
@@ -25,18 +20,6 @@ std::string jinja_render(const std::shared_ptr<const void>& tmpl, const nlohmann
   if (!out.ok()) fail(ErrorCode::kInvalidArgument, "jinja prompt template: {}", out.error().message());
   return std::move(*out);
 }
-
-#else
-
-std::shared_ptr<const void> jinja_parse(const std::string&) {
-  fail(ErrorCode::kUnsupported, "jinja prompt templates need the chat module (src/chat/template.h)");
-}
-
-std::string jinja_render(const std::shared_ptr<const void>&, const nlohmann::json&) {
-  fail(ErrorCode::kUnsupported, "jinja prompt templates need the chat module (src/chat/template.h)");
-}
-
-#endif
 
 std::vector<std::string> jinja_variables(const std::string& s) {
   static const std::set<std::string> kKeywords = {

@@ -1,6 +1,5 @@
 #pragma once
-// Bridge to the chat module's Jinja renderer for TemplateFormat::kJinja prompts. Without the
-// chat module (LLMCHAIN_CHAIN_HAS_JINJA unset) jinja_parse throws Error(kUnsupported).
+// Bridge to the chat module's Jinja renderer for TemplateFormat::kJinja prompts.
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>

@@ -106,7 +106,6 @@ TEST(ChatPromptTemplate, MissingPlaceholderAndOptional) {
 namespace llmchain::chain {
 namespace {
 
-#if defined(LLMCHAIN_CHAIN_HAS_JINJA)
 TEST(PromptTemplate, JinjaRendersWithChatTemplateEngine) {
   PromptTemplate t("Hello {{ name | upper }}{% for i in items %} {{ i }}{% endfor %}", TemplateFormat::kJinja);
   EXPECT_EQ(t.input_variables(), (std::vector<std::string>{"name", "items"}));
@@ -121,7 +120,6 @@ TEST(PromptTemplate, JinjaRendersWithChatTemplateEngine) {
   EXPECT_EQ(p->format({{"name", "x"}}), "Hello X");
   EXPECT_THROW(PromptTemplate("{% if %}", TemplateFormat::kJinja), Error);
 }
-#endif
 
 }  // namespace
 }  // namespace llmchain::chain
