@@ -64,7 +64,7 @@ LlmResult LocalLLM::do_generate(const LlmInput& input, const LlmParams& params, 
   cancel.throw_if_cancelled();
   LlmResult r;
   r.text = std::move(res->text);
-  r.finish_reason = stopped_by_caller ? "cancelled" : res->finish_reason;
+  r.finish_reason = stopped_by_caller ? "cancelled" : engine::to_string(res->finish_reason);
   r.prompt_tokens = res->prompt_tokens;
   r.completion_tokens = res->completion_tokens;
   return r;

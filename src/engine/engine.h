@@ -46,7 +46,7 @@ struct GenerateRequest {
   bool ignore_eos = false;
   int32_t logprobs = -1;  // -1: off; N >= 0: chosen token's logprob and N top alternatives
   // Stops the sequence once requested, wherever it is: compiling its constraint, queued,
-  // prefilling or generating (it then ends with finish reason "cancelled"); the same as
+  // prefilling or generating (it then ends with FinishReason::kCancelled); the same as
   // Generation::cancel().
   std::stop_token cancel;
 };
@@ -67,9 +67,25 @@ struct TokenEvent {
 // Returns false to cancel the sequence (client went away).
 using TokenCallback = std::function<bool(const TokenEvent&)>;
 
+// Why a generation ended (errors end it with an Error instead).
+enum class FinishReason {
+  kStop,       // an end-of-generation token, a stop string, or a constrained output completed
+  kLength,     // max_tokens, or the context is full
+  kCancelled,  // cancelled: the caller, a client gone, a timeout
+};
+// "stop" | "length" | "cancelled" (OpenAI's words where it has them).
+constexpr const char* to_string(FinishReason r) {
+  switch (r) {
+    case FinishReason::kStop: return "stop";
+    case FinishReason::kLength: return "length";
+    case FinishReason::kCancelled: return "cancelled";
+  }
+  return "stop";
+}
+
 struct GenerateResult {
-  std::string text;           // whole completion (stop string excluded)
-  std::string finish_reason;  // "stop" | "length" | "cancelled"
+  std::string text;  // whole completion (stop string excluded)
+  FinishReason finish_reason = FinishReason::kStop;
   int32_t prompt_tokens = 0;
   int32_t completion_tokens = 0;
   int32_t cached_prompt_tokens = 0;  // reused from the prefix cache

@@ -124,7 +124,7 @@ Expected<GenerateResult> Engine::generate(const GenerateRequest& req, const Toke
     r->text = std::move(seen_text);
     r->completion_tokens = seen_tokens;
     if (r->logprobs.size() > static_cast<size_t>(seen_tokens)) r->logprobs.resize(seen_tokens);
-    r->finish_reason = "cancelled";
+    r->finish_reason = FinishReason::kCancelled;
   }
   return r;
 }

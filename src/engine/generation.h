@@ -57,7 +57,7 @@ class Generation {
   void subscribe(Callbacks cb, Executor executor = nullptr, bool consume = true);
 
   // Stops the sequence wherever it is (compiling, queued, prefilling, generating) within one
-  // decode step; it then finishes with finish_reason "cancelled". Idempotent.
+  // decode step; it then finishes with FinishReason::kCancelled. Idempotent.
   void cancel() { stop_.request_stop(); }
   bool cancelled() const { return stop_.stop_requested(); }
   std::stop_token stop_token() const { return stop_.get_token(); }

@@ -107,7 +107,7 @@ void Scheduler::loop() {
           continue;
         }
         it = queue_.erase(it);
-        r->result.finish_reason = "cancelled";
+        r->result.finish_reason = FinishReason::kCancelled;
         r->result.total_s = now_seconds() - r->t_submit;
         r->complete();
       }
@@ -131,7 +131,7 @@ void Scheduler::loop() {
     pending.swap(queue_);
   }
   for (auto& s : slots_)
-    if (s.req) finish(s, "cancelled", Error(ErrorCode::kCancelled, "engine shut down"));
+    if (s.req) fail(s, Error(ErrorCode::kCancelled, "engine shut down"));
   for (auto& r : pending) {
     r->error = Error(ErrorCode::kCancelled, "engine shut down");
     r->complete();
@@ -209,7 +209,7 @@ void Scheduler::start_slot(Slot& s, const std::shared_ptr<Request>& r) {
     sp.n_probs = std::max(sp.n_probs, g.logprobs);
     auto sampler = sampling::Sampler::create(sp, g.constraint, vocab_);
     if (!sampler.ok()) {
-      finish(s, "error", sampler.error());
+      fail(s, sampler.error());
       return;
     }
     s.sampler = std::move(*sampler);
@@ -228,7 +228,7 @@ void Scheduler::start_slot(Slot& s, const std::shared_ptr<Request>& r) {
                                    "the shortest document the output constraint allows takes {} tokens "
                                    "of this model, but {}",
                                    need, have);
-      finish(s, "error", Error(ErrorCode::kInvalidArgument, what));
+      fail(s, Error(ErrorCode::kInvalidArgument, what));
       return;
     }
   }
@@ -241,7 +241,7 @@ void Scheduler::step() {
   // Sequences whose request was cancelled (client gone, timed out) stop before this step.
   for (auto& s : slots_) {
     if (s.req && s.req->cancelled()) {
-      finish(s, "cancelled");
+      finish(s, FinishReason::kCancelled);
     }
   }
   std::vector<model::BatchToken> batch;
@@ -273,7 +273,7 @@ void Scheduler::step() {
   auto ok = ctx_.decode(batch, kv_, pool_);
   if (!ok.ok()) {
     for (auto* s : owner)
-      if (s->req) finish(*s, "error", ok.error());
+      if (s->req) fail(*s, ok.error());
     return;
   }
   {
@@ -305,7 +305,7 @@ void Scheduler::step() {
     norm = std::sqrt(norm);
     s.req->embedding.resize(D);
     for (int64_t d = 0; d < D; ++d) s.req->embedding[d] = static_cast<float>(norm > 0 ? s.embed_sum[d] / norm : 0);
-    finish(s, "stop");
+    finish(s, FinishReason::kStop);
   }
   // Sample for every row that produced logits.
   int32_t row = 0;
@@ -318,7 +318,7 @@ void Scheduler::step() {
     try {
       on_logits(s, l);
     } catch (const Error& e) {  // a constraint that grew past its limits (GrammarMatcher::kMaxStacks)
-      finish(s, "error", e);
+      fail(s, e);
     }
   }
 }
@@ -329,7 +329,7 @@ void Scheduler::on_logits(Slot& s, const float* logits) {
   const int32_t n_vocab = model_->hparams().n_vocab;
   s.logits.assign(logits, logits + n_vocab);
   if (s.max_tokens <= 0) {
-    finish(s, "length");
+    finish(s, FinishReason::kLength);
     return;
   }
   if (s.sampler->constrained()) {
@@ -339,10 +339,9 @@ void Scheduler::on_logits(Slot& s, const float* logits) {
   const int32_t tok = sr.token;
   if (tok < 0) {
     // The constraint allows no token: end with an error, never fall back to free text.
-    finish(s, "error",
-           Error(ErrorCode::kInvalidArgument,
-                 "the output constraint allows no token of this model's vocabulary here (the "
-                 "vocabulary lacks characters the grammar or schema needs)"));
+    fail(s, Error(ErrorCode::kInvalidArgument,
+                  "the output constraint allows no token of this model's vocabulary here (the "
+                  "vocabulary lacks characters the grammar or schema needs)"));
     return;
   }
   if (s.n_gen == 0) s.t_first = now_seconds();
@@ -353,11 +352,11 @@ void Scheduler::on_logits(Slot& s, const float* logits) {
     ++gen_total_;
   }
   if (tok_->is_eog(tok) && !g.ignore_eos) {
-    finish(s, "stop");
+    finish(s, FinishReason::kStop);
     return;
   }
   if (!s.sampler->accept(tok)) {
-    finish(s, "error", Error(ErrorCode::kInternal, fmt::format("the output constraint rejected token {}", tok)));
+    fail(s, Error(ErrorCode::kInternal, fmt::format("the output constraint rejected token {}", tok)));
     return;
   }
 
@@ -371,10 +370,10 @@ void Scheduler::on_logits(Slot& s, const float* logits) {
   ev.text = std::move(out.emit);
   emit(s, std::move(ev));
   if (out.stopped || s.sampler->grammar_done()) {
-    finish(s, "stop");
+    finish(s, FinishReason::kStop);
   } else if (s.n_gen >= s.max_tokens || static_cast<int32_t>(s.cached.size()) + 1 >= n_ctx_) {
     // A constrained output that ends as a complete document was not cut.
-    finish(s, s.sampler->constrained() && s.sampler->grammar_complete() ? "stop" : "length");
+    finish(s, s.sampler->constrained() && s.sampler->grammar_complete() ? FinishReason::kStop : FinishReason::kLength);
   } else {
     s.pending = tok;
   }
@@ -387,11 +386,12 @@ void Scheduler::emit(Slot& s, TokenEvent ev) {
   r.gen->push(std::move(ev));
 }
 
-void Scheduler::finish(Slot& s, const char* reason, std::optional<Error> err) {
+void Scheduler::fail(Slot& s, Error err) { finish(s, FinishReason::kStop, std::move(err)); }
+
+void Scheduler::finish(Slot& s, FinishReason reason, std::optional<Error> err) {
   std::shared_ptr<Request> r = std::move(s.req);
   if (!r) return;
-  const std::string why = reason;
-  if (!err && r->kind == Request::Kind::kGenerate && why != "cancelled" && s.decoder && s.stop) {
+  if (!err && r->kind == Request::Kind::kGenerate && reason != FinishReason::kCancelled && s.decoder && s.stop) {
     // Release held-back text: an incomplete stop-string prefix or a partial UTF-8 tail.
     auto tail = s.stop->push(s.decoder->flush());
     std::string rest = tail.stopped ? tail.emit : tail.emit + s.stop->flush();
@@ -401,7 +401,7 @@ void Scheduler::finish(Slot& s, const char* reason, std::optional<Error> err) {
       r->result.text += ev.text;
       r->gen->push(std::move(ev));
     }
-    if (tail.stopped) reason = "stop";
+    if (tail.stopped) reason = FinishReason::kStop;
   }
   r->result.finish_reason = reason;
   r->result.total_s = now_seconds() - r->t_submit;

@@ -84,7 +84,8 @@ class Scheduler {
   void step();
   void on_logits(Slot& s, const float* logits);
   void emit(Slot& s, TokenEvent ev);
-  void finish(Slot& s, const char* reason, std::optional<Error> err = std::nullopt);
+  void finish(Slot& s, FinishReason reason, std::optional<Error> err = std::nullopt);
+  void fail(Slot& s, Error err);  // ends the sequence with an error
 
   std::shared_ptr<const model::Model> model_;
   std::shared_ptr<const tokenizer::Tokenizer> tok_;

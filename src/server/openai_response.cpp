@@ -142,8 +142,8 @@ std::string base64_encode(const void* data, size_t n) {
   return out;
 }
 
-std::string openai_finish_reason(const std::string& engine_reason) {
-  return engine_reason == "length" ? "length" : "stop";
+std::string openai_finish_reason(engine::FinishReason r) {
+  return r == engine::FinishReason::kLength ? "length" : "stop";
 }
 
 }  // namespace llmchain::server

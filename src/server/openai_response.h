@@ -50,7 +50,8 @@ std::string sse_event(std::string_view event, const nlohmann::json& data);
 inline constexpr const char* kSseDone = "data: [DONE]\n\n";
 
 std::string base64_encode(const void* data, size_t n);
-// OpenAI finish_reason from the engine's ("stop" | "length"); anything else becomes "stop".
-std::string openai_finish_reason(const std::string& engine_reason);
+// OpenAI finish_reason from the engine's: "length", else "stop" (a cancelled generation has
+// no client left to read it).
+std::string openai_finish_reason(engine::FinishReason r);
 
 }  // namespace llmchain::server

@@ -68,7 +68,7 @@ TEST_P(EngineGolden, TokenizeGenerateDetokenizeMatchLlamaCpp) {
     ASSERT_TRUE(res.ok()) << res.error().what();
     EXPECT_EQ(got, expected) << prompt;
     EXPECT_EQ(res->text, c["completion_text"].get<std::string>()) << prompt;
-    EXPECT_EQ(res->finish_reason, "length");
+    EXPECT_EQ(res->finish_reason, engine::FinishReason::kLength);
   }
 }
 
@@ -153,10 +153,10 @@ TEST(Engine, HandleCancelsAndRefusalsAreFinishedGenerations) {
   ASSERT_TRUE(running->wait(engine::Generation::Clock::now() + std::chrono::seconds(30)));
   ASSERT_TRUE(queued->wait(engine::Generation::Clock::now() + std::chrono::seconds(30)));
   ASSERT_TRUE(running->result().ok());
-  EXPECT_EQ(running->result()->finish_reason, "cancelled");
+  EXPECT_EQ(running->result()->finish_reason, engine::FinishReason::kCancelled);
   EXPECT_LT(running->result()->completion_tokens, 200);
   ASSERT_TRUE(queued->result().ok());
-  EXPECT_EQ(queued->result()->finish_reason, "cancelled");
+  EXPECT_EQ(queued->result()->finish_reason, engine::FinishReason::kCancelled);
   EXPECT_EQ(queued->result()->completion_tokens, 0);
 
   auto refused = eng->submit(greedy_request({}, 4));
@@ -197,7 +197,7 @@ TEST(Engine, PrefixCacheCopiesKvFromAnotherSlot) {
   auto second = eng->generate(greedy_request(ids, 8), nullptr);
   release = true;
   auto cancelled = busy.get();  // stopped by its callback once released
-  EXPECT_TRUE(!cancelled.ok() || cancelled->finish_reason == "cancelled");
+  EXPECT_TRUE(!cancelled.ok() || cancelled->finish_reason == engine::FinishReason::kCancelled);
   ASSERT_TRUE(second.ok());
   EXPECT_EQ(second->cached_prompt_tokens, static_cast<int32_t>(ids.size()) - 1);
   EXPECT_EQ(second->text, alone->text);
@@ -214,7 +214,7 @@ TEST(Engine, StopStringIsNeverEmitted) {
     return true;
   });
   ASSERT_TRUE(r.ok());
-  EXPECT_EQ(r->finish_reason, "stop");
+  EXPECT_EQ(r->finish_reason, engine::FinishReason::kStop);
   EXPECT_EQ(r->text, ", there was a little girl named ");
   EXPECT_EQ(streamed, r->text);
 }
@@ -242,7 +242,7 @@ TEST(Engine, CancelFromCallbackStopsSequence) {
   int n = 0;
   auto r = eng->generate(greedy_request(ids, 64), [&](const engine::TokenEvent&) { return ++n < 3; });
   ASSERT_TRUE(r.ok());
-  EXPECT_EQ(r->finish_reason, "cancelled");
+  EXPECT_EQ(r->finish_reason, engine::FinishReason::kCancelled);
   EXPECT_EQ(r->completion_tokens, 3);
 }
 
@@ -271,12 +271,12 @@ TEST(Engine, StopTokenCancelsRunningAndQueuedSequences) {
   queued_stop.request_stop();
   auto q = queued.get();
   ASSERT_TRUE(q.ok()) << q.error().what();
-  EXPECT_EQ(q->finish_reason, "cancelled");
+  EXPECT_EQ(q->finish_reason, engine::FinishReason::kCancelled);
   EXPECT_EQ(q->completion_tokens, 0);
   running_stop.request_stop();
   auto r = running.get();
   ASSERT_TRUE(r.ok());
-  EXPECT_EQ(r->finish_reason, "cancelled");
+  EXPECT_EQ(r->finish_reason, engine::FinishReason::kCancelled);
   EXPECT_LT(r->completion_tokens, 200);
 }
 

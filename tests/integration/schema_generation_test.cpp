@@ -49,7 +49,8 @@ TEST(SchemaGeneration, EverySchemaManySeedsBothModels) {
           continue;
         }
         // The budget logic closes the document within max_tokens: never cut.
-        EXPECT_EQ(r->finish_reason, "stop") << model << " " << path.filename() << " seed " << seed << ": " << r->text;
+        EXPECT_EQ(r->finish_reason, engine::FinishReason::kStop)
+            << model << " " << path.filename() << " seed " << seed << ": " << r->text;
         auto doc = nlohmann::json::parse(r->text, nullptr, false);
         ASSERT_FALSE(doc.is_discarded()) << model << " " << path.filename() << " seed " << seed << ": " << r->text;
         EXPECT_EQ(sampling::testing::validate_json(doc, schema, schema), "")
@@ -111,7 +112,8 @@ TEST(SchemaGeneration, CompletesWithinAnyBudgetFromTheShortestDocument) {
         auto r = (*eng)->generate(req, nullptr);
         ASSERT_TRUE(r.ok()) << path << ": " << r.error().what();
         EXPECT_LE(r->completion_tokens, budget);
-        EXPECT_EQ(r->finish_reason, "stop") << path.filename() << " budget " << budget << ": " << r->text;
+        EXPECT_EQ(r->finish_reason, engine::FinishReason::kStop)
+            << path.filename() << " budget " << budget << ": " << r->text;
         auto doc = nlohmann::json::parse(r->text, nullptr, false);
         ASSERT_FALSE(doc.is_discarded()) << path.filename() << " budget " << budget << " seed " << seed << ": "
                                          << r->text;

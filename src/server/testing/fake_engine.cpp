@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -185,10 +186,10 @@ Expected<engine::GenerateResult> FakeEngine::run_script(const engine::GenerateRe
   if (req.max_tokens >= 0) limit = std::min(limit, req.max_tokens);
   size_t pos = 0;
   bool first = true;
-  std::string finish;
-  while (finish.empty()) {
+  std::optional<engine::FinishReason> finish;
+  while (!finish) {
     if (res.completion_tokens >= limit) {
-      finish = "length";
+      finish = engine::FinishReason::kLength;
       break;
     }
     int delay = token_delay_ms_.load() + (first ? opts_.first_token_delay_ms : 0);
@@ -196,7 +197,7 @@ Expected<engine::GenerateResult> FakeEngine::run_script(const engine::GenerateRe
     engine::TokenEvent ev;
     if (pos >= script.size()) {
       if (!req.ignore_eos) {
-        finish = "stop";
+        finish = engine::FinishReason::kStop;
         break;
       }
       ev.token = kByteBase + ' ';
@@ -228,7 +229,7 @@ Expected<engine::GenerateResult> FakeEngine::run_script(const engine::GenerateRe
       ev.text = all.substr(res.text.size(), cut > res.text.size() ? cut - res.text.size() : 0);
       res.text = all.substr(0, cut);
       pending.clear();
-      finish = "stop";
+      finish = engine::FinishReason::kStop;
     } else {
       size_t hold = std::max(held_suffix(pending, req.stop), utf8::incomplete_tail(pending));
       ev.text = pending.substr(0, pending.size() - hold);
@@ -242,19 +243,19 @@ Expected<engine::GenerateResult> FakeEngine::run_script(const engine::GenerateRe
     generated_total_.fetch_add(1);
     if (req.logprobs >= 0) res.logprobs.push_back(ev);
     if (!on_token(ev)) {
-      finish = "cancelled";
+      finish = engine::FinishReason::kCancelled;
       cancelled_.fetch_add(1);
       break;
     }
   }
-  if (!pending.empty() && finish != "cancelled") {
+  if (!pending.empty() && finish != engine::FinishReason::kCancelled) {
     // Generation ended with text held back for a stop string that never came.
     engine::TokenEvent flush;
     flush.text = pending;
     res.text += pending;
     on_token(flush);
   }
-  res.finish_reason = finish;
+  res.finish_reason = *finish;
   res.total_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   {
     std::lock_guard lock(mu_);

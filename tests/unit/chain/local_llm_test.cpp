@@ -48,7 +48,7 @@ class ScriptedEngine : public engine::Engine {
       gen->push(ev);
       r.text += piece;
     }
-    r.finish_reason = "stop";
+    r.finish_reason = engine::FinishReason::kStop;
     r.prompt_tokens = static_cast<int32_t>(req.prompt.size());
     r.completion_tokens = 3;
     gen->finish(std::move(r));

@@ -172,7 +172,7 @@ TEST(Guards, JsonValidity) {
   JsonValidityGuard g(GuardAction::kBlock);
   EXPECT_EQ(g.apply("{\"a\":1}", GuardStage::kOutput), "{\"a\":1}");
   EXPECT_THROW(g.apply("not json", GuardStage::kOutput), Error);
-  EXPECT_THROW(JsonValidityGuard(GuardAction::kRedact), Error);
+  EXPECT_THROW((JsonValidityGuard(GuardAction::kRedact)), Error);
   // structured values are one document, not a set of strings
   std::vector<GuardPtr> guards{std::make_shared<JsonValidityGuard>(GuardAction::kBlock)};
   EXPECT_EQ(apply_guards(guards, Json{{"a", "plain text"}}, GuardStage::kOutput), (Json{{"a", "plain text"}}));

@@ -26,7 +26,7 @@ GenerateResult finished(std::string text, int32_t n) {
   GenerateResult r;
   r.text = std::move(text);
   r.completion_tokens = n;
-  r.finish_reason = "stop";
+  r.finish_reason = FinishReason::kStop;
   return r;
 }
 
@@ -230,11 +230,11 @@ class ScriptEngine : public Engine {
     auto gen = std::make_shared<Generation>(req.cancel);
     threads_.emplace_back([gen, script = script_] {
       GenerateResult r;
-      r.finish_reason = "stop";
+      r.finish_reason = FinishReason::kStop;
       int32_t id = 0;
       for (const auto& piece : script) {
         if (gen->cancelled()) {
-          r.finish_reason = "cancelled";
+          r.finish_reason = FinishReason::kCancelled;
           break;
         }
         gen->push(token(id++, piece));
@@ -268,7 +268,7 @@ TEST(EngineGenerate, DrainsTheGenerationOnTheCallersThread) {
   EXPECT_TRUE(on_caller);
   EXPECT_EQ(streamed, "Once upon a time");
   EXPECT_EQ(r->text, streamed);
-  EXPECT_EQ(r->finish_reason, "stop");
+  EXPECT_EQ(r->finish_reason, FinishReason::kStop);
 }
 
 // Stopped by its callback, the result covers exactly what the callback was given, although the
@@ -280,7 +280,7 @@ TEST(EngineGenerate, ACallbackThatStopsGetsTheResultItSaw) {
   auto r = eng.generate(GenerateRequest{}, [&](const TokenEvent&) { return ++n < 3; });
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(n, 3);
-  EXPECT_EQ(r->finish_reason, "cancelled");
+  EXPECT_EQ(r->finish_reason, FinishReason::kCancelled);
   EXPECT_EQ(r->completion_tokens, 3);
   EXPECT_EQ(r->text, "xxx");
 }
