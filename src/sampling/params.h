@@ -23,7 +23,7 @@ struct SamplingParams {
   float frequency_penalty = 0.0f;       // OpenAI style
   float presence_penalty = 0.0f;        // OpenAI style
   int32_t penalty_last_n = 64;          // window of previous tokens the penalties look at; -1: whole context
-  uint64_t seed = 0xFFFFFFFFu;          // 0xFFFFFFFF: pick a random seed
+  std::optional<uint64_t> seed;         // none: a random seed
   std::map<int32_t, float> logit_bias;  // token id -> added to the logit (-inf bans)
   int32_t n_probs = 0;                  // top alternatives to report with logprobs (0: only when asked)
 };

@@ -89,7 +89,7 @@ Expected<std::unique_ptr<Sampler>> Sampler::create(const SamplingParams& p, cons
     if (p.top_p < 1.0f) s->truncation_.push_back(make_top_p(p.top_p));
     if (p.min_p > 0.0f) s->truncation_.push_back(make_min_p(p.min_p));
     if (p.temperature > 0.0f && p.temperature != 1.0f) s->truncation_.push_back(make_temperature(p.temperature));
-    s->seed_ = p.seed == 0xFFFFFFFFu ? std::random_device{}() : p.seed;
+    s->seed_ = p.seed ? *p.seed : std::random_device{}();
     s->rng_.seed(static_cast<std::mt19937::result_type>(s->seed_));
     return s;
   });

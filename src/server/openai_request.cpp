@@ -265,7 +265,6 @@ void parse_common(const json& body, CompletionParams& p, int32_t n_vocab) {
   s.presence_penalty = static_cast<float>(r.number("presence_penalty", -2, 2).value_or(0.0));
   if (auto seed = r.integer("seed", std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max())) {
     s.seed = static_cast<uint64_t>(*seed);
-    if (s.seed == 0xFFFFFFFFu) s.seed = 0xFFFFFFFEu;  // 0xFFFFFFFF means "random" to the sampler
   }
   if (const json* lb = r.get("logit_bias")) {
     if (!lb->is_object()) wrong_type("logit_bias", "an object mapping token ids to numbers", *lb);

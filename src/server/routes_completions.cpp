@@ -173,10 +173,7 @@ HttpResponse Api::run_completion(const HttpRequest& req, const CompletionParams&
   auto request_for = [&](size_t k) {
     engine::GenerateRequest g = make_generate_request(p, prompts[k / n]);
     const auto j = static_cast<uint64_t>(k % n);
-    if (j > 0 && g.sampling.seed != 0xFFFFFFFFu) {
-      g.sampling.seed += j;
-      if (g.sampling.seed == 0xFFFFFFFFu) ++g.sampling.seed;
-    }
+    if (j > 0 && g.sampling.seed) *g.sampling.seed += j;
     return g;
   };
   const size_t n_choices = prompts.size() * static_cast<size_t>(n);

@@ -128,9 +128,8 @@ std::string FakeEngine::script_for(const std::string& prompt, const engine::Gene
     size_t end = prompt.find('\n', begin);
     return prompt.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
   }
-  uint64_t seed = req.sampling.seed;
+  uint64_t seed = req.sampling.seed ? *req.sampling.seed : std::random_device{}();
   if (req.sampling.temperature <= 0) seed = 0;
-  if (seed == 0xFFFFFFFFu) seed = std::random_device{}();
   std::mt19937_64 rng(seed);
   size_t n = 6 + rng() % 7;
   std::string s;

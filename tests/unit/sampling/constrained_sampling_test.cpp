@@ -27,7 +27,7 @@ class ReferenceSampler {
  public:
   ReferenceSampler(const SamplingParams& p, std::shared_ptr<const Grammar> g,
                    std::shared_ptr<const CompiledVocab> vocab)
-      : p_(p), matcher_(std::move(g), vocab), rng_(static_cast<std::mt19937::result_type>(p.seed)) {
+      : p_(p), matcher_(std::move(g), vocab), rng_(static_cast<std::mt19937::result_type>(p.seed.value_or(0))) {
     if (p.top_k > 0) stages_.push_back(make_top_k(p.top_k));
     if (p.typical_p < 1.0f) stages_.push_back(make_typical_p(p.typical_p));
     if (p.top_p < 1.0f) stages_.push_back(make_top_p(p.top_p));
