@@ -11,6 +11,7 @@ find_package(ICU REQUIRED COMPONENTS uc i18n)
 # RE2: linear-time regular expressions for user-supplied patterns (chain guards).
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(RE2 REQUIRED IMPORTED_TARGET re2)
+pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET hiredis)  # chain memory in Redis
 find_package(httplib CONFIG QUIET)
 if(NOT httplib_FOUND)
   # Debian ships cpp-httplib as a compiled library (libcpp-httplib.so) built with

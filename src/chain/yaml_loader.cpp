@@ -14,6 +14,7 @@
 #include "chain/lazy_llm.h"
 #include "chain/llm_chain.h"
 #include "chain/openai_client.h"
+#include "chain/redis_store.h"
 #include "chain/router_chain.h"
 #include "chain/yaml_util.h"
 
@@ -61,6 +62,7 @@ class Loader {
   std::map<std::string, ChainPtr> chains_;
   std::set<std::string> building_;
   std::map<std::string, HistoryStorePtr> sqlite_stores_;
+  std::map<std::string, HistoryStorePtr> redis_stores_;  // by url and key prefix
   std::vector<std::string> files_;
 };
 
@@ -512,7 +514,8 @@ OutputParserPtr Loader::parser(const Loc& loc, const YAML::Node& n) {
 ConversationMemoryPtr Loader::memory(const Loc& loc, const YAML::Node& n) {
   expect_map(loc, n);
   check_keys(loc, n,
-             {"type", "k", "max_tokens", "memory_key", "input_key", "store", "path", "human_prefix", "ai_prefix"});
+             {"type", "k", "max_tokens", "memory_key", "input_key", "store", "path", "url", "key_prefix", "ttl",
+              "human_prefix", "ai_prefix"});
   MemoryOptions o;
   std::string type = get_string(loc, n, "type", "buffer");
   if (type == "buffer") {
@@ -535,6 +538,15 @@ ConversationMemoryPtr Loader::memory(const Loc& loc, const YAML::Node& n) {
   o.human_prefix = get_string(loc, n, "human_prefix", o.human_prefix);
   o.ai_prefix = get_string(loc, n, "ai_prefix", o.ai_prefix);
   std::string store = get_string(loc, n, "store", "memory");
+  std::string key_prefix = get_string(loc, n, "key_prefix", "");
+  // LLMCHAIN_MEMORY_STORE=redis moves every persistent (sqlite) memory of the file into Redis
+  // (key prefix from the database's file name), so replicas share sessions without edits.
+  if (store == "sqlite" && env("LLMCHAIN_MEMORY_STORE") == "redis") {
+    store = "redis";
+    if (key_prefix.empty()) {
+      key_prefix = "llmchain:" + fs::path(get_string(loc, n, "path", "", true)).stem().string() + ":";
+    }
+  }
   HistoryStorePtr s;
   if (store == "sqlite") {
     std::string path = memory_path(loc, get_string(loc, n, "path", "", true));
@@ -551,8 +563,24 @@ ConversationMemoryPtr Loader::memory(const Loc& loc, const YAML::Node& n) {
       });
     }
     s = cached;
+  } else if (store == "redis") {
+    RedisStoreOptions ro;
+    std::string default_url = env("LLMCHAIN_REDIS_URL");
+    ro.url = get_string(loc, n, "url", default_url.empty() ? ro.url : default_url);
+    if (!key_prefix.empty()) ro.key_prefix = key_prefix;
+    int64_t ttl = get_int(loc, n, "ttl", 0);
+    if (ttl < 0) fail_at(loc.child("ttl"), n["ttl"], "ttl must be >= 0 seconds (0: sessions never expire)");
+    ro.ttl = std::chrono::seconds(ttl);
+    auto& cached = redis_stores_[ro.url + "\n" + ro.key_prefix];
+    if (!cached) {
+      auto opened = RedisHistoryStore::open(ro);
+      if (!opened.ok())
+        fail_at(loc.child(n["url"] ? "url" : "store"), n[n["url"] ? "url" : "store"], opened.error().message());
+      cached = *opened;
+    }
+    s = cached;
   } else if (store != "memory") {
-    fail_at(loc.child("store"), n["store"], fmt::format("unknown memory store '{}' (memory or sqlite)", store));
+    fail_at(loc.child("store"), n["store"], fmt::format("unknown memory store '{}' (memory, sqlite or redis)", store));
   }
   return std::make_shared<ConversationMemory>(o, s);
 }
@@ -642,7 +670,8 @@ Expected<ChainConfig> load_guarded(Fn&& fn) {
     return Error(ErrorCode::kInvalidArgument, fmt::format("line {}: {}", e.mark.line + 1, e.msg));
   } catch (const nlohmann::json::exception& e) {  // a value the JSON side cannot take (e.g. bytes that are not UTF-8)
     LLMC_LOG_DEBUG("chain config: {}", e.what());
-    return Error(ErrorCode::kInvalidArgument, "a value in the file is not valid here (not UTF-8 text, or the wrong type)");
+    return Error(ErrorCode::kInvalidArgument,
+                 "a value in the file is not valid here (not UTF-8 text, or the wrong type)");
   } catch (const std::exception& e) {
     LLMC_LOG_DEBUG("chain config: {}", e.what());
     return Error(ErrorCode::kInvalidArgument, "the file could not be loaded");
