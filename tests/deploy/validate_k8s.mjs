@@ -313,9 +313,50 @@ function checkRules(where, objs, { cpuLarge }) {
       }
     }
   }
+  // StatefulSets (Redis, the chains' shared memory): the same hardening as the Deployments,
+  // probes of their own kind, their Service headless and present.
+  const statefulSets = byKind(objs, 'StatefulSet');
+  for (const st of statefulSets) {
+    const w = `${where} StatefulSet/${st.metadata.name}`;
+    const pod = st.spec.template.spec;
+    if (!labelsMatch(st.spec.selector.matchLabels, st.spec.template.metadata.labels)) problem(w, 'selector does not match the pod labels');
+    if (pod.securityContext?.runAsNonRoot !== true) problem(w, 'pod securityContext.runAsNonRoot must be true');
+    if (pod.securityContext?.seccompProfile?.type !== 'RuntimeDefault') problem(w, 'pod seccompProfile must be RuntimeDefault');
+    if (pod.automountServiceAccountToken !== false) problem(w, 'automountServiceAccountToken should be false');
+    const svc = byKind(objs, 'Service').find((x) => x.metadata.name === st.spec.serviceName);
+    if (!svc) problem(w, `serviceName ${st.spec.serviceName} is not a Service`);
+    else if (svc.spec.clusterIP !== 'None') problem(w, `Service ${st.spec.serviceName} must be headless (clusterIP: None)`);
+    const volumes = new Set([...(pod.volumes || []), ...(st.spec.volumeClaimTemplates || []).map((t) => t.metadata)].map((v) => v.name));
+    for (const c of pod.containers) {
+      const cw = `${w} container ${c.name}`;
+      const sc = c.securityContext || {};
+      if (sc.allowPrivilegeEscalation !== false) problem(cw, 'allowPrivilegeEscalation must be false');
+      if (sc.readOnlyRootFilesystem !== true) problem(cw, 'readOnlyRootFilesystem must be true');
+      if (!(sc.capabilities?.drop || []).includes('ALL')) problem(cw, 'capabilities must drop ALL');
+      if (!c.resources?.requests?.cpu || !c.resources?.requests?.memory || !c.resources?.limits?.memory) {
+        problem(cw, 'needs cpu/memory requests and a memory limit');
+      }
+      if (/:latest$/.test(c.image) || !c.image.includes(':')) problem(cw, `image ${c.image} must have a fixed tag`);
+      if (!c.readinessProbe || !c.livenessProbe) problem(cw, 'needs readiness and liveness probes');
+      for (const m of c.volumeMounts || []) if (!volumes.has(m.name)) problem(cw, `mount of unknown volume ${m.name}`);
+    }
+  }
+  // Gateways that keep chain memory in Redis name a Service that exists.
+  for (const d of deployments.filter((x) => x.metadata.labels['app.kubernetes.io/component'] === 'gateway')) {
+    const env = Object.fromEntries((d.spec.template.spec.containers[0].env || []).map((e) => [e.name, e.value]));
+    if (env.LLMCHAIN_MEMORY_STORE === 'redis') {
+      const url = env.LLMCHAIN_REDIS_URL;
+      const host = url ? new URL(url).hostname : '';
+      if (!host) problem(`${where} Deployment/${d.metadata.name}`, 'LLMCHAIN_MEMORY_STORE=redis needs LLMCHAIN_REDIS_URL');
+      else if (!host.includes('.') && !byKind(objs, 'Service').some((x) => x.metadata.name === host)) {
+        problem(`${where} Deployment/${d.metadata.name}`, `LLMCHAIN_REDIS_URL host ${host} is not a Service`);
+      }
+    }
+  }
+  const workloads = [...deployments, ...statefulSets];
   for (const s of byKind(objs, 'Service')) {
-    const target = deployments.find((d) => labelsMatch(s.spec.selector, d.spec.template.metadata.labels));
-    if (!target) problem(`${where} Service/${s.metadata.name}`, 'selects no Deployment');
+    const target = workloads.find((d) => labelsMatch(s.spec.selector, d.spec.template.metadata.labels));
+    if (!target) problem(`${where} Service/${s.metadata.name}`, 'selects no Deployment or StatefulSet');
     else {
       const ports = new Set(target.spec.template.spec.containers.flatMap((c) => (c.ports || []).map((p) => p.name)));
       for (const p of s.spec.ports) {
