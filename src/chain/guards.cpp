@@ -41,7 +41,18 @@ std::string Guard::apply(const std::string& text, GuardStage stage, GuardEventLo
       ++blocked_;
       throw Error(stage == GuardStage::kInput ? ErrorCode::kInvalidArgument : ErrorCode::kInternal,
                   fmt::format("guard '{}' blocked the {}: {}", name_, where, findings.front().what));
-    case GuardAction::kRedact: ++redacted_; return redact(text, findings);
+    case GuardAction::kRedact: {
+      ++redacted_;
+      // A replacement may join what is left around it into a new finding: redact again until
+      // clean (a few passes; each removes text a finding covered).
+      std::string out = redact(text, findings);
+      for (int pass = 1; pass < 4; ++pass) {
+        auto again = scan(out);
+        if (again.empty()) break;
+        out = redact(out, again);
+      }
+      return out;
+    }
     case GuardAction::kFlag:
       ++flagged_;
       LLMC_LOG_WARN("guard '{}' flagged the {}: {} ({} finding(s))", name_, where, findings.front().what,
@@ -57,7 +68,10 @@ std::string Guard::redact(const std::string& text, const std::vector<Finding>& f
   std::string out;
   size_t pos = 0;
   for (const auto& f : sorted) {
-    if (f.begin < pos) continue;  // overlaps an earlier finding
+    if (f.begin < pos) {  // overlaps an earlier finding: one replacement covers both
+      pos = std::max(pos, f.end);
+      continue;
+    }
     out.append(text, pos, f.begin - pos);
     out += f.replacement;
     pos = f.end;

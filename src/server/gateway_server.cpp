@@ -190,13 +190,13 @@ Expected<int> GatewayServer::bind() {
   return port;
 }
 
-void GatewayServer::serve() { impl_->http.listen_after_bind(); }
+void GatewayServer::serve() { impl_->http.serve(); }
 
 Expected<int> GatewayServer::start() {
   auto port = bind();
   if (!port) return port;
   impl_->thread = std::thread([this] { serve(); });
-  for (int i = 0; i < 500 && !impl_->http.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  for (int i = 0; i < 500 && !impl_->http.running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
   return port;
 }
 
@@ -218,7 +218,7 @@ bool GatewayServer::shutdown() {
     chains->cancel_all();
     chains->wait_idle(hard_deadline);
   }
-  impl_->http.stop();
+  impl_->http.stop_listening();
   if (impl_->thread.joinable() && impl_->thread.get_id() != std::this_thread::get_id()) impl_->thread.join();
   return impl_->shutdown_ok;
 }

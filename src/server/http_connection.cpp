@@ -260,6 +260,45 @@ ConnectionServer::ConnectionServer(ConnectionLimits limits) : limits_(limits), s
 
 ConnectionServer::~ConnectionServer() = default;
 
+void ConnectionServer::serve() {
+  running_ = true;
+  std::unique_ptr<httplib::TaskQueue> tasks(new_task_queue());
+  while (svr_sock_ != INVALID_SOCKET) {
+    pollfd p{svr_sock_, POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0) continue;  // timeout, EINTR: look at svr_sock_ again
+    socket_t sock = ::accept4(svr_sock_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (sock == INVALID_SOCKET) {
+      if (svr_sock_ == INVALID_SOCKET) break;  // stop_listening()
+      switch (errno) {
+        case EMFILE:
+        case ENFILE:
+        case ENOBUFS:
+        case ENOMEM:  // out of descriptors or memory: let connections finish, then accept again
+          std::this_thread::sleep_for(std::chrono::milliseconds(10));
+          break;
+        default:  // EINTR, ECONNABORTED, EAGAIN, EPROTO and the network errors accept passes on
+          break;
+      }
+      continue;
+    }
+    // As httplib does: blocking reads and writes never wait past the server's timeouts.
+    timeval rcv{static_cast<time_t>(read_timeout_sec_), static_cast<suseconds_t>(read_timeout_usec_)};
+    timeval snd{static_cast<time_t>(write_timeout_sec_), static_cast<suseconds_t>(write_timeout_usec_)};
+    ::setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &rcv, sizeof rcv);
+    ::setsockopt(sock, SOL_SOCKET, SO_SNDTIMEO, &snd, sizeof snd);
+    tasks->enqueue([this, sock] { process_and_close_socket(sock); });
+  }
+  tasks->shutdown();  // waits for the connection threads
+  running_ = false;
+}
+
+void ConnectionServer::stop_listening() {
+  socket_t sock = svr_sock_.exchange(INVALID_SOCKET);
+  if (sock == INVALID_SOCKET) return;
+  ::shutdown(sock, SHUT_RDWR);
+  ::close(sock);
+}
+
 void ConnectionServer::raise_backlog(int backlog) {
   if (svr_sock_ != INVALID_SOCKET) ::listen(svr_sock_, backlog);
 }

@@ -11,6 +11,7 @@
 //     when its client has gone away (ConnectionServer::current_socket()).
 #include <httplib.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <functional>
@@ -32,6 +33,15 @@ class ConnectionServer : public httplib::Server {
  public:
   explicit ConnectionServer(ConnectionLimits limits);
   ~ConnectionServer() override;
+
+  // Accepts connections on the bound socket until stop_listening(); each runs on a thread of
+  // its own (process_and_close_socket). Replaces httplib's listen_after_bind(), whose loop
+  // closes the listening socket for good on any accept() error but EMFILE: a signal landing on
+  // that thread (EINTR) or a connection aborted in the queue stopped the server listening.
+  // Here transient errors are retried; only stop_listening() ends it.
+  void serve();
+  bool running() const { return running_.load(); }
+  void stop_listening();
 
   // cpp-httplib 0.11 listens with a backlog of 5, so bursts of connections overflow the accept
   // queue; listen() again on the bound socket raises it (Linux semantics).
@@ -59,6 +69,7 @@ class ConnectionServer : public httplib::Server {
 
   ConnectionLimits limits_;
   std::shared_ptr<State> state_;
+  std::atomic<bool> running_{false};
 };
 
 struct ServerOptions;

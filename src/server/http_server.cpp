@@ -163,14 +163,14 @@ Expected<int> HttpServer::bind() {
   return port;
 }
 
-void HttpServer::serve() { impl_->http.listen_after_bind(); }
+void HttpServer::serve() { impl_->http.serve(); }
 
 Expected<int> HttpServer::start() {
   auto port = bind();
   if (!port) return port;
   impl_->thread = std::thread([this] { serve(); });
   // Wait until the accept loop runs so callers can connect at once.
-  for (int i = 0; i < 500 && !impl_->http.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  for (int i = 0; i < 500 && !impl_->http.running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
   return port;
 }
 
@@ -182,7 +182,7 @@ bool HttpServer::shutdown() {
   auto grace = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(impl_->opts.shutdown_grace_s));
   auto now = Clock::now();
   impl_->shutdown_ok = impl_->api.drain(now + grace, now + grace + std::chrono::seconds(5));
-  impl_->http.stop();
+  impl_->http.stop_listening();
   if (impl_->thread.joinable() && impl_->thread.get_id() != std::this_thread::get_id()) impl_->thread.join();
   return impl_->shutdown_ok;
 }

@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <hiredis/hiredis.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
@@ -43,14 +44,19 @@ int free_port() {
   return ntohs(a.sin_port);
 }
 
-bool accepts(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  ::close(fd);
+// Answers PING with PONG (a restarted Redis accepts connections while it still loads its
+// append-only file, answering -LOADING until it is done).
+bool pongs(int port) {
+  timeval tv{1, 0};
+  redisContext* c = redisConnectWithTimeout("127.0.0.1", port, tv);
+  if (!c) return false;
+  bool ok = false;
+  if (!c->err) {
+    auto* r = static_cast<redisReply*>(redisCommand(c, "PING"));
+    ok = r && r->type == REDIS_REPLY_STATUS && std::string(r->str, r->len) == "PONG";
+    if (r) freeReplyObject(r);
+  }
+  redisFree(c);
   return ok;
 }
 
@@ -73,10 +79,10 @@ class RedisProcess {
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
     if (posix_spawn(&pid_, kRedisServer, nullptr, nullptr, argv.data(), environ) != 0) pid_ = -1;
-    for (int i = 0; i < 200 && pid_ > 0 && !accepts(port); ++i) std::this_thread::sleep_for(25ms);
+    for (int i = 0; i < 400 && pid_ > 0 && !pongs(port); ++i) std::this_thread::sleep_for(25ms);
   }
   ~RedisProcess() { stop(); }
-  bool running() const { return pid_ > 0 && accepts(port_); }
+  bool running() const { return pid_ > 0 && pongs(port_); }
   void stop() {
     if (pid_ <= 0) return;
     ::kill(pid_, SIGTERM);  // redis flushes its AOF and exits
