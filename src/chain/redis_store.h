@@ -12,8 +12,7 @@
 
 #include "base/error.h"
 #include "chain/memory.h"
-
-struct redisContext;
+#include "chain/redis_client.h"
 
 namespace llmchain::chain {
 
@@ -25,23 +24,11 @@ struct RedisStoreOptions {
   std::chrono::milliseconds timeout{2000};  // connect and per-command
 };
 
-// A parsed redis:// URL.
-struct RedisAddress {
-  std::string host;
-  int port = 6379;
-  int db = 0;
-  std::string user, password;
-  // Throws Error(kInvalidArgument) for anything but redis://host[:port][/db] with optional userinfo.
-  static RedisAddress parse(const std::string& url);
-  // The URL without its password, for messages and logs.
-  std::string display() const;
-};
-
 class RedisHistoryStore : public HistoryStore {
  public:
   // Checks the options (the URL parses); connects on first use.
   static Expected<std::shared_ptr<RedisHistoryStore>> open(RedisStoreOptions options);
-  ~RedisHistoryStore() override;
+  ~RedisHistoryStore() override = default;
   RedisHistoryStore(const RedisHistoryStore&) = delete;
   RedisHistoryStore& operator=(const RedisHistoryStore&) = delete;
 
@@ -52,20 +39,13 @@ class RedisHistoryStore : public HistoryStore {
   const RedisStoreOptions& options() const { return options_; }
 
  private:
-  RedisHistoryStore(RedisStoreOptions options, RedisAddress address)
-      : options_(std::move(options)), address_(std::move(address)) {}
-  struct Reply;
-  // Runs one command (binary-safe arguments), opening the connection first if needed.
-  Reply command(const std::vector<std::string>& args);
-  Reply exec(const std::vector<std::string>& args);  // on the open connection; null reply on I/O errors
-  void connect();
-  void drop();
-  [[noreturn]] void unavailable(const std::string& why);
+  RedisHistoryStore(RedisStoreOptions options, RedisAddress address, std::chrono::milliseconds timeout);
 
   RedisStoreOptions options_;
-  RedisAddress address_;
-  std::mutex mu_;
-  redisContext* ctx_ = nullptr;
+  RedisClient client_;
 };
+
+// Every key that starts with `prefix` (SCAN, the prefix matched literally).
+std::vector<std::string> redis_keys(RedisClient& client, const std::string& prefix, const char* what);
 
 }  // namespace llmchain::chain
