@@ -214,6 +214,28 @@ function qosClass(pod) {
   return guaranteed ? 'Guaranteed' : 'Burstable';
 }
 
+// The hardening every workload's pod must have (Deployments and StatefulSets alike).
+function checkPodHardening(w, workload) {
+  const pod = workload.spec.template.spec;
+  if (!labelsMatch(workload.spec.selector.matchLabels, workload.spec.template.metadata.labels)) problem(w, 'selector does not match the pod labels');
+  if (pod.securityContext?.runAsNonRoot !== true) problem(w, 'pod securityContext.runAsNonRoot must be true');
+  if (pod.securityContext?.seccompProfile?.type !== 'RuntimeDefault') problem(w, 'pod seccompProfile must be RuntimeDefault');
+  if (pod.automountServiceAccountToken !== false) problem(w, 'automountServiceAccountToken should be false');
+}
+
+// The hardening every container must have; `volumes`: the names its pod can mount.
+function checkContainerHardening(cw, c, volumes) {
+  const sc = c.securityContext || {};
+  if (sc.allowPrivilegeEscalation !== false) problem(cw, 'allowPrivilegeEscalation must be false');
+  if (sc.readOnlyRootFilesystem !== true) problem(cw, 'readOnlyRootFilesystem must be true');
+  if (!(sc.capabilities?.drop || []).includes('ALL')) problem(cw, 'capabilities must drop ALL');
+  if (!c.resources?.requests?.cpu || !c.resources?.requests?.memory || !c.resources?.limits?.memory) {
+    problem(cw, 'needs cpu/memory requests and a memory limit');
+  }
+  if (/:latest$/.test(c.image) || !c.image.includes(':')) problem(cw, `image ${c.image} must have a fixed tag`);
+  for (const m of c.volumeMounts || []) if (!volumes.has(m.name)) problem(cw, `mount of unknown volume ${m.name}`);
+}
+
 function checkRules(where, objs, { cpuLarge }) {
   const names = new Set(objs.map((o) => `${o.kind}/${o.metadata.name}`));
   const deployments = byKind(objs, 'Deployment');
@@ -234,10 +256,7 @@ function checkRules(where, objs, { cpuLarge }) {
   for (const d of deployments) {
     const w = `${where} Deployment/${d.metadata.name}`;
     const pod = d.spec.template.spec;
-    if (!labelsMatch(d.spec.selector.matchLabels, d.spec.template.metadata.labels)) problem(w, 'selector does not match the pod labels');
-    if (pod.securityContext?.runAsNonRoot !== true) problem(w, 'pod securityContext.runAsNonRoot must be true');
-    if (pod.securityContext?.seccompProfile?.type !== 'RuntimeDefault') problem(w, 'pod seccompProfile must be RuntimeDefault');
-    if (pod.automountServiceAccountToken !== false) problem(w, 'automountServiceAccountToken should be false');
+    checkPodHardening(w, d);
     const grace = pod.terminationGracePeriodSeconds ?? 30;
     if (grace <= requestTimeout) problem(w, `terminationGracePeriodSeconds ${grace} must exceed request_timeout ${requestTimeout}`);
     const volumes = new Set((pod.volumes || []).map((v) => v.name));
@@ -249,15 +268,7 @@ function checkRules(where, objs, { cpuLarge }) {
     }
     for (const c of [...(pod.initContainers || []), ...pod.containers]) {
       const cw = `${w} container ${c.name}`;
-      const sc = c.securityContext || {};
-      if (sc.allowPrivilegeEscalation !== false) problem(cw, 'allowPrivilegeEscalation must be false');
-      if (sc.readOnlyRootFilesystem !== true) problem(cw, 'readOnlyRootFilesystem must be true');
-      if (!(sc.capabilities?.drop || []).includes('ALL')) problem(cw, 'capabilities must drop ALL');
-      if (!c.resources?.requests?.cpu || !c.resources?.requests?.memory || !c.resources?.limits?.memory) {
-        problem(cw, 'needs cpu/memory requests and a memory limit');
-      }
-      if (/:latest$/.test(c.image) || !c.image.includes(':')) problem(cw, `image ${c.image} must have a fixed tag`);
-      for (const m of c.volumeMounts || []) if (!volumes.has(m.name)) problem(cw, `mount of unknown volume ${m.name}`);
+      checkContainerHardening(cw, c, volumes);
       if (!(c.volumeMounts || []).some((m) => m.mountPath === '/tmp')) problem(cw, 'needs a writable /tmp (read-only root filesystem)');
       for (const e of c.envFrom || []) {
         if (e.configMapRef && !names.has(`ConfigMap/${e.configMapRef.name}`)) problem(cw, `envFrom: no ConfigMap ${e.configMapRef.name}`);
@@ -319,26 +330,15 @@ function checkRules(where, objs, { cpuLarge }) {
   for (const st of statefulSets) {
     const w = `${where} StatefulSet/${st.metadata.name}`;
     const pod = st.spec.template.spec;
-    if (!labelsMatch(st.spec.selector.matchLabels, st.spec.template.metadata.labels)) problem(w, 'selector does not match the pod labels');
-    if (pod.securityContext?.runAsNonRoot !== true) problem(w, 'pod securityContext.runAsNonRoot must be true');
-    if (pod.securityContext?.seccompProfile?.type !== 'RuntimeDefault') problem(w, 'pod seccompProfile must be RuntimeDefault');
-    if (pod.automountServiceAccountToken !== false) problem(w, 'automountServiceAccountToken should be false');
+    checkPodHardening(w, st);
     const svc = byKind(objs, 'Service').find((x) => x.metadata.name === st.spec.serviceName);
     if (!svc) problem(w, `serviceName ${st.spec.serviceName} is not a Service`);
     else if (svc.spec.clusterIP !== 'None') problem(w, `Service ${st.spec.serviceName} must be headless (clusterIP: None)`);
     const volumes = new Set([...(pod.volumes || []), ...(st.spec.volumeClaimTemplates || []).map((t) => t.metadata)].map((v) => v.name));
     for (const c of pod.containers) {
       const cw = `${w} container ${c.name}`;
-      const sc = c.securityContext || {};
-      if (sc.allowPrivilegeEscalation !== false) problem(cw, 'allowPrivilegeEscalation must be false');
-      if (sc.readOnlyRootFilesystem !== true) problem(cw, 'readOnlyRootFilesystem must be true');
-      if (!(sc.capabilities?.drop || []).includes('ALL')) problem(cw, 'capabilities must drop ALL');
-      if (!c.resources?.requests?.cpu || !c.resources?.requests?.memory || !c.resources?.limits?.memory) {
-        problem(cw, 'needs cpu/memory requests and a memory limit');
-      }
-      if (/:latest$/.test(c.image) || !c.image.includes(':')) problem(cw, `image ${c.image} must have a fixed tag`);
+      checkContainerHardening(cw, c, volumes);
       if (!c.readinessProbe || !c.livenessProbe) problem(cw, 'needs readiness and liveness probes');
-      for (const m of c.volumeMounts || []) if (!volumes.has(m.name)) problem(cw, `mount of unknown volume ${m.name}`);
     }
   }
   // Gateways that keep chain memory in Redis name a Service that exists.
