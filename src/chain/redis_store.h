@@ -6,7 +6,6 @@
 // after a failure; while Redis is unreachable every call throws Error(kUnavailable) naming the
 // server (the chain routes answer 503), and the next call tries again.
 #include <chrono>
-#include <mutex>
 #include <string>
 #include <vector>
 

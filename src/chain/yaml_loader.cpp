@@ -574,8 +574,10 @@ ConversationMemoryPtr Loader::memory(const Loc& loc, const YAML::Node& n) {
     auto& cached = redis_stores_[ro.url + "\n" + ro.key_prefix];
     if (!cached) {
       auto opened = RedisHistoryStore::open(ro);
-      if (!opened.ok())
-        fail_at(loc.child(n["url"] ? "url" : "store"), n[n["url"] ? "url" : "store"], opened.error().message());
+      if (!opened.ok()) {
+        const char* field = n["url"] ? "url" : "store";  // a bad url is the url's fault; none given: the store's
+        fail_at(loc.child(field), n[field], opened.error().message());
+      }
       cached = *opened;
     }
     s = cached;

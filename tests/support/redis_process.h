@@ -3,6 +3,7 @@
 // folder (append-only file when asked), stopped (SIGTERM: Redis flushes and exits) on
 // destruction. Debian's redis-server (scripts/setup.sh installs it); tests skip without it.
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <hiredis/hiredis.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -13,6 +14,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -90,6 +92,27 @@ class RedisProcess {
   int port_;
   pid_t pid_ = -1;
   fs::path dir_;
+};
+
+// A fixture with its own redis-server for each test (skipped where none is installed).
+class RedisServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!fs::exists(kRedisServer)) GTEST_SKIP() << "redis-server is not installed (scripts/setup.sh installs it)";
+    port_ = free_port();
+    redis_ = std::make_unique<RedisProcess>(port_);
+    ASSERT_TRUE(redis_->running()) << "redis-server did not start on port " << port_;
+  }
+  void TearDown() override {
+    if (redis_) {
+      redis_->stop();
+      fs::remove_all(redis_->dir());
+    }
+  }
+  std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
+
+  int port_ = 0;
+  std::unique_ptr<RedisProcess> redis_;
 };
 
 }  // namespace llmchain::testing

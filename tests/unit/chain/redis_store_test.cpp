@@ -20,25 +20,10 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
-using testing::free_port;
-using testing::kRedisServer;
 using testing::RedisProcess;
 
-class RedisStoreTest : public ::testing::Test {
+class RedisStoreTest : public testing::RedisServerTest {
  protected:
-  void SetUp() override {
-    if (!fs::exists(kRedisServer)) GTEST_SKIP() << "redis-server is not installed (scripts/setup.sh installs it)";
-    port_ = free_port();
-    redis_ = std::make_unique<RedisProcess>(port_);
-    ASSERT_TRUE(redis_->running()) << "redis-server did not start on port " << port_;
-  }
-  void TearDown() override {
-    if (redis_) {
-      redis_->stop();
-      fs::remove_all(redis_->dir());
-    }
-  }
-  std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
   std::shared_ptr<RedisHistoryStore> store(const std::string& prefix = "t:", int ttl = 0) {
     RedisStoreOptions o;
     o.url = url();
@@ -46,8 +31,6 @@ class RedisStoreTest : public ::testing::Test {
     o.ttl = std::chrono::seconds(ttl);
     return *RedisHistoryStore::open(o);
   }
-  int port_ = 0;
-  std::unique_ptr<RedisProcess> redis_;
 };
 
 TEST(RedisAddress, ParsesUrlsAndHidesThePassword) {

@@ -13,30 +13,16 @@ namespace {
 using llmchain::testing::RedisProcess;
 using nlohmann::json;
 
-class ResponsesRedisTest : public ::testing::Test {
+class ResponsesRedisTest : public llmchain::testing::RedisServerTest {
  protected:
-  void SetUp() override {
-    if (!std::filesystem::exists(llmchain::testing::kRedisServer)) GTEST_SKIP() << "redis-server is not installed";
-    port_ = llmchain::testing::free_port();
-    redis_ = std::make_unique<RedisProcess>(port_);
-    ASSERT_TRUE(redis_->running());
-  }
-  void TearDown() override {
-    if (redis_) {
-      redis_->stop();
-      std::filesystem::remove_all(redis_->dir());
-    }
-  }
   std::shared_ptr<ResponsesStore> open(size_t max_entries = 10000) {
     ResponsesStoreOptions o;
-    o.redis_url = "redis://127.0.0.1:" + std::to_string(port_);
+    o.redis_url = url();
     o.max_entries = max_entries;
     auto st = ResponsesStore::open(o);
     EXPECT_TRUE(st.ok()) << st.error().message();
     return *st;
   }
-  int port_ = 0;
-  std::unique_ptr<RedisProcess> redis_;
 };
 
 TEST_F(ResponsesRedisTest, TwoProcessesShareResponsesAndTheBoundHolds) {
