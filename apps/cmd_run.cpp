@@ -91,11 +91,12 @@ int run(const RunOptions& o) {
                            })
                  .value();
   const double gen_s = res.total_s - res.time_to_first_token_s;
-  std::fprintf(
-      stderr, "\n[prompt: %d tokens in %.1f ms (%.1f tok/s) | generated: %d tokens in %.1f ms (%.1f tok/s) | %s]\n",
-      res.prompt_tokens, res.time_to_first_token_s * 1e3, res.prompt_tokens / std::max(1e-9, res.time_to_first_token_s),
-      res.completion_tokens, gen_s * 1e3,
-      res.completion_tokens > 1 ? (res.completion_tokens - 1) / std::max(1e-9, gen_s) : 0.0, engine::to_string(res.finish_reason));
+  std::fprintf(stderr,
+               "\n[prompt: %d tokens in %.1f ms (%.1f tok/s) | generated: %d tokens in %.1f ms (%.1f tok/s) | %s]\n",
+               res.prompt_tokens, res.time_to_first_token_s * 1e3,
+               res.prompt_tokens / std::max(1e-9, res.time_to_first_token_s), res.completion_tokens, gen_s * 1e3,
+               res.completion_tokens > 1 ? (res.completion_tokens - 1) / std::max(1e-9, gen_s) : 0.0,
+               engine::to_string(res.finish_reason));
   return 0;
 }
 

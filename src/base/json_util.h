@@ -4,10 +4,9 @@
 // server's request parser; the fuzz harnesses apply the same gate), and a value as text that
 // cannot fail.
 #include <algorithm>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 namespace llmchain {
 
