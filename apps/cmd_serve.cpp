@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <optional>
@@ -15,6 +16,7 @@
 #include "chain/openai_client.h"
 #include "chain/yaml_loader.h"
 #include "engine/local_engine.h"
+#include "rpc/engine_service.h"
 #include "server/gateway_role.h"
 #include "server/http_server.h"
 #include "server/metrics.h"
@@ -35,6 +37,7 @@ struct ServeOptions {
   bool no_ui = false;
   bool fake_engine = false;
   int fake_token_delay_ms = 0;
+  int grpc_port = -1;  // >= 0: the engine's gRPC service too (0: any free port)
   server::ServerOptions server;
   // --role gateway: no model; OpenAI routes proxied to engine replicas.
   std::string role = "all";
@@ -133,6 +136,7 @@ int run_serve(ServeOptions& o, CLI::App* sub) {
       from_config(*cfg, "model", sub->get_option("--model"), o.model);
       from_config(*cfg, "host", sub->get_option("--host"), s.host);
       from_config(*cfg, "port", sub->get_option("--port"), s.port);
+      from_config(*cfg, "grpc_port", sub->get_option("--grpc-port"), o.grpc_port);
       from_config(*cfg, "parallel", sub->get_option("--parallel"), s.parallel);
       from_config(*cfg, "ctx_size", sub->get_option("--ctx-size"), o.ctx_size);
       from_config(*cfg, "api_key", sub->get_option("--api-key"), s.api_key);
@@ -161,6 +165,10 @@ int run_serve(ServeOptions& o, CLI::App* sub) {
     std::fprintf(stderr, "error: port %d is out of range 0..65535 (config %s)\n", o.server.port, o.config.c_str());
     return 2;
   }
+  if (o.grpc_port > 65535 || o.grpc_port < -1) {
+    std::fprintf(stderr, "error: grpc port %d is out of range 0..65535 (config %s)\n", o.grpc_port, o.config.c_str());
+    return 2;
+  }
   if (o.log_format != "text" && o.log_format != "json") {
     std::fprintf(stderr, "error: --log-format must be text or json, not '%s'\n", o.log_format.c_str());
     return 2;
@@ -169,6 +177,10 @@ int run_serve(ServeOptions& o, CLI::App* sub) {
   o.server.ui = !o.no_ui;
   init_logging(o.server.log_format, o.log_level);
   if (o.role == "gateway") {
+    if (o.grpc_port >= 0) {
+      std::fprintf(stderr, "error: --grpc-port serves an engine; the gateway role has none\n");
+      return 2;
+    }
     if (o.upstream.upstreams.empty()) {
       std::fprintf(stderr, "error: --role gateway needs at least one --upstream URL\n");
       return 2;
@@ -253,6 +265,22 @@ int run_serve(ServeOptions& o, CLI::App* sub) {
   }
   LLMC_LOG_INFO("llmchain server listening on http://{}:{} (model {}, parallel {}, ctx {})", o.server.host, *port,
                 engine->info().name, o.server.parallel, engine->info().n_ctx);
+  std::unique_ptr<rpc::RpcServer> grpc;
+  if (o.grpc_port >= 0) {
+    rpc::RpcServerOptions ro;
+    ro.host = o.server.host;
+    ro.port = o.grpc_port;
+    ro.api_key = o.server.api_key;
+    ro.max_message_bytes = static_cast<int>(std::min<size_t>(o.server.max_body, INT32_MAX));
+    grpc = std::make_unique<rpc::RpcServer>(*engine, ro);
+    auto gport = grpc->start();
+    if (!gport) {
+      std::fprintf(stderr, "error: %s\n", gport.error().what());
+      return 1;
+    }
+    LLMC_LOG_INFO("llmchain engine gRPC service listening on {}:{} (llmchain.v1.Engine, grpc.health.v1.Health)",
+                  o.server.host, *gport);
+  }
   std::atomic<bool> done{false};
   std::thread watcher([&] {
     timespec tick{0, 200 * 1000 * 1000};
@@ -260,7 +288,12 @@ int run_serve(ServeOptions& o, CLI::App* sub) {
       int sig = sigtimedwait(&sigs, nullptr, &tick);
       if (sig == SIGINT || sig == SIGTERM) {
         LLMC_LOG_INFO("signal {}: shutting down (grace {} s)", sig, o.server.shutdown_grace_s);
+        if (grpc) grpc->set_serving(false);
+        std::thread grpc_drain([&] {
+          if (grpc) grpc->shutdown(o.server.shutdown_grace_s);
+        });
         bool clean = srv.shutdown();
+        grpc_drain.join();
         LLMC_LOG_INFO("shutdown {}", clean ? "complete" : "forced: some requests were cancelled");
         return;
       }
@@ -270,6 +303,7 @@ int run_serve(ServeOptions& o, CLI::App* sub) {
   done.store(true);
   watcher.join();
   srv.shutdown();
+  if (grpc) grpc->shutdown(0);
   return 0;
 }
 
@@ -284,6 +318,11 @@ LLMC_REGISTER_COMMAND(serve, [](CLI::App& app) -> CommandAction {
   env_option(
       sub->add_option("--port", s.port, "Port (0: any free port)")->capture_default_str()->check(CLI::Range(0, 65535)),
       "PORT");
+  env_option(sub->add_option("--grpc-port", o->grpc_port,
+                             "Also serve the engine's gRPC service (llmchain.v1.Engine + health) on this port "
+                             "(0: any free port; engine and all roles)")
+                 ->check(CLI::Range(0, 65535)),
+             "GRPC_PORT");
   env_option(sub->add_option("--parallel", s.parallel, "Sequences decoded at once")
                  ->capture_default_str()
                  ->check(CLI::Range(1, 4096)),

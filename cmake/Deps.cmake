@@ -12,6 +12,9 @@ find_package(ICU REQUIRED COMPONENTS uc i18n)
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(RE2 REQUIRED IMPORTED_TARGET re2)
 pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET hiredis)  # chain memory in Redis
+# gRPC between gateway and engines (src/rpc, proto/): libgrpc++-dev, protobuf-compiler-grpc.
+find_package(Protobuf REQUIRED)
+find_package(gRPC CONFIG REQUIRED)
 find_package(httplib CONFIG QUIET)
 if(NOT httplib_FOUND)
   # Debian ships cpp-httplib as a compiled library (libcpp-httplib.so) built with

@@ -27,13 +27,14 @@ using namespace llmchain;
 using nlohmann::json;
 constexpr const char* kHarness = "chat_template_fuzz";
 
-// The defaults divided by 16 (output, list items) and by 100 (loop iterations); the call
-// depth as shipped.
+// The defaults divided by 16 (output, list items, work) and by 100 (loop iterations); the
+// call depth as shipped.
 chat::TemplateOptions scaled_limits() {
   chat::TemplateOptions o;
   o.max_output_bytes = 1u << 20;
   o.max_list_items = 1u << 16;
   o.max_loop_iterations = 10'000;
+  o.max_work = 1ull << 24;
   return o;
 }
 

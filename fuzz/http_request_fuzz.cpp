@@ -17,6 +17,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -73,16 +74,31 @@ int server_port() {
   return port;
 }
 
+// The client half-closes first, so each connection leaves its client port in TIME_WAIT for
+// a minute: two connections per input at a few hundred inputs a second would use up the
+// ephemeral ports of one source address (~28,000), and connect() fails with EADDRNOTAVAIL
+// whatever the server does. Connections therefore come from 127.0.1.1 .. 127.0.1.254 in
+// turn (all loopback), the port picked at connect() for the whole 4-tuple.
 int connect_to(int port) {
+  static uint32_t next_source = 0;
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) fuzz::violated(kHarness, "socket() failed");
+  if (fd < 0) fuzz::violated(kHarness, std::string("socket() failed: ") + std::strerror(errno));
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+  sockaddr_in src{};
+  src.sin_family = AF_INET;
+  src.sin_addr.s_addr = htonl((127u << 24) | (1u << 8) | (1u + next_source++ % 254u));
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src) != 0) {
+    fuzz::violated(kHarness, std::string("bind() to a loopback source failed: ") + std::strerror(errno));
+  }
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(static_cast<uint16_t>(port));
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    const int err = errno;
     ::close(fd);
-    fuzz::violated(kHarness, "the server no longer accepts connections");
+    fuzz::violated(kHarness, std::string("the server no longer accepts connections: ") + std::strerror(err));
   }
   return fd;
 }

@@ -78,6 +78,7 @@ for t in "${TARGETS[@]}"; do
   while [[ $(jobs -rp | wc -l) -ge $JOBS ]]; do wait -n || true; done
   echo "=== $t: ${SECS}s" >&2
   rm -f "$LOGS/$t.rc"
+  touch "$LOGS/$t.start"
   fuzz_one "$t" &
 done
 wait
@@ -88,6 +89,15 @@ for t in "${TARGETS[@]}"; do
     failed+=("$t")
     echo "--- $t: FOUND SOMETHING; its log:" >&2
     tail -n 60 "$LOGS/$t.log" >&2
+    # The inputs themselves, so that a finding in CI can be replayed from its log alone
+    # (libFuzzer does not always print a timeout's input).
+    find "$BUILD/fuzz/artifacts/$t" -maxdepth 1 -type f -newer "$LOGS/$t.start" | while read -r a; do
+      if [[ $(stat -c %s "$a") -le 16384 ]]; then
+        echo "--- $t: input $(basename "$a") (base64): $(base64 -w0 "$a")" >&2
+      else
+        echo "--- $t: input $(basename "$a"): $(stat -c %s "$a") bytes, too long to print" >&2
+      fi
+    done
   fi
 done
 if [[ ${#failed[@]} -gt 0 ]]; then

@@ -6,6 +6,7 @@ set -euo pipefail
 PKGS=(build-essential cmake ninja-build pkg-config git
   nlohmann-json3-dev libfmt-dev libspdlog-dev libcli11-dev libcpp-httplib-dev
   libyaml-cpp-dev libsqlite3-dev libre2-dev libssl-dev libicu-dev zlib1g-dev libbrotli-dev libhiredis-dev
+  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   redis-server
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev curl ca-certificates

@@ -63,6 +63,7 @@ std::string Interpreter::render(const Value& context) {
   if (context.is_object())
     for (const auto& [k, v] : context.as_object()->entries) frames_[0].vars[k] = v;
   current_ = push_frame(0);
+  WorkBudget work(limits_.max_work);
   std::string out;
   out_ = &out;
   exec_body(program_.body);
@@ -407,14 +408,24 @@ Value Interpreter::eval(const Expr& e) {
   }
 }
 
+// Filters, tests, functions and methods make at most a pass or a sort over their
+// operands: each call is charged a pass over every operand (sorts charge their
+// comparisons besides).
 void Interpreter::eval_args(const Args& a, CallArgs& out) {
   out.positional.reserve(a.positional.size());
-  for (const auto& p : a.positional) out.positional.push_back(eval(*p));
-  for (const auto& [k, v] : a.keyword) out.keyword.emplace_back(k, eval(*v));
+  for (const auto& p : a.positional) {
+    out.positional.push_back(eval(*p));
+    charge_work(shallow_work(out.positional.back()));
+  }
+  for (const auto& [k, v] : a.keyword) {
+    out.keyword.emplace_back(k, eval(*v));
+    charge_work(shallow_work(out.keyword.back().second));
+  }
 }
 
 Value Interpreter::eval_filter(const FilterExpr& e, const Value* input) {
   Value v = input ? *input : eval(*e.operand);
+  charge_work(shallow_work(v));
   CallArgs args;
   eval_args(e.args, args);
   try {
@@ -474,6 +485,7 @@ Value Interpreter::eval_inner(const Expr& e) {
       const auto& b = static_cast<const BinaryExpr&>(e);
       Value l = eval(*b.lhs);
       Value r = eval(*b.rhs);
+      charge_work(shallow_work(l) + shallow_work(r));
       return binary_op(*this, b.op, l, r);
     }
     case ExprKind::kCompare: {
@@ -485,8 +497,11 @@ Value Interpreter::eval_inner(const Expr& e) {
         switch (op) {
           case CmpOp::kEq: ok = values_equal(left, right); break;
           case CmpOp::kNe: ok = !values_equal(left, right); break;
-          case CmpOp::kIn: ok = contains(*this, right, left); break;
-          case CmpOp::kNotIn: ok = !contains(*this, right, left); break;
+          case CmpOp::kIn:
+          case CmpOp::kNotIn:
+            charge_work(shallow_work(right) + shallow_work(left));
+            ok = contains(*this, right, left) == (op == CmpOp::kIn);
+            break;
           default: {
             if (left.is_undefined()) fail_undefined(left);
             if (right.is_undefined()) fail_undefined(right);
@@ -520,6 +535,7 @@ Value Interpreter::eval_inner(const Expr& e) {
       Value a = s.start ? eval(*s.start) : Value();
       Value b = s.stop ? eval(*s.stop) : Value();
       Value c = s.step ? eval(*s.step) : Value();
+      charge_work(shallow_work(obj));
       return slice_value(*this, obj, a, b, c);
     }
     case ExprKind::kCall: return eval_call(static_cast<const CallExpr&>(e));
@@ -527,6 +543,7 @@ Value Interpreter::eval_inner(const Expr& e) {
     case ExprKind::kTest: {
       const auto& t = static_cast<const TestExpr&>(e);
       Value v = eval(*t.operand);
+      charge_work(shallow_work(v));
       CallArgs args;
       eval_args(t.args, args);
       bool r = apply_test(t.name, v, args);
@@ -543,12 +560,18 @@ Value Interpreter::get_attr(const Value& obj, const std::string& name) {
   Value method;
   if (obj.is_object()) {
     const Object& o = *obj.as_object();
-    if (!o.is_namespace && find_method(obj, name, &method)) return method;
+    if (!o.is_namespace && find_method(obj, name, &method)) {
+      charge_work(shallow_work(obj));
+      return method;
+    }
     if (const Value* v = o.find(name)) return *v;
     return Value::undefined(
         fmt::format("'{}' has no attribute '{}'", o.is_namespace ? "Namespace" : "dict object", name));
   }
-  if (find_method(obj, name, &method)) return method;
+  if (find_method(obj, name, &method)) {
+    charge_work(shallow_work(obj));  // a string's method holds a copy
+    return method;
+  }
   return Value::undefined(fmt::format("'{}' has no attribute '{}'",
                                       obj.is_none() ? "None" : std::string(type_name(obj)) + " object", name));
 }
@@ -578,6 +601,7 @@ Value Interpreter::get_item(const Value& obj, const Value& key) {
       if (i < 0 || i >= n) return Value::undefined(fmt::format("str object has no element {}", key.as_int()));
       return Value(std::string(1, s[static_cast<size_t>(i)]));
     }
+    charge_work(s.size());
     auto cps = text::code_points(s);
     int64_t n = static_cast<int64_t>(cps.size());
     if (i < 0) i += n;
@@ -589,6 +613,7 @@ Value Interpreter::get_item(const Value& obj, const Value& key) {
 }
 
 std::vector<Value> Interpreter::iterate(const Value& v) {
+  charge_work(shallow_work(v) * (v.is_string() ? kValueWork : 1));  // a string: a value per code point
   switch (v.type()) {
     case Value::Type::kUndefined: return {};
     case Value::Type::kArray: return v.as_array()->items;

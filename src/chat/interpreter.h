@@ -24,6 +24,7 @@ struct RenderLimits {
   int64_t max_macro_calls = 100'000;        // macro calls of one render together (a macro calling
                                             // itself twice per level is exponential within the depth)
   size_t max_built_bytes = 256u << 20;      // bytes of all strings built by one render together
+  uint64_t max_work = 1ull << 28;           // WorkBudget (value.h): scans, comparisons, conversions
 };
 
 // An error that already carries "name:line: " so outer nodes do not re-wrap it.

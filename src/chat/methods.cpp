@@ -95,6 +95,7 @@ bool all_chars(const std::string& s, int (*pred)(int)) {
 }
 
 Value string_method(Interpreter& in, const std::string& s, const std::string& name, CallArgs& a) {
+  charge_work(s.size());  // every method makes a pass (a bound method may be called many times)
   std::string chars;
   if (name == "strip" || name == "lstrip" || name == "rstrip") {
     a.check(name.c_str(), 1, {"chars"});
@@ -188,6 +189,7 @@ const std::unordered_set<std::string>& string_methods() {
 }
 
 Value dict_method(Interpreter&, const Value& self, const std::string& name, CallArgs& a) {
+  charge_work(shallow_work(self));
   const Object& o = *self.as_object();
   if (name == "items") {
     std::vector<Value> out;
@@ -217,6 +219,7 @@ Value dict_method(Interpreter&, const Value& self, const std::string& name, Call
 }
 
 Value list_method(Interpreter&, const Value& self, const std::string& name, CallArgs& a) {
+  charge_work(shallow_work(self));
   const auto& items = self.as_array()->items;
   if (name == "index" || name == "count") {
     if (a.positional.size() != 1) fail(ErrorCode::kInvalidArgument, "{}() takes exactly one argument", name);

@@ -34,6 +34,7 @@ Expected<std::string> Template::render_json(const Json& context) const {
     limits.max_list_items = options_.max_list_items;
     limits.max_loop_iterations = options_.max_loop_iterations;
     limits.max_call_depth = options_.max_call_depth;
+    limits.max_work = options_.max_work;
     Interpreter interp(*program_, limits);
     return interp.render(ctx);
   });

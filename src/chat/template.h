@@ -26,6 +26,7 @@ struct TemplateOptions {
   size_t max_list_items = 1u << 20;
   int64_t max_loop_iterations = 1'000'000;
   int max_call_depth = 64;
+  uint64_t max_work = 1ull << 28;  // scans, comparisons, conversions (chat/value.h WorkBudget)
 };
 
 class Template {

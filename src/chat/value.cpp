@@ -15,7 +15,31 @@ void check_depth(int depth) {
   if (depth > kMaxValueDepth) fail(ErrorCode::kResourceExhausted, "value nesting exceeds {} levels", kMaxValueDepth);
 }
 
+thread_local WorkBudget* t_budget = nullptr;
+
+// One value visited (and the bytes of a string one).
+void charge_value(const Value& v) { charge_work(kValueWork + (v.is_string() ? v.as_string().size() : 0)); }
+
 }  // namespace
+
+WorkBudget::WorkBudget(uint64_t limit) : limit_(limit), outer_(t_budget) { t_budget = this; }
+WorkBudget::~WorkBudget() { t_budget = outer_; }
+
+uint64_t shallow_work(const Value& v) {
+  if (v.is_string()) return v.as_string().size();
+  if (v.is_array()) return kValueWork * v.as_array()->items.size();
+  if (v.is_object()) return kValueWork * v.as_object()->entries.size();
+  return 1;
+}
+
+void charge_work(uint64_t units) {
+  WorkBudget* b = t_budget;
+  if (!b) return;
+  b->used_ += units;
+  if (b->used_ > b->limit_) {
+    fail(ErrorCode::kResourceExhausted, "work limit of one render ({} units) exceeded", b->limit_);
+  }
+}
 
 const Value* Object::find(std::string_view key) const {
   auto it = index.find(std::string(key));
@@ -174,6 +198,7 @@ std::string repr_string(const std::string& s) {
 void repr_into(std::string& out, const Value& v, int depth);
 
 void str_into(std::string& out, const Value& v, int depth) {
+  charge_value(v);
   switch (v.type()) {
     case Value::Type::kUndefined: return;
     case Value::Type::kNone: out += "None"; return;
@@ -189,6 +214,7 @@ void str_into(std::string& out, const Value& v, int depth) {
 
 void repr_into(std::string& out, const Value& v, int depth) {
   if (depth > kMaxValueDepth) fail(ErrorCode::kResourceExhausted, "value nesting exceeds {} levels", kMaxValueDepth);
+  charge_value(v);
   switch (v.type()) {
     case Value::Type::kString: out += repr_string(v.as_string()); return;
     case Value::Type::kUndefined: out += "Undefined"; return;
@@ -225,6 +251,7 @@ void repr_into(std::string& out, const Value& v, int depth) {
 
 bool equal_impl(const Value& a, const Value& b, int depth) {
   if (depth > kMaxValueDepth) fail(ErrorCode::kResourceExhausted, "value nesting exceeds {} levels", kMaxValueDepth);
+  charge_value(a);
   if (a.is_number() && b.is_number()) {
     if (a.is_float() || b.is_float()) return a.as_double() == b.as_double();
     return a.as_int() == b.as_int();
@@ -260,6 +287,7 @@ bool equal_impl(const Value& a, const Value& b, int depth) {
 
 int compare_impl(const Value& a, const Value& b, int depth) {
   if (depth > kMaxValueDepth) fail(ErrorCode::kResourceExhausted, "value nesting exceeds {} levels", kMaxValueDepth);
+  charge_value(a);
   if (a.is_number() && b.is_number()) {
     if (a.is_float() || b.is_float()) {
       double x = a.as_double(), y = b.as_double();
@@ -315,6 +343,7 @@ Value from_json_impl(const Json& j, int depth) {
 
 nlohmann::json to_json_impl(const Value& v, int depth) {
   if (depth > kMaxValueDepth) fail(ErrorCode::kResourceExhausted, "value nesting exceeds {} levels", kMaxValueDepth);
+  charge_value(v);
   switch (v.type()) {
     case Value::Type::kNone: return nullptr;
     case Value::Type::kBool: return v.as_bool();
@@ -337,6 +366,7 @@ nlohmann::json to_json_impl(const Value& v, int depth) {
 
 void dump_impl(std::string& out, const Value& v, const JsonDumpOptions& o, int level) {
   if (level > kMaxValueDepth) fail(ErrorCode::kResourceExhausted, "value nesting exceeds {} levels", kMaxValueDepth);
+  charge_value(v);
   auto newline_indent = [&](int lvl) {
     out += '\n';
     for (int i = 0; i < lvl; ++i) out += o.indent_str;

@@ -25,6 +25,32 @@ struct CallArgs;
 // tojson, comparison) and the destructor chain of a hostile nested value.
 inline constexpr int kMaxValueDepth = 256;
 
+// The work one render may do, in units: one per byte of a string scanned, compared or
+// copied, kValueWork per value visited. Size limits alone do not bound time: a loop may
+// compare a list that shares one big sublist thousands of times, or search a megabyte
+// string in every iteration. Deep comparisons and conversions (value.cpp) and the
+// interpreter's scans charge it; past the limit they fail with kResourceExhausted. A
+// render installs one on its thread for its duration (nested ones stack).
+inline constexpr uint64_t kValueWork = 16;
+class WorkBudget {
+ public:
+  explicit WorkBudget(uint64_t limit);
+  ~WorkBudget();
+  WorkBudget(const WorkBudget&) = delete;
+  WorkBudget& operator=(const WorkBudget&) = delete;
+  uint64_t used() const { return used_; }
+
+ private:
+  friend void charge_work(uint64_t units);
+  uint64_t limit_;
+  uint64_t used_ = 0;
+  WorkBudget* outer_;
+};
+// Charges the current thread's budget (none installed: free).
+void charge_work(uint64_t units);
+// What a pass over v costs: its bytes (a string) or kValueWork per item or entry.
+uint64_t shallow_work(const Value& v);
+
 struct Array {
   std::vector<Value> items;
   int depth = 1;  // 1 + deepest child container

@@ -62,6 +62,7 @@ class GbnfParser {
     }
     auto it = ids_.find(std::string(root_name));
     if (it == ids_.end()) fail(ErrorCode::kInvalidArgument, "grammar: no '{}' rule", root_name);
+    repeat_non_empty();
     check_left_recursion();
     return flatten(it->second);
   }
@@ -78,6 +79,7 @@ class GbnfParser {
   std::vector<bool> defined_;
   std::map<std::string, uint32_t> ids_;
   std::vector<CharSet> charsets_;
+  std::vector<uint32_t> stars_;  // rules `star ::= x star | ε` made by apply_repetition
 
   [[noreturn]] void error(std::string_view what) const {
     size_t line = 1, col = 1;
@@ -289,6 +291,7 @@ class GbnfParser {
       // star ::= x star | ε   (right recursion: the stack does not grow per item)
       uint32_t star = new_rule(name, {});
       rules_[star] = Alts{Seq{x, {ElemType::kRule, star}}, Seq{}};
+      stars_.push_back(star);
       seq.push_back({ElemType::kRule, star});
       return;
     }
@@ -393,6 +396,78 @@ class GbnfParser {
       }
     }
     return n;
+  }
+
+  // `x*` with an x that can match the empty string (`("a" | "")*`, or a regex's `(a|)+`)
+  // would make `star ::= x star | ε` left-recursive, though the language is fine: it is
+  // (x without ε)*. So x is replaced there by a rule for its non-empty strings, built by
+  // the textbook ε-removal: a sequence s1..sn matches something non-empty when some si does
+  // and everything before it matched nothing, i.e. the alternatives NE(si) s(i+1)..sn for
+  // each i up to the first element that cannot be empty. Tails are rules of their own so
+  // the result stays linear in the grammar's size; nothing recurses on the C++ stack.
+  void repeat_non_empty() {
+    if (stars_.empty()) return;
+    std::vector<bool> null = nullable();
+    std::map<uint32_t, uint32_t> ne;  // rule -> its non-empty rule
+    std::vector<uint32_t> todo;
+    auto ne_of = [&](uint32_t r) {
+      auto [it, fresh] = ne.emplace(r, 0);
+      if (fresh) {
+        it->second = new_rule(names_[r] + "-ne", {});
+        todo.push_back(r);
+      }
+      return it->second;
+    };
+    auto elem_null = [&](const Elem& e) { return e.type == ElemType::kRule && e.arg < null.size() && null[e.arg]; };
+    for (uint32_t star : stars_) {
+      const Elem x = rules_[star][0][0];
+      if (elem_null(x)) {
+        const uint32_t non_empty = ne_of(x.arg);  // grows rules_: no reference across it
+        rules_[star][0][0] = {ElemType::kRule, non_empty};
+      }
+    }
+    while (!todo.empty()) {
+      const uint32_t r = todo.back();
+      todo.pop_back();
+      Alts alts;
+      for (size_t a = 0; a < rules_[r].size(); ++a) {
+        const Seq seq = rules_[r][a];  // a copy: new_rule() below grows rules_
+        if (seq.empty()) continue;     // matches only the empty string
+        size_t last = 0;               // alternatives start at seq[0..last]
+        while (last + 1 < seq.size() && elem_null(seq[last])) ++last;
+        // tail[j] (j = 1..last+1): one element matching seq[j..]; tail[j] ::= seq[j] tail[j+1]
+        const size_t n = seq.size();
+        std::vector<Elem> tail(n, seq.back());
+        if (last + 2 < n) {
+          tail[last + 1] = {
+              ElemType::kRule,
+              new_rule(names_[r] + "-tail", Alts{Seq(seq.begin() + static_cast<std::ptrdiff_t>(last) + 1, seq.end())})};
+        }
+        for (size_t j = std::min(last, n - 2); j >= 1 && j + 1 < n; --j) {
+          tail[j] = {ElemType::kRule, new_rule(names_[r] + "-tail", Alts{Seq{seq[j], tail[j + 1]}})};
+        }
+        for (size_t i = 0; i < seq.size() && i <= last; ++i) {
+          Seq alt{elem_null(seq[i]) ? Elem{ElemType::kRule, ne_of(seq[i].arg)} : seq[i]};
+          if (i + 1 < seq.size()) alt.push_back(tail[i + 1]);
+          alts.push_back(std::move(alt));
+        }
+      }
+      rules_[ne[r]] = std::move(alts);
+    }
+    // A rule that matches only the empty string has no non-empty rule (no alternatives):
+    // drop every alternative that needs one, to a fixed point.
+    for (bool changed = true; changed;) {
+      changed = false;
+      for (auto& alts : rules_) {
+        auto dead = [&](const Seq& seq) {
+          return std::any_of(seq.begin(), seq.end(),
+                             [&](const Elem& e) { return e.type == ElemType::kRule && rules_[e.arg].empty(); });
+        };
+        size_t before = alts.size();
+        alts.erase(std::remove_if(alts.begin(), alts.end(), dead), alts.end());
+        changed |= alts.size() != before;
+      }
+    }
   }
 
   void check_left_recursion() const {

@@ -1,5 +1,6 @@
 // Error messages carry the template name and line; hostile templates fail
 // cleanly (no crash, no hang) within the configured limits.
+#include <chrono>
 #include <thread>
 
 #include "chat/chat_template.h"
@@ -46,7 +47,33 @@ TEST(Errors, QuadraticStringBuildingStops) {
       "{% set ns = namespace(s='') %}{% for i in range(100000) %}{% set ns.s = ns.s ~ "
       "'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx' %}{% "
       "endfor %}{{ ns.s | length }}");
-  EXPECT_NE(r.find("string building limit"), std::string::npos) << r.substr(0, 200);
+  // the string-building or the work limit, whichever is reached first
+  EXPECT_NE(r.find("limit"), std::string::npos) << r.substr(0, 200);
+  EXPECT_NE(r.find("exceeded"), std::string::npos) << r.substr(0, 200);
+}
+
+// Size limits alone do not bound time: small values repeated by reference, or one big
+// string scanned in every iteration, do work out of proportion to any size. One render's
+// work is budgeted (chat/value.h WorkBudget) and ends with an error, not minutes later.
+TEST(Errors, WorkOutOfProportionToSizesStops) {
+  for (const char* t : {
+           "{% set a = [range(60000)|list] * 60000 %}{{ a == a }}",           // deep equality
+           "{% set a = [range(60000)|list] * 60000 %}{{ a|tojson|length }}",  // 7 GB of JSON
+           "{% set a = [range(60000)|list] * 60000 %}{{ a|string|length }}",  // and of repr
+           "{% set s = 'x' * 1000000 %}{% for i in range(100000) %}{{ 'y' in s }}{% endfor %}",
+           "{% set s = 'x' * 1000000 %}{% set f = s.find %}{% for i in range(100000) %}{{ f('y') }}{% endfor %}",
+           "{% set b = range(60000)|list %}{% for i in range(100000) %}{{ 5 in b }}{% endfor %}",
+           "{% set b = range(60000)|list %}{% for i in range(100000) %}{% for y in b %}{% break %}{% endfor %}"
+           "{% endfor %}",
+       }) {
+    const auto start = std::chrono::steady_clock::now();
+    std::string r = render(t);
+    EXPECT_NE(r.find("limit"), std::string::npos) << t << " -> " << r.substr(0, 200);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20)) << t;
+  }
+  // a conversation of real size stays far inside the budget
+  EXPECT_EQ(render("{% set s = 'x' * 100000 %}{% for i in range(100) %}{{ 'y' in s }}{% endfor %}").substr(0, 5),
+            "False");
 }
 
 TEST(Errors, RuntimeErrorsHaveLine) {

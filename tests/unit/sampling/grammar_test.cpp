@@ -50,6 +50,40 @@ TEST(Gbnf, Repetitions) {
   EXPECT_FALSE(matches("root ::= \"a\"{0,2}", "aaa"));
 }
 
+// x* and x+ where x can match "" are not left recursion: they mean (x without "")*.
+TEST(Gbnf, RepetitionOfWhatCanBeEmpty) {
+  const std::string g = "root ::= (\"foo\" | \"\")+ \"rba\"";
+  EXPECT_TRUE(matches(g, "rba"));
+  EXPECT_TRUE(matches(g, "foofoorba"));
+  EXPECT_FALSE(matches(g, "fooforba"));
+  const std::string seq = "root ::= (a? b? \"c\"? a)* \"!\"\na ::= \"x\"*\nb ::= \"y\" | \"\"";
+  EXPECT_TRUE(matches(seq, "!"));
+  EXPECT_TRUE(matches(seq, "xyc!"));
+  EXPECT_TRUE(matches(seq, "yxxcyx!"));
+  EXPECT_TRUE(matches(seq, "cc!"));
+  EXPECT_FALSE(matches(seq, "yz!"));
+  EXPECT_TRUE(matches("root ::= (\"\" | (\"\")*)* \"a\"", "a"));  // only "" inside
+  EXPECT_FALSE(matches("root ::= (\"\" | (\"\")*)* \"a\"", "aa"));
+  EXPECT_TRUE(matches("root ::= (\"a\"?){2,} \"b\"", "aaab"));
+  EXPECT_TRUE(matches("root ::= (\"a\"?){2,} \"b\"", "b"));
+  // still refused: recursion before anything is consumed
+  EXPECT_NE(parse_error("root ::= (\"\" root)* \"a\"").find("left-recursive"), std::string::npos);
+}
+
+// Against a brute-force reading: every string over {a, b} up to length 6 matches the
+// grammar exactly when it matches the same pattern with the nullable group spelled out.
+TEST(Gbnf, RepetitionOfWhatCanBeEmptyAgreesWithExpansion) {
+  const std::string nullable = "root ::= (\"a\"? \"b\"?)* \"b\"";
+  const std::string expanded = "root ::= (\"a\" | \"b\")* \"b\"";
+  for (int len = 0; len <= 6; ++len) {
+    for (int bits = 0; bits < (1 << len); ++bits) {
+      std::string s;
+      for (int i = 0; i < len; ++i) s += (bits >> i) & 1 ? 'b' : 'a';
+      EXPECT_EQ(matches(nullable, s), matches(expanded, s)) << s;
+    }
+  }
+}
+
 TEST(Gbnf, CharClassesAndEscapes) {
   const std::string g = "root ::= [a-cx] [^0-9\\n] . [\\x41-\\u0043] \"\\t\\\"\\\\\"";
   EXPECT_TRUE(matches(g, "a!zB\t\"\\"));
