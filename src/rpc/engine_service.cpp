@@ -31,6 +31,13 @@ nlohmann::json parse_json(const std::string& text, const char* field) {
   return j;
 }
 
+// Refuses a token id the model does not have; `field` names it in the message (e.g. "tokens[3]").
+void check_token(const engine::Engine& e, int32_t token, const std::string& field) {
+  if (token < 0 || token >= e.info().n_vocab) {
+    fail(ErrorCode::kInvalidArgument, "{}: {} is not a token of the model (0..{})", field, token, e.info().n_vocab - 1);
+  }
+}
+
 std::vector<int32_t> prompt_tokens(const pb::GenerateRequest& r, const engine::Engine& e) {
   auto tokenized = [&](const std::string& text) {
     auto t = e.tokenize(text, /*add_special=*/true, /*parse_special=*/true);
@@ -44,12 +51,7 @@ std::vector<int32_t> prompt_tokens(const pb::GenerateRequest& r, const engine::E
     case pb::GenerateRequest::kTokens: {
       const auto& ids = r.tokens().ids();
       if (ids.empty()) fail(ErrorCode::kInvalidArgument, "tokens.ids: empty");
-      for (int i = 0; i < ids.size(); ++i) {
-        if (ids[i] < 0 || ids[i] >= e.info().n_vocab) {
-          fail(ErrorCode::kInvalidArgument, "tokens.ids[{}]: {} is not a token of the model (0..{})", i, ids[i],
-               e.info().n_vocab - 1);
-        }
-      }
+      for (int i = 0; i < ids.size(); ++i) check_token(e, ids[i], fmt::format("tokens.ids[{}]", i));
       return {ids.begin(), ids.end()};
     }
     case pb::GenerateRequest::kChat: {
@@ -106,9 +108,7 @@ Expected<engine::GenerateRequest> to_request(const pb::GenerateRequest& r, const
     if (s.has_penalty_last_n()) p.penalty_last_n = s.penalty_last_n();
     if (s.has_seed()) p.seed = s.seed();
     for (const auto& [token, bias] : s.logit_bias()) {
-      if (token < 0 || token >= e.info().n_vocab) {
-        fail(ErrorCode::kInvalidArgument, "sampling.logit_bias: {} is not a token of the model", token);
-      }
+      check_token(e, token, "sampling.logit_bias");
       p.logit_bias[token] = bias;
     }
     const pb::Constraint& c = r.constraint();
@@ -311,13 +311,7 @@ class EngineService final : public pb::Engine::CallbackService {
   grpc::ServerUnaryReactor* Detokenize(grpc::CallbackServerContext* ctx, const pb::DetokenizeRequest* req,
                                        pb::DetokenizeResponse* resp) override {
     return unary(ctx, [&] {
-      for (int i = 0; i < req->tokens().size(); ++i) {
-        const int32_t t = req->tokens(i);
-        if (t < 0 || t >= engine_.info().n_vocab) {
-          fail(ErrorCode::kInvalidArgument, "tokens[{}]: {} is not a token of the model (0..{})", i, t,
-               engine_.info().n_vocab - 1);
-        }
-      }
+      for (int i = 0; i < req->tokens().size(); ++i) check_token(engine_, req->tokens(i), fmt::format("tokens[{}]", i));
       resp->set_text(engine_.detokenize({req->tokens().begin(), req->tokens().end()}));
     });
   }

@@ -53,6 +53,15 @@ class RpcTest : public ::testing::Test {
     out.status = reader->Finish();
     return out;
   }
+  // A generation that runs for seconds at 20 ms a token (streams to cancel or cut short).
+  pb::GenerateRequest long_request() {
+    engine_.set_token_delay_ms(20);
+    pb::GenerateRequest req;
+    req.set_prompt("a long story");
+    req.set_ignore_eos(true);
+    req.set_max_tokens(400);
+    return req;
+  }
   bool wait_cancelled(int64_t before) {
     const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
     while (std::chrono::steady_clock::now() < until) {
@@ -147,11 +156,7 @@ TEST_F(RpcTest, BadRequestsAreInvalidArgumentNamingTheField) {
 }
 
 TEST_F(RpcTest, CancellingTheCallCancelsTheSequence) {
-  engine_.set_token_delay_ms(20);
-  pb::GenerateRequest req;
-  req.set_prompt("a long story");
-  req.set_ignore_eos(true);
-  req.set_max_tokens(400);
+  const pb::GenerateRequest req = long_request();
   const int64_t before = engine_.cancelled_total();
   grpc::ClientContext ctx;
   auto reader = stub_->Generate(&ctx, req);
@@ -166,11 +171,7 @@ TEST_F(RpcTest, CancellingTheCallCancelsTheSequence) {
 }
 
 TEST_F(RpcTest, DeadlineCancelsTheSequence) {
-  engine_.set_token_delay_ms(20);
-  pb::GenerateRequest req;
-  req.set_prompt("a long story");
-  req.set_ignore_eos(true);
-  req.set_max_tokens(400);
+  const pb::GenerateRequest req = long_request();
   const int64_t before = engine_.cancelled_total();
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(300));
@@ -302,11 +303,7 @@ TEST_F(RpcTest, OversizedRequestIsRefused) {
 }
 
 TEST_F(RpcTest, ShutdownEndsStreamsInFlight) {
-  engine_.set_token_delay_ms(20);
-  pb::GenerateRequest req;
-  req.set_prompt("a long story");
-  req.set_ignore_eos(true);
-  req.set_max_tokens(400);
+  const pb::GenerateRequest req = long_request();
   grpc::ClientContext ctx;
   auto reader = stub_->Generate(&ctx, req);
   pb::GenerateResponse m;
