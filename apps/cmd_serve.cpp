@@ -17,6 +17,7 @@
 #include "chain/yaml_loader.h"
 #include "engine/local_engine.h"
 #include "rpc/engine_service.h"
+#include "rpc/upstream_engine.h"
 #include "server/gateway_role.h"
 #include "server/http_server.h"
 #include "server/metrics.h"
@@ -184,6 +185,19 @@ int run_serve(ServeOptions& o, CLI::App* sub) {
     if (o.upstream.upstreams.empty()) {
       std::fprintf(stderr, "error: --role gateway needs at least one --upstream URL\n");
       return 2;
+    }
+    // grpc:// upstreams: the engines' gRPC service, all of them (not mixed with http://).
+    if (std::any_of(o.upstream.upstreams.begin(), o.upstream.upstreams.end(),
+                    [](const std::string& u) { return u.rfind("grpc://", 0) == 0; })) {
+      rpc::UpstreamEngineOptions ro;
+      ro.api_key = o.gateway.upstream_api_key;
+      ro.max_attempts = o.gateway.max_attempts;
+      ro.max_message_bytes = static_cast<int>(std::min<size_t>(o.server.max_body * 8, 1u << 30));
+      auto used = rpc::use_grpc_upstreams(o.upstream, o.gateway, ro);
+      if (!used) {
+        std::fprintf(stderr, "error: %s\n", used.error().what());
+        return 2;
+      }
     }
     // Chains: --chains FILE, else the chains: of --config FILE (if it has any), served by the
     // gateway with their local models' calls sent to the engines.
@@ -378,7 +392,8 @@ LLMC_REGISTER_COMMAND(serve, [](CLI::App& app) -> CommandAction {
                  ->capture_default_str(),
              "ROLE");
   env_option(sub->add_option("--upstream", o->upstream.upstreams,
-                             "Gateway: engine URL, repeatable (a DNS name resolving to several pods is re-resolved)")
+                             "Gateway: engine URL (http://HOST:PORT, or grpc://HOST:PORT for the engines' gRPC "
+                             "service), repeatable (a DNS name resolving to several pods is re-resolved)")
                  ->delimiter(','),
              "UPSTREAM");
   env_option(sub->add_option("--upstream-api-key", o->gateway.upstream_api_key, "Gateway: API key sent to engines"),

@@ -15,6 +15,7 @@ const char* error_code_name(ErrorCode code) {
     case ErrorCode::kDeadlineExceeded: return "deadline_exceeded";
     case ErrorCode::kInternal: return "internal";
     case ErrorCode::kOutputParseFailed: return "output_parse_failed";
+    case ErrorCode::kUpstreamBroken: return "upstream_broken";
   }
   return "unknown";
 }

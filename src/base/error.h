@@ -23,6 +23,7 @@ enum class ErrorCode {
   kDeadlineExceeded,
   kInternal,
   kOutputParseFailed,  // the model's output did not parse (the model failed, not the caller)
+  kUpstreamBroken,     // a remote stage failed after its answer had started (not retried)
 };
 
 const char* error_code_name(ErrorCode code);

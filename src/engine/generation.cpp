@@ -18,6 +18,7 @@ Generation::Next Generation::next(std::vector<TokenEvent>& out, Clock::time_poin
   if (!events_.empty()) {
     out.insert(out.end(), std::make_move_iterator(events_.begin()), std::make_move_iterator(events_.end()));
     events_.clear();
+    taken_ = true;
     return Next::kEvents;
   }
   return result_ ? Next::kDone : Next::kTimeout;
@@ -80,6 +81,13 @@ void Generation::push(TokenEvent ev) {
   for (const auto& s : subs) {
     if (s.cb.on_event) run(s, [f = s.cb.on_event, ev] { f(ev); });
   }
+}
+
+bool Generation::rewind() {
+  std::lock_guard lock(mu_);
+  if (taken_ || consumed_ || result_) return false;
+  events_.clear();
+  return true;
 }
 
 void Generation::finish(Expected<GenerateResult> r) {

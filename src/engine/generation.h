@@ -64,6 +64,12 @@ class Generation {
 
   // ---- the engine (producer) ----
   void push(TokenEvent ev);
+  // Drops the events queued so far, so the producer may start the sequence over (a remote
+  // engine retrying on another replica after the first one failed mid-way), when no consumer
+  // has taken one yet: next() never returned an event and no consuming subscriber was set.
+  // Non-consuming taps have seen them (metrics count them twice). False, and nothing dropped,
+  // when a consumer has seen an event.
+  bool rewind();
   void finish(Expected<GenerateResult> r);
 
  private:
@@ -80,6 +86,7 @@ class Generation {
   std::deque<TokenEvent> events_;
   std::vector<Subscriber> subscribers_;
   bool consumed_ = false;  // a consuming subscriber takes the events
+  bool taken_ = false;     // next() returned an event
   std::optional<Expected<GenerateResult>> result_;
   std::stop_source stop_;
   std::optional<std::stop_callback<std::function<void()>>> link_;  // the request's token -> stop_

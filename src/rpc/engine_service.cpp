@@ -38,6 +38,30 @@ void check_token(const engine::Engine& e, int32_t token, const std::string& fiel
   }
 }
 
+// The prompt text of a chat input, rendered with the model's template (or the named one).
+std::string render_chat(const pb::Chat& chat, const engine::Engine& e, bool add_generation_prompt) {
+  if (chat.messages().empty()) fail(ErrorCode::kInvalidArgument, "chat.messages: empty");
+  std::vector<engine::ChatMessage> messages;
+  for (int i = 0; i < chat.messages().size(); ++i) {
+    const auto& m = chat.messages(i);
+    if (m.role().empty()) fail(ErrorCode::kInvalidArgument, "chat.messages[{}].role: empty", i);
+    engine::ChatMessage msg{m.role(), m.content(), nlohmann::json::object()};
+    if (!m.extra_json().empty()) {
+      msg.extra = parse_json(m.extra_json(), "chat.messages[].extra_json");
+      if (!msg.extra.is_object()) fail(ErrorCode::kInvalidArgument, "chat.messages[{}].extra_json: not a JSON object", i);
+    }
+    messages.push_back(std::move(msg));
+  }
+  nlohmann::json tools = nullptr;
+  if (!chat.tools_json().empty()) {
+    tools = parse_json(chat.tools_json(), "chat.tools_json");
+    if (!tools.is_array()) fail(ErrorCode::kInvalidArgument, "chat.tools_json: not a JSON array");
+  }
+  auto prompt = e.apply_chat_template(messages, add_generation_prompt, chat.template_name(), tools);
+  if (!prompt.ok()) throw prompt.error();
+  return std::move(*prompt);
+}
+
 std::vector<int32_t> prompt_tokens(const pb::GenerateRequest& r, const engine::Engine& e) {
   auto tokenized = [&](const std::string& text) {
     auto t = e.tokenize(text, /*add_special=*/true, /*parse_special=*/true);
@@ -54,31 +78,7 @@ std::vector<int32_t> prompt_tokens(const pb::GenerateRequest& r, const engine::E
       for (int i = 0; i < ids.size(); ++i) check_token(e, ids[i], fmt::format("tokens.ids[{}]", i));
       return {ids.begin(), ids.end()};
     }
-    case pb::GenerateRequest::kChat: {
-      const auto& chat = r.chat();
-      if (chat.messages().empty()) fail(ErrorCode::kInvalidArgument, "chat.messages: empty");
-      std::vector<engine::ChatMessage> messages;
-      for (int i = 0; i < chat.messages().size(); ++i) {
-        const auto& m = chat.messages(i);
-        if (m.role().empty()) fail(ErrorCode::kInvalidArgument, "chat.messages[{}].role: empty", i);
-        engine::ChatMessage msg{m.role(), m.content(), nlohmann::json::object()};
-        if (!m.extra_json().empty()) {
-          msg.extra = parse_json(m.extra_json(), "chat.messages[].extra_json");
-          if (!msg.extra.is_object()) {
-            fail(ErrorCode::kInvalidArgument, "chat.messages[{}].extra_json: not a JSON object", i);
-          }
-        }
-        messages.push_back(std::move(msg));
-      }
-      nlohmann::json tools = nullptr;
-      if (!chat.tools_json().empty()) {
-        tools = parse_json(chat.tools_json(), "chat.tools_json");
-        if (!tools.is_array()) fail(ErrorCode::kInvalidArgument, "chat.tools_json: not a JSON array");
-      }
-      auto prompt = e.apply_chat_template(messages, /*add_generation_prompt=*/true, chat.template_name(), tools);
-      if (!prompt.ok()) throw prompt.error();
-      return tokenized(*prompt);
-    }
+    case pb::GenerateRequest::kChat: return tokenized(render_chat(r.chat(), e, /*add_generation_prompt=*/true));
     case pb::GenerateRequest::INPUT_NOT_SET: break;
   }
   fail(ErrorCode::kInvalidArgument, "input: one of prompt, tokens or chat is required");
@@ -278,20 +278,29 @@ class EngineService final : public pb::Engine::CallbackService {
   grpc::ServerUnaryReactor* Embed(grpc::CallbackServerContext* ctx, const pb::EmbedRequest* req,
                                   pb::EmbedResponse* resp) override {
     return unary(ctx, [&] {
-      if (req->inputs().empty()) fail(ErrorCode::kInvalidArgument, "inputs: empty");
-      if (req->inputs().size() > options_.max_inputs) {
-        fail(ErrorCode::kInvalidArgument, "inputs: {} inputs, at most {} per call", req->inputs().size(),
-             options_.max_inputs);
+      const int n_text = req->inputs().size(), n_tok = req->token_inputs().size();
+      if (n_text > 0 && n_tok > 0) fail(ErrorCode::kInvalidArgument, "inputs, token_inputs: give one, not both");
+      if (n_text + n_tok == 0) fail(ErrorCode::kInvalidArgument, "inputs: empty");
+      if (n_text + n_tok > options_.max_inputs) {
+        fail(ErrorCode::kInvalidArgument, "inputs: {} inputs, at most {} per call", n_text + n_tok, options_.max_inputs);
       }
-      for (int i = 0; i < req->inputs().size(); ++i) {
-        auto tokens = engine_.tokenize(req->inputs(i), /*add_special=*/true, /*parse_special=*/false);
-        if (!tokens.ok()) throw tokens.error();
-        if (tokens->empty()) fail(ErrorCode::kInvalidArgument, "inputs[{}]: empty", i);
-        auto v = engine_.embed(*tokens);
+      for (int i = 0; i < n_text + n_tok; ++i) {
+        std::vector<int32_t> tokens;
+        if (n_text > 0) {
+          auto t = engine_.tokenize(req->inputs(i), /*add_special=*/true, /*parse_special=*/false);
+          if (!t.ok()) throw t.error();
+          tokens = std::move(*t);
+        } else {
+          const auto& ids = req->token_inputs(i).ids();
+          for (int k = 0; k < ids.size(); ++k) check_token(engine_, ids[k], fmt::format("token_inputs[{}].ids[{}]", i, k));
+          tokens.assign(ids.begin(), ids.end());
+        }
+        if (tokens.empty()) fail(ErrorCode::kInvalidArgument, "{}[{}]: empty", n_text > 0 ? "inputs" : "token_inputs", i);
+        auto v = engine_.embed(tokens);
         if (!v.ok()) throw v.error();
         auto* out = resp->add_embeddings();
         out->mutable_values()->Add(v->begin(), v->end());
-        out->set_tokens(static_cast<int32_t>(tokens->size()));
+        out->set_tokens(static_cast<int32_t>(tokens.size()));
       }
     });
   }
@@ -314,6 +323,11 @@ class EngineService final : public pb::Engine::CallbackService {
       for (int i = 0; i < req->tokens().size(); ++i) check_token(engine_, req->tokens(i), fmt::format("tokens[{}]", i));
       resp->set_text(engine_.detokenize({req->tokens().begin(), req->tokens().end()}));
     });
+  }
+
+  grpc::ServerUnaryReactor* ApplyChatTemplate(grpc::CallbackServerContext* ctx, const pb::ApplyChatTemplateRequest* req,
+                                              pb::ApplyChatTemplateResponse* resp) override {
+    return unary(ctx, [&] { resp->set_prompt(render_chat(req->chat(), engine_, req->add_generation_prompt())); });
   }
 
   grpc::ServerUnaryReactor* Info(grpc::CallbackServerContext* ctx, const pb::InfoRequest*,

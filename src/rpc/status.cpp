@@ -13,6 +13,7 @@ grpc::StatusCode to_status_code(ErrorCode code) {
     case ErrorCode::kUnavailable: return grpc::StatusCode::UNAVAILABLE;
     case ErrorCode::kDeadlineExceeded: return grpc::StatusCode::DEADLINE_EXCEEDED;
     case ErrorCode::kOutputParseFailed: return grpc::StatusCode::DATA_LOSS;
+    case ErrorCode::kUpstreamBroken: return grpc::StatusCode::UNAVAILABLE;
     case ErrorCode::kIo:
     case ErrorCode::kInternal: break;
   }

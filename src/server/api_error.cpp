@@ -60,6 +60,11 @@ ApiError api_error_from(const Error& e) {
       out.type = "service_unavailable";
       out.code = "unavailable";
       break;
+    case ErrorCode::kUpstreamBroken:  // the gateway's documented stream error
+      out.status = 502;
+      out.type = "server_error";
+      out.code = "upstream_stream_broken";
+      break;
     case ErrorCode::kDeadlineExceeded:
       out.status = 504;
       out.type = "timeout_error";

@@ -50,6 +50,11 @@ nlohmann::json UpstreamStatus::to_json() const {
           {"last_error", last_error}};
 }
 
+std::string UpstreamUrl::authority() const {
+  bool v6 = host.find(':') != std::string::npos;
+  return fmt::format("{}{}{}:{}", v6 ? "[" : "", host, v6 ? "]" : "", port);
+}
+
 std::string UpstreamUrl::str() const {
   bool v6 = host.find(':') != std::string::npos;
   return fmt::format("{}://{}{}{}:{}", scheme, v6 ? "[" : "", host, v6 ? "]" : "", port);
@@ -58,7 +63,7 @@ std::string UpstreamUrl::str() const {
 Expected<UpstreamUrl> parse_upstream_url(const std::string& url) {
   auto bad = [&](const char* why) {
     return Error(ErrorCode::kInvalidArgument,
-                 fmt::format("upstream '{}': {} (expected http://host:port or https://host:port)", url, why));
+                 fmt::format("upstream '{}': {} (expected http://host:port, https://host:port or grpc://host:port)", url, why));
   };
   UpstreamUrl u;
   std::string rest;
@@ -68,6 +73,9 @@ Expected<UpstreamUrl> parse_upstream_url(const std::string& url) {
   } else if (url.rfind("https://", 0) == 0) {
     u.scheme = "https";
     rest = url.substr(8);
+  } else if (url.rfind("grpc://", 0) == 0) {
+    u.scheme = "grpc";
+    rest = url.substr(7);
   } else {
     return bad("unsupported scheme");
   }
@@ -89,6 +97,7 @@ Expected<UpstreamUrl> parse_upstream_url(const std::string& url) {
   }
   if (u.host.empty()) return bad("no host");
   if (port_str.empty()) {
+    if (u.scheme == "grpc") return bad("a grpc:// upstream needs its port");
     u.port = u.scheme == "https" ? 443 : 80;
   } else {
     auto [p, ec] = std::from_chars(port_str.data(), port_str.data() + port_str.size(), u.port);
@@ -194,7 +203,7 @@ void UpstreamPool::resolve_now() {
   // DNS first, without the lock: a slow resolver must not stall requests.
   std::vector<Expected<std::vector<std::string>>> resolved;
   for (const auto& cfg : configured_) {
-    if (cfg.scheme == "http") {
+    if (cfg.scheme != "https") {
       resolved.push_back(resolve_host(cfg.host));
     } else {
       resolved.push_back(std::vector<std::string>{cfg.host});
@@ -256,6 +265,11 @@ void UpstreamPool::resolve_now() {
 }
 
 void UpstreamPool::probe(const std::shared_ptr<Endpoint>& ep) {
+  if (opts_.probe) {
+    std::string why = opts_.probe(ep->address, opts_.health_timeout_s);
+    mark(*ep, why.empty(), why.empty() ? why : "health check: " + why);
+    return;
+  }
   httplib::Client cli(ep->address.str());
   auto to = std::chrono::duration<double>(opts_.health_timeout_s);
   auto sec = static_cast<time_t>(opts_.health_timeout_s);
@@ -271,6 +285,11 @@ void UpstreamPool::probe(const std::shared_ptr<Endpoint>& ep) {
   } else if (!ok) {
     why = fmt::format("health check: HTTP {}", res->status);
   }
+  mark(*ep, ok, why);
+}
+
+void UpstreamPool::mark(Endpoint& e, bool ok, const std::string& why) {
+  Endpoint* ep = &e;
   std::lock_guard lock(mu_);
   if (ep->healthy != ok) {
     LLMC_LOG_INFO("gateway: upstream {} is now {}{}{}", ep->url, ok ? "healthy" : "unhealthy", ok ? "" : ": ", why);

@@ -2,8 +2,9 @@
 // UpstreamPool: the engines a gateway sends LLM calls to, with their health,
 // load and circuit-breaker state. Thread-safe.
 //
-// Upstreams are configured as URLs ("http://10.0.0.5:8080", "http://engine:8080").
-// An http:// URL whose host is a DNS name is expanded to one endpoint per
+// Upstreams are configured as URLs ("http://10.0.0.5:8080", "http://engine:8080",
+// "grpc://engine:9090": the pool keeps their state, the caller speaks their protocol).
+// An http:// or grpc:// URL whose host is a DNS name is expanded to one endpoint per
 // address it resolves to (a Kubernetes headless Service lists one per ready
 // pod) and re-resolved every resolve_interval_s: new addresses join, vanished
 // ones leave (requests already on them finish). IPv4 addresses are preferred;
@@ -13,7 +14,8 @@
 // Selection: the healthy endpoint with the fewest outstanding requests whose
 // breaker admits a request; ties rotate so equal endpoints share the load.
 //
-// Health: GET /health/ready every health_interval_s (200: healthy, anything
+// Health: UpstreamPoolOptions::probe when set (grpc:// upstreams: the grpc.health.v1 service),
+// else GET /health/ready, every health_interval_s (200: healthy, anything
 // else or no answer: unhealthy); start() runs one round before returning. A
 // request that cannot connect marks its endpoint unhealthy at once; the next
 // successful probe marks it healthy again.
@@ -25,6 +27,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -37,13 +40,18 @@
 
 namespace llmchain::server {
 
+struct UpstreamUrl;
+
 struct UpstreamPoolOptions {
-  std::vector<std::string> upstreams;  // URLs: http://host:port[/prefix is not supported]
+  std::vector<std::string> upstreams;  // URLs: http|https|grpc://host:port (a path prefix is not supported)
   double health_interval_s = 2;        // between health-check rounds
   double health_timeout_s = 1;         // connect and read timeout of one probe
   double resolve_interval_s = 10;      // DNS re-resolution of named upstreams
   int breaker_failures = 3;            // consecutive failures that open the breaker
   double breaker_open_s = 5;           // open -> half-open after this long
+  // One health check of an endpoint within timeout_s: "" when healthy, else why not.
+  // Null: GET /health/ready.
+  std::function<std::string(const UpstreamUrl& address, double timeout_s)> probe;
 };
 
 enum class BreakerState { kClosed, kOpen, kHalfOpen };
@@ -71,11 +79,13 @@ struct UpstreamStatus {
 
 // A parsed upstream URL.
 struct UpstreamUrl {
-  std::string scheme;  // http | https
+  std::string scheme;  // http | https | grpc
   std::string host;    // name or address (IPv6 without brackets)
   int port = 0;
   // scheme://host:port, IPv6 bracketed: what httplib::Client takes.
   std::string str() const;
+  // host:port, IPv6 bracketed: what a gRPC channel takes.
+  std::string authority() const;
 };
 Expected<UpstreamUrl> parse_upstream_url(const std::string& url);
 
@@ -140,6 +150,7 @@ class UpstreamPool : public std::enable_shared_from_this<UpstreamPool> {
   explicit UpstreamPool(UpstreamPoolOptions opts, std::vector<UpstreamUrl> urls);
   void run();
   void probe(const std::shared_ptr<Endpoint>& ep);
+  void mark(Endpoint& ep, bool healthy, const std::string& why);
   void on_result(Endpoint& ep, bool trial, bool ok, UpstreamFailure kind, const std::string& why);
   void on_release(Endpoint& ep, bool trial, bool reported);
   // Breaker state now (open -> half-open once the period is over). Needs mu_.

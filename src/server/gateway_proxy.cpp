@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "base/log.h"
+#include "server/api.h"
 #include "server/api_error.h"
 #include "server/cors.h"
 #include "server/metrics.h"
@@ -247,12 +248,25 @@ HttpResponse client_gone_response() {
 }  // namespace
 
 GatewayProxy::GatewayProxy(std::shared_ptr<UpstreamPool> pool, ServerOptions opts, GatewayOptions gw)
-    : pool_(std::move(pool)), opts_(std::move(opts)), gw_(std::move(gw)) {}
+    : pool_(std::move(pool)), opts_(std::move(opts)), gw_(std::move(gw)) {
+  if (gw_.make_engine) {
+    engine_ = gw_.make_engine(pool_, counters_);
+    ServerOptions api = opts_;
+    api.api_key.clear();  // authenticated here
+    api.ui = false;
+    api.chains = nullptr;
+    api.parallel = 1;  // the engines queue: admit what the engines together could
+    api.max_queue = std::max(1, opts_.max_connections);
+    engine_metrics_ = std::make_unique<Metrics>();
+    api_ = std::make_unique<Api>(*engine_, api, *engine_metrics_);
+  }
+}
 
 GatewayProxy::~GatewayProxy() {
   begin_shutdown();
   auto now = Clock::now();
   drain(now, now + std::chrono::seconds(10));
+  api_.reset();  // before the engine it uses
 }
 
 void GatewayProxy::track(const std::shared_ptr<Pipe>& p) {
@@ -266,6 +280,7 @@ bool GatewayProxy::drain(Clock::time_point deadline, Clock::time_point hard_dead
     while (inflight_.load() > 0 && Clock::now() < t) std::this_thread::sleep_for(std::chrono::milliseconds(10));
     return inflight_.load() == 0;
   };
+  if (api_) api_->drain(deadline, hard_deadline);
   if (wait_until(deadline)) return true;
   {
     std::lock_guard lock(pipes_mu_);
@@ -284,6 +299,10 @@ bool GatewayProxy::ready(std::string* why) const {
   }
   if (pool_->healthy_count() == 0) {
     if (why) *why = fmt::format("no healthy upstream engine (0 of {})", pool_->size());
+    return false;
+  }
+  if (engine_ && !engine_->ready()) {
+    if (why) *why = "no engine has told its model yet";
     return false;
   }
   return true;
@@ -399,11 +418,11 @@ std::string GatewayProxy::metrics_text() const {
   metric("llmchain_gateway_requests_total", "counter", "Requests the gateway forwarded to engines.");
   out += fmt::format("llmchain_gateway_requests_total {}\n", requests_.load());
   metric("llmchain_gateway_retries_total", "counter", "Attempts repeated on another engine before a first byte.");
-  out += fmt::format("llmchain_gateway_retries_total {}\n", retries_.load());
+  out += fmt::format("llmchain_gateway_retries_total {}\n", counters_->retries.load());
   metric("llmchain_gateway_stream_errors_total", "counter", "Streams broken by an engine after they had started.");
-  out += fmt::format("llmchain_gateway_stream_errors_total {}\n", stream_errors_.load());
+  out += fmt::format("llmchain_gateway_stream_errors_total {}\n", counters_->stream_errors.load());
   metric("llmchain_gateway_unavailable_total", "counter", "Requests no engine could take (503).");
-  out += fmt::format("llmchain_gateway_unavailable_total {}\n", unavailable_.load());
+  out += fmt::format("llmchain_gateway_unavailable_total {}\n", counters_->unavailable.load());
   metric("llmchain_gateway_requests_inflight", "gauge", "Requests being forwarded now.");
   out += fmt::format("llmchain_gateway_requests_inflight {}\n", inflight_.load());
   auto st = pool_->status();
@@ -431,12 +450,44 @@ bool GatewayProxy::internal(const HttpRequest& req) const {
   return !gw_.internal_token.empty() && equal_ct(req.header(kGatewayInternalHeader), gw_.internal_token);
 }
 
+// The LLM routes over make_engine's engine: the request is the engine role's, minus its
+// own authentication (done here) and with the in-flight count held until a stream ends.
+HttpResponse GatewayProxy::serve_locally(const HttpRequest& req, std::shared_ptr<void> token) {
+  if (!engine_->ready()) {  // no engine reachable: say which and why, as forwarding does
+    ++counters_->unavailable;
+    std::string why = "no engine has told its model yet";
+    if (auto lease = pool_->acquire(); !lease) why = lease.error().message();
+    for (const auto& s : pool_->status()) {
+      if (!s.last_error.empty()) why += "; " + s.last_error;
+    }
+    return error_response(503, fmt::format("No upstream engine could answer the request: {}.", why), "server_error",
+                          "upstream_unavailable");
+  }
+  HttpRequest local = req;
+  local.headers.erase("authorization");
+  std::string route;
+  HttpResponse res = api_->handle(local, route);
+  if (res.stream) {
+    // A stream broken by its engine ends with the error event and then [DONE], as forwarded ones do.
+    res.stream = [inner = std::move(res.stream), token](const ChunkWriter& write) {
+      bool broken = false, open = true;
+      inner([&](std::string_view chunk) {
+        broken = chunk.find("\"code\":\"upstream_stream_broken\"") != std::string_view::npos;
+        return open = write(chunk);
+      });
+      if (broken && open) write("data: [DONE]\n\n");
+    };
+  }
+  return res;
+}
+
 HttpResponse GatewayProxy::forward(const HttpRequest& req) {
   if (shutting_down_.load() && !internal(req)) {
     return error_response(503, "The gateway is shutting down.", "server_error", "shutting_down");
   }
   ++requests_;
   auto token = std::make_shared<InflightToken>(inflight_);
+  if (api_) return serve_locally(req, token);
 
   httplib::Request base;
   base.method = req.method;
@@ -476,7 +527,7 @@ HttpResponse GatewayProxy::forward(const HttpRequest& req) {
       if (last_error.empty()) last_error = lease.error().message();
       break;
     }
-    if (attempt > 0) ++retries_;
+    if (attempt > 0) ++counters_->retries;
     std::string url = lease->url();
     tried.insert(url);
     auto call = std::make_shared<UpstreamCall>(lease->address(), base, gw_.connect_timeout_s, read_timeout_s,
@@ -550,7 +601,7 @@ HttpResponse GatewayProxy::forward(const HttpRequest& req) {
           held->success();
           return;
         }
-        ++stream_errors_;
+        ++counters_->stream_errors;
         if (!p.cancelled) held->failure(UpstreamFailure::kError, fmt::format("{}: stream broken: {}", url, p.error));
         LLMC_LOG_WARN("gateway: stream from {} broke after it had started ({}); sent an error event", url, p.error);
         ApiError e{502,
@@ -609,7 +660,7 @@ HttpResponse GatewayProxy::forward(const HttpRequest& req) {
     return error_response(502, fmt::format("The engine's answer was broken: {}.", last_error), "server_error",
                           "upstream_bad_response");
   }
-  ++unavailable_;
+  ++counters_->unavailable;
   return error_response(503, fmt::format("No upstream engine could answer the request: {}.", last_error),
                         "server_error", "upstream_unavailable");
 }

@@ -19,6 +19,10 @@
 //    data: [DONE], so no stream ends silently.
 //  - A client that goes away closes the engine connection, which cancels the
 //    engine's sequence.
+// With GatewayOptions::make_engine set (grpc:// upstreams, rpc/upstream_engine.h) the LLM
+// routes are not forwarded as HTTP: they are served here by the engine role's own routes
+// (server::Api) over an engine whose calls go to the pool's engines, with the same selection,
+// retries before the first token, breaker and stream error event.
 // Transport-neutral (HttpRequest/HttpResponse), like Api; gateway_server.h
 // binds it to cpp-httplib.
 #include <atomic>
@@ -29,6 +33,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/engine.h"
 #include "server/gateway_pool.h"
 #include "server/http_types.h"
 #include "server/metrics.h"
@@ -46,6 +51,15 @@ using GatewayExtraRoutes = std::function<std::optional<HttpResponse>(const HttpR
 // /v1 routes); its value must equal GatewayOptions::internal_token. Never forwarded to engines.
 inline constexpr const char* kGatewayInternalHeader = "x-llmchain-gateway-internal";
 
+// What the gateway counts of its engine calls (also counted by an engine made by make_engine).
+struct GatewayCounters {
+  std::atomic<int64_t> retries{0};        // attempts repeated on another engine before a first byte
+  std::atomic<int64_t> stream_errors{0};  // streams broken by an engine after they had started
+  std::atomic<int64_t> unavailable{0};    // requests no engine could take
+};
+
+class Api;
+
 struct GatewayOptions {
   GatewayExtraRoutes extra_routes;  // tried after the gateway's own routes; authenticated like /v1
   // Non-empty: requests carrying kGatewayInternalHeader with this value are still forwarded
@@ -55,6 +69,10 @@ struct GatewayOptions {
   int max_attempts = 3;             // engines tried per request before its first byte
   double connect_timeout_s = 2;     // per attempt
   size_t stream_buffer = 1u << 20;  // bytes read ahead of a slow client, per stream
+  // Set: the LLM routes are served by server::Api over the engine this makes from the pool
+  // (rpc::use_grpc_upstreams) instead of forwarded over HTTP.
+  std::function<std::shared_ptr<engine::Engine>(std::shared_ptr<UpstreamPool>, std::shared_ptr<GatewayCounters>)>
+      make_engine;
 };
 
 class GatewayProxy {
@@ -91,6 +109,7 @@ class GatewayProxy {
  private:
   HttpResponse route_request(const HttpRequest& req, std::string& route);
   HttpResponse upstreams(const HttpRequest& req);
+  HttpResponse serve_locally(const HttpRequest& req, std::shared_ptr<void> token);
   HttpResponse health_ready(const HttpRequest& req);
   bool authorized(const HttpRequest& req) const;
   bool internal(const HttpRequest& req) const;
@@ -101,7 +120,12 @@ class GatewayProxy {
   GatewayOptions gw_;
   std::atomic<bool> shutting_down_{false};
   std::atomic<int> inflight_{0};
-  std::atomic<int64_t> requests_{0}, retries_{0}, stream_errors_{0}, unavailable_{0};
+  std::atomic<int64_t> requests_{0};
+  std::shared_ptr<GatewayCounters> counters_ = std::make_shared<GatewayCounters>();
+  // make_engine's engine and the routes over it (null: HTTP forwarding).
+  std::shared_ptr<engine::Engine> engine_;
+  std::unique_ptr<Metrics> engine_metrics_;
+  std::unique_ptr<Api> api_;
   std::mutex pipes_mu_;
   std::vector<std::weak_ptr<Pipe>> pipes_;  // in-flight calls, for drain()
   GuardEventCounter guard_events_;
