@@ -7,6 +7,9 @@
 //  - every request started after the kill succeeds (on the other engine);
 //  - /gateway/upstreams reports the dead engine unhealthy, and healthy again
 //    after it is restarted on the same port.
+// FAILOVER_TRANSPORT=grpc: the engines also serve gRPC (--grpc-port) and the gateway
+// reaches them over grpc:// upstreams; then every non-streamed request must succeed
+// (retried on the other engine, even when its engine died mid-way through the answer).
 // Environment: LLMCHAIN_BIN (llmchain), LLMCHAIN_GATEWAY_BIN (used when
 // `llmchain serve` has no --role yet), LLMCHAIN_MODEL (GGUF; when missing the
 // engines run --fake-engine). Every wait is bounded; the whole run is capped.
@@ -20,7 +23,8 @@ import path from 'node:path';
 const BIN = process.env.LLMCHAIN_BIN;
 const GW_BIN = process.env.LLMCHAIN_GATEWAY_BIN;
 const MODEL = process.env.LLMCHAIN_MODEL;
-const WORKERS = Number(process.env.FAILOVER_WORKERS || 16);
+const GRPC = process.env.FAILOVER_TRANSPORT === 'grpc';
+const WORKERS = Number(process.env.FAILOVER_WORKERS || (GRPC ? 24 : 16));
 const REQUEST_TIMEOUT_MS = 60_000;
 const TOTAL_LIMIT_MS = 240_000;
 
@@ -165,18 +169,29 @@ async function main() {
   const hasRole = help.includes('--role');
   if (!hasRole && (!GW_BIN || !fs.existsSync(GW_BIN))) fail('llmchain serve has no --role and LLMCHAIN_GATEWAY_BIN is missing');
   const useModel = MODEL && fs.existsSync(MODEL);
+  const grpcPort = new Map();  // engine HTTP port -> its gRPC port
   const engineArgs = (port) => ['serve', '--host', '127.0.0.1', '--port', String(port), '--parallel', '2', '--no-ui',
+    ...(GRPC ? ['--grpc-port', String(grpcPort.get(port))] : []),
     ...(useModel ? ['-m', MODEL] : ['--fake-engine', '--fake-token-delay-ms', '5'])];
   log(`logs in ${logDir}; engines: ${useModel ? MODEL : 'fake engine'}; gateway: ${hasRole ? 'llmchain serve --role gateway' : GW_BIN}`);
 
   const [pa, pb, pg] = [await freePort(), await freePort(), await freePort()];
+  if (GRPC) {
+    grpcPort.set(pa, await freePort());
+    grpcPort.set(pb, await freePort());
+  }
+  // What /gateway/upstreams calls an engine by: the port the gateway reaches it on.
+  const [ua, ub] = GRPC ? [grpcPort.get(pa), grpcPort.get(pb)] : [pa, pb];
   let engineA = startProcess('engine-a', BIN, engineArgs(pa));
   startProcess('engine-b', BIN, engineArgs(pb));
   await waitFor('engine a ready', async () => (await httpGet(pa, '/health/ready')).status === 200, 60_000);
   await waitFor('engine b ready', async () => (await httpGet(pb, '/health/ready')).status === 200, 60_000);
-  const ups = ['--upstream', `http://127.0.0.1:${pa}`, '--upstream', `http://127.0.0.1:${pb}`];
+  const scheme = GRPC ? 'grpc' : 'http';
+  const ups = ['--upstream', `${scheme}://127.0.0.1:${ua}`, '--upstream', `${scheme}://127.0.0.1:${ub}`];
+  if (GRPC && !hasRole) fail('gRPC upstreams need llmchain serve --role gateway');
   if (hasRole) {
-    startProcess('gateway', BIN, ['serve', '--role', 'gateway', '--host', '127.0.0.1', '--port', String(pg), ...ups]);
+    startProcess('gateway', BIN, ['serve', '--role', 'gateway', '--host', '127.0.0.1', '--port', String(pg),
+      '--health-interval', '1', ...ups]);
   } else {
     startProcess('gateway', GW_BIN, ['--host', '127.0.0.1', '--port', String(pg), '--health-interval', '1', ...ups]);
   }
@@ -202,17 +217,17 @@ async function main() {
 
   await sleep(1500);
   await waitFor('requests in flight on engine a', async () => {
-    const a = upstreamOf(await upstreams(pg), pa);
+    const a = upstreamOf(await upstreams(pg), ua);
     return a && a.outstanding > 0;
   }, 20_000);
   const beforeKill = await upstreams(pg);
   if (!beforeKill.every((u) => u.requests_total > 0)) fail(`both engines should have had traffic: ${JSON.stringify(beforeKill)}`);
   killAt = Date.now();
   engineA.kill('SIGKILL');
-  log(`killed engine a (port ${pa}) with ${upstreamOf(beforeKill, pa).outstanding} request(s) outstanding on it`);
+  log(`killed engine a (port ${ua}) with ${upstreamOf(beforeKill, ua).outstanding} request(s) outstanding on it`);
 
   await waitFor('engine a reported unhealthy', async () => {
-    const a = upstreamOf(await upstreams(pg), pa);
+    const a = upstreamOf(await upstreams(pg), ua);
     return a && a.healthy === false;
   }, 15_000);
   log('gateway reports engine a unhealthy');
@@ -233,23 +248,25 @@ async function main() {
   const bad = pre.filter((r) => r.kind === 'lost' || r.kind === 'hang');
   if (bad.length) fail(`${bad.length} request(s) started before the kill were lost or hung`);
   if (pre.length === 0 || post.length === 0) fail('expected requests both before and after the kill');
+  const plainBad = pre.filter((r) => !r.stream && r.kind !== 'ok');
+  if (GRPC && plainBad.length) fail(`${plainBad.length} non-streamed request(s) started before the kill failed (they must be retried)`);
   const postBad = post.filter((r) => r.kind !== 'ok');
   if (postBad.length) fail(`${postBad.length} request(s) started after the kill did not succeed`);
 
   const afterKill = await upstreams(pg);
-  const bAfter = upstreamOf(afterKill, pb);
+  const bAfter = upstreamOf(afterKill, ub);
   if (!bAfter.healthy) fail('engine b should still be healthy');
 
   engineA = startProcess('engine-a-restarted', BIN, engineArgs(pa));
   await waitFor('restarted engine a reported healthy', async () => {
-    const a = upstreamOf(await upstreams(pg), pa);
+    const a = upstreamOf(await upstreams(pg), ua);
     return a && a.healthy === true;
   }, 60_000);
   log('gateway reports the restarted engine a healthy');
-  const aBefore = upstreamOf(await upstreams(pg), pa).requests_total;
+  const aBefore = upstreamOf(await upstreams(pg), ua).requests_total;
   const again = await Promise.all(Array.from({ length: 8 }, (_, i) => complete(pg, i % 2 === 0)));
   if (again.some((r) => r.kind !== 'ok')) fail(`requests after the restart failed: ${JSON.stringify(again)}`);
-  const aAfter = upstreamOf(await upstreams(pg), pa).requests_total;
+  const aAfter = upstreamOf(await upstreams(pg), ua).requests_total;
   if (aAfter <= aBefore) log('note: the restarted engine got no requests in the last round (allowed)');
   log(`PASS (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
   cleanup();
