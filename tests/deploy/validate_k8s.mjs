@@ -274,10 +274,26 @@ function checkRules(where, objs, { cpuLarge }) {
         if (e.configMapRef && !names.has(`ConfigMap/${e.configMapRef.name}`)) problem(cw, `envFrom: no ConfigMap ${e.configMapRef.name}`);
       }
     }
+    const role = d.metadata.labels['app.kubernetes.io/component'];
     for (const c of pod.containers) {
       const cw = `${w} container ${c.name}`;
-      if (c.readinessProbe?.httpGet?.path !== '/health/ready') problem(cw, 'readinessProbe must GET /health/ready');
-      if (c.livenessProbe?.httpGet?.path !== '/health/live') problem(cw, 'livenessProbe must GET /health/live');
+      if (role === 'engine') {
+        // The engines' probes are native gRPC ones on the health service of their gRPC port.
+        const grpcPort = (c.ports || []).find((p) => p.name === 'grpc')?.containerPort;
+        if (!grpcPort) problem(cw, 'the engine needs a container port named grpc');
+        const args = c.args || [];
+        const gi = args.indexOf('--grpc-port');
+        if (gi < 0 || Number(args[gi + 1]) !== grpcPort) problem(cw, '--grpc-port must be the grpc container port');
+        for (const [name, pr] of [['readinessProbe', c.readinessProbe], ['startupProbe', c.startupProbe]]) {
+          if (pr?.grpc?.port !== grpcPort || pr?.grpc?.service !== 'llmchain.v1.Engine') {
+            problem(cw, `${name} must be a grpc probe of llmchain.v1.Engine on the grpc port`);
+          }
+        }
+        if (c.livenessProbe?.grpc?.port !== grpcPort) problem(cw, 'livenessProbe must be a grpc probe on the grpc port');
+      } else {
+        if (c.readinessProbe?.httpGet?.path !== '/health/ready') problem(cw, 'readinessProbe must GET /health/ready');
+        if (c.livenessProbe?.httpGet?.path !== '/health/live') problem(cw, 'livenessProbe must GET /health/live');
+      }
       if (!c.startupProbe) problem(cw, 'needs a startupProbe (model load)');
       if (!c.lifecycle?.preStop) problem(cw, 'needs a preStop hook (endpoint removal before SIGTERM)');
       const ports = new Set((c.ports || []).map((p) => p.name));
@@ -286,13 +302,11 @@ function checkRules(where, objs, { cpuLarge }) {
         if (typeof port === 'string' && !ports.has(port)) problem(cw, `probe port ${port} is not a container port`);
       }
     }
-    const role = d.metadata.labels['app.kubernetes.io/component'];
     if (role === 'engine') {
       const c = pod.containers[0];
       if (!(pod.initContainers || []).some((i) => i.args?.join(' ').includes('llmchain pull'))) {
         problem(w, 'engines need the init container that runs llmchain pull');
       }
-      if (c.startupProbe?.httpGet?.path !== '/health/ready') problem(w, 'the engine startupProbe must cover the model load (/health/ready)');
       // The engine has no GPU backend: a GPU would sit idle.
       if (Object.keys({ ...c.resources?.limits, ...c.resources?.requests }).some((r) => r.includes('gpu'))) {
         problem(w, 'the engine has no GPU backend: it must not ask for GPUs');
@@ -317,10 +331,16 @@ function checkRules(where, objs, { cpuLarge }) {
       const i = args.indexOf('--upstream');
       if (i < 0) problem(w, 'the gateway needs --upstream');
       else {
-        const host = new URL(args[i + 1]).hostname;
+        const url = new URL(args[i + 1]);
+        const host = url.hostname;
         const svc = byKind(objs, 'Service').find((s) => s.metadata.name === host);
+        if (url.protocol !== 'grpc:') problem(w, `--upstream ${args[i + 1]}: the gateway reaches the engines over gRPC (grpc://)`);
         if (!svc) problem(w, `--upstream host ${host} is not a Service`);
-        else if (svc.spec.clusterIP !== 'None') problem(w, `--upstream Service ${host} must be headless (clusterIP: None)`);
+        else {
+          if (svc.spec.clusterIP !== 'None') problem(w, `--upstream Service ${host} must be headless (clusterIP: None)`);
+          const sp = (svc.spec.ports || []).find((p) => p.port === Number(url.port));
+          if (!sp || sp.targetPort !== 'grpc') problem(w, `--upstream port ${url.port} is not the Service's grpc port`);
+        }
       }
     }
   }
@@ -432,9 +452,24 @@ function checkCompose() {
     if (!(s.cap_drop || []).includes('ALL')) problem(w, `${name}: cap_drop must include ALL`);
     if (!(s.tmpfs || []).includes('/tmp')) problem(w, `${name}: needs a /tmp tmpfs`);
   }
+  // Gateway -> engines over gRPC; chain memory in Redis, kept on a volume (AOF).
   const args = svc.gateway.command || [];
   const i = args.indexOf('--upstream');
-  if (i < 0 || new URL(args[i + 1]).hostname !== 'engine') problem(w, 'gateway must use --upstream http://engine:8080');
+  const engineArgs = svc.engine.command || [];
+  const gi = engineArgs.indexOf('--grpc-port');
+  if (gi < 0) problem(w, 'engine must serve gRPC (--grpc-port)');
+  if (i < 0 || args[i + 1] !== `grpc://engine:${engineArgs[gi + 1]}`) problem(w, 'gateway must use --upstream grpc://engine:<the engines\' --grpc-port>');
+  if (!svc.redis) problem(w, 'needs a redis service (the chains\' shared memory)');
+  else {
+    const rc = (svc.redis.command || []).join(' ');
+    if (!/--appendonly yes/.test(rc)) problem(w, 'redis must run with --appendonly yes');
+    const vol = (svc.redis.volumes || []).map(String).find((v) => v.endsWith(':/data'));
+    if (!vol || !Object.hasOwn(doc.volumes || {}, vol.split(':')[0])) problem(w, 'redis needs a named volume at /data');
+  }
+  const env = svc.gateway.environment || {};
+  if (env.LLMCHAIN_MEMORY_STORE !== 'redis' || !/^redis:\/\/redis:6379/.test(env.LLMCHAIN_REDIS_URL || '')) {
+    problem(w, 'gateway chain memory must go to the redis service (LLMCHAIN_MEMORY_STORE, LLMCHAIN_REDIS_URL)');
+  }
   if (!(svc.engine.volumes || []).some((v) => String(v).startsWith('models:/models'))) problem(w, 'engine must mount the models volume at /models');
   if (!doc.volumes?.models) problem(w, 'needs a models volume');
 }
