@@ -3,9 +3,10 @@
 #  1. docker run: one engine, read-only root filesystem, no capabilities, the
 #     shared models mounted at /models; checks /health/ready, a completion and
 #     the image's HEALTHCHECK;
-#  2. docker compose (deploy/compose.yaml): a gateway and two engine replicas
-#     sharing a model volume; checks the gateway's /health/ready, that it sees
-#     both engines, and a chat completion through it.
+#  2. docker compose (deploy/compose.yaml): a gateway, two engine replicas
+#     sharing a model volume (reached over gRPC) and Redis; checks the gateway's
+#     /health/ready, that it sees both engines, a chat completion through it, and
+#     a memory chain whose session is in Redis and survives a Redis restart.
 # Every wait is bounded. Too slow for CI (image build: tens of minutes on 2
 # cores); run it by hand after changing deploy/.
 #   bash scripts/docker_smoke.sh
@@ -86,4 +87,24 @@ say "gateway sees two healthy engines"
 out=$(completion /v1/chat/completions '{"messages":[{"role":"user","content":"Tell me a story"}],"max_tokens":16}') ||
   die "chat completion through the gateway failed"
 say "chat completion through the gateway: $out"
+chain_turn() {  # question -> prints the chain's answer body
+  completion /chains/customer_service/invoke \
+    "{\"input\":{\"question\":\"$1\"},\"config\":{\"configurable\":{\"session_id\":\"smoke\"}}}"
+}
+redis_history() {  # prints what Redis holds of the chains' sessions
+  compose -p "$PROJECT" -f deploy/compose.yaml exec -T redis sh -c \
+    'for k in $(redis-cli --scan); do redis-cli --raw lrange "$k" 0 -1 2>/dev/null; done'
+}
+chain_turn "Hello, my name is Ann" >/dev/null || die "memory chain turn 1 failed"
+chain_turn "What is my name?" >/dev/null || die "memory chain turn 2 failed"
+redis_history | grep -q "my name is Ann" || die "the session's history is not in Redis"
+say "memory chain: two turns, history in Redis"
+compose -p "$PROJECT" -f deploy/compose.yaml restart redis >/dev/null
+end=$((SECONDS + 60))
+until redis_history 2>/dev/null | grep -q "my name is Ann"; do
+  [ $SECONDS -lt $end ] || die "the history did not survive a Redis restart"
+  sleep 2
+done
+chain_turn "And my name again?" >/dev/null || die "memory chain turn after the Redis restart failed"
+say "memory chain: history intact after a Redis restart"
 say "PASS"
