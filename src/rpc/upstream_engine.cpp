@@ -83,6 +83,12 @@ struct UpstreamEngine::Shared {
     ++counters->unavailable;
     return Error(ErrorCode::kUnavailable, fmt::format("No upstream engine could answer the request: {}.", last));
   }
+  // Every engine tried failed: busy (the last one's queue was full: 429, as an engine says) or
+  // unavailable (503).
+  Error exhausted(const std::string& last, bool busy) const {
+    if (!busy) return unavailable(last);
+    return Error(ErrorCode::kResourceExhausted, fmt::format("Every engine tried is busy: {}.", last));
+  }
 };
 
 namespace {
@@ -116,6 +122,7 @@ Expected<Resp> unary(const UpstreamEngine::Shared& s, const Req& req,
                      grpc::Status (pb::Engine::Stub::*method)(grpc::ClientContext*, const Req&, Resp*)) {
   std::set<std::string> tried;
   std::string last;
+  bool busy = false;  // the last engine tried had a full queue
   for (int attempt = 0; attempt < std::max(1, s.options.max_attempts); ++attempt) {
     auto lease = s.pool->acquire(tried);
     if (!lease) {
@@ -135,6 +142,7 @@ Expected<Resp> unary(const UpstreamEngine::Shared& s, const Req& req,
       return resp;
     }
     last = describe(lease->url(), st);
+    busy = st.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED;
     if (retryable(st.error_code())) {
       report(*lease, st, last);
       LLMC_LOG_WARN("gateway: a call failed on {} ({}); trying another engine", lease->url(), st.error_message());
@@ -148,7 +156,7 @@ Expected<Resp> unary(const UpstreamEngine::Shared& s, const Req& req,
     }
     return from_status(st);
   }
-  return s.unavailable(last);
+  return s.exhausted(last, busy);
 }
 
 pb::ChatMessage* add_message(pb::Chat* chat, const engine::ChatMessage& m) {
@@ -242,6 +250,7 @@ class RemoteGeneration : public std::enable_shared_from_this<RemoteGeneration> {
   std::set<std::string> tried_;
   int attempts_ = 0;
   std::string last_error_;
+  bool busy_ = false;  // the last attempt's engine had a full queue
   std::mutex mu_;
   grpc::ClientContext* ctx_ = nullptr;  // the attempt in flight, for cancel_attempt()
   std::optional<std::stop_callback<std::function<void()>>> on_cancel_;
@@ -314,12 +323,12 @@ void RemoteGeneration::next_attempt() {
     return;
   }
   if (attempts_ >= std::max(1, s_->options.max_attempts)) {
-    gen_->finish(s_->unavailable(last_error_));
+    gen_->finish(s_->exhausted(last_error_, busy_));
     return;
   }
   auto lease = s_->pool->acquire(tried_);
   if (!lease) {
-    gen_->finish(s_->unavailable(last_error_.empty() ? lease.error().message() : last_error_));
+    gen_->finish(last_error_.empty() ? s_->unavailable(lease.error().message()) : s_->exhausted(last_error_, busy_));
     return;
   }
   if (attempts_++ > 0) ++s_->counters->retries;
@@ -356,6 +365,7 @@ void RemoteGeneration::attempt_done(Attempt& a, const grpc::Status& st) {
   grpc::Status status =
       st.ok() ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "the stream ended without its final message") : st;
   last_error_ = describe(url, status);
+  busy_ = status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED;
   const bool transient = retryable(status.error_code()) || status.error_code() == grpc::StatusCode::INTERNAL ||
                          status.error_code() == grpc::StatusCode::UNKNOWN;
   if (!transient) {  // the engine's verdict on the request (or its own timeout): passed on

@@ -288,14 +288,13 @@ void UpstreamPool::probe(const std::shared_ptr<Endpoint>& ep) {
   mark(*ep, ok, why);
 }
 
-void UpstreamPool::mark(Endpoint& e, bool ok, const std::string& why) {
-  Endpoint* ep = &e;
+void UpstreamPool::mark(Endpoint& ep, bool ok, const std::string& why) {
   std::lock_guard lock(mu_);
-  if (ep->healthy != ok) {
-    LLMC_LOG_INFO("gateway: upstream {} is now {}{}{}", ep->url, ok ? "healthy" : "unhealthy", ok ? "" : ": ", why);
+  if (ep.healthy != ok) {
+    LLMC_LOG_INFO("gateway: upstream {} is now {}{}{}", ep.url, ok ? "healthy" : "unhealthy", ok ? "" : ": ", why);
   }
-  ep->healthy = ok;
-  if (!ok) ep->last_error = why;
+  ep.healthy = ok;
+  if (!ok) ep.last_error = why;
 }
 
 void UpstreamPool::check_health_now() {
