@@ -57,6 +57,35 @@ struct BlockQ8K {
   int16_t bsums[kQKK / 16];
 };
 
+struct BlockQ2K {
+  uint8_t scales[kQKK / 16];  // per 16 elements: scale in the low nibble, min in the high
+  uint8_t qs[kQKK / 4];       // 2-bit quants
+  uint16_t d, dmin;
+};
+struct BlockQ3K {
+  uint8_t hmask[kQKK / 8];  // the quants' high bits
+  uint8_t qs[kQKK / 4];     // their low 2 bits
+  uint8_t scales[12];       // 16 x 6-bit scales (offset 32)
+  uint16_t d;
+};
+struct BlockIQ4NL {
+  uint16_t d;
+  uint8_t qs[kQK / 2];  // indices into kIq4nlValues: element j low nibble, j+16 high nibble
+};
+struct BlockIQ4XS {
+  uint16_t d;
+  uint16_t scales_h;           // 8 x the high 2 bits of the 6-bit sub-block scales
+  uint8_t scales_l[kQKK / 64]; // 8 x their low 4 bits
+  uint8_t qs[kQKK / 2];
+};
+// The non-linear 4-bit grid of IQ4_NL and IQ4_XS.
+inline constexpr int8_t kIq4nlValues[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                            1,    13,   25,  38,  53,  69,  89,  113};
+
+static_assert(sizeof(BlockQ2K) == 84);
+static_assert(sizeof(BlockQ3K) == 110);
+static_assert(sizeof(BlockIQ4NL) == 18);
+static_assert(sizeof(BlockIQ4XS) == 136);
 static_assert(sizeof(BlockQ4_0) == 18);
 static_assert(sizeof(BlockQ4_1) == 20);
 static_assert(sizeof(BlockQ5_0) == 22);

@@ -141,8 +141,10 @@ void scalar_tile(int64_t K, const uint8_t* W, size_t ws, int nr, const uint8_t* 
 template <GgmlType WT>
 constexpr MatmulKernel make_scalar() {
   return {WT == GgmlType::F32 || WT == GgmlType::F16 || WT == GgmlType::BF16     ? 1
-          : WT == GgmlType::Q4_K || WT == GgmlType::Q5_K || WT == GgmlType::Q6_K ? 256
-                                                                                 : 32,
+          : WT == GgmlType::Q4_K || WT == GgmlType::Q5_K || WT == GgmlType::Q6_K || WT == GgmlType::Q2_K ||
+                  WT == GgmlType::Q3_K || WT == GgmlType::IQ4_XS
+              ? 256
+              : 32,
           0, scalar_act_bytes<WT>, scalar_pack<WT>, scalar_tile<WT>};
 }
 
@@ -154,7 +156,9 @@ const MatmulKernel* scalar_kernel(GgmlType t) {
                             kQ4_0 = make_scalar<G::Q4_0>(), kQ4_1 = make_scalar<G::Q4_1>(),
                             kQ5_0 = make_scalar<G::Q5_0>(), kQ5_1 = make_scalar<G::Q5_1>(),
                             kQ8_0 = make_scalar<G::Q8_0>(), kQ4_K = make_scalar<G::Q4_K>(),
-                            kQ5_K = make_scalar<G::Q5_K>(), kQ6_K = make_scalar<G::Q6_K>();
+                            kQ5_K = make_scalar<G::Q5_K>(), kQ6_K = make_scalar<G::Q6_K>(),
+                            kQ2_K = make_scalar<G::Q2_K>(), kQ3_K = make_scalar<G::Q3_K>(),
+                            kIQ4_NL = make_scalar<G::IQ4_NL>(), kIQ4_XS = make_scalar<G::IQ4_XS>();
   switch (t) {
     case G::F32: return &kF32;
     case G::F16: return &kF16;
@@ -167,6 +171,10 @@ const MatmulKernel* scalar_kernel(GgmlType t) {
     case G::Q4_K: return &kQ4_K;
     case G::Q5_K: return &kQ5_K;
     case G::Q6_K: return &kQ6_K;
+    case G::Q2_K: return &kQ2_K;
+    case G::Q3_K: return &kQ3_K;
+    case G::IQ4_NL: return &kIQ4_NL;
+    case G::IQ4_XS: return &kIQ4_XS;
     default: return nullptr;
   }
 }

@@ -41,6 +41,11 @@ LLMC_DECLARE_ROW_FNS(q5_k);
 LLMC_DECLARE_ROW_FNS(q6_k);
 LLMC_DECLARE_ROW_FNS(q8_k);
 #undef LLMC_DECLARE_ROW_FNS
+// Read, not written (quant_low_bit.cpp).
+void dequantize_row_q2_k(const void* src, float* dst, int64_t n);
+void dequantize_row_q3_k(const void* src, float* dst, int64_t n);
+void dequantize_row_iq4_nl(const void* src, float* dst, int64_t n);
+void dequantize_row_iq4_xs(const void* src, float* dst, int64_t n);
 
 float vec_dot_f32(int64_t n, const void* w, const void* act);
 float vec_dot_f16(int64_t n, const void* w, const void* act);
@@ -53,5 +58,9 @@ float vec_dot_q8_0_q8_0(int64_t n, const void* w, const void* act);
 float vec_dot_q4_k_q8_k(int64_t n, const void* w, const void* act);
 float vec_dot_q5_k_q8_k(int64_t n, const void* w, const void* act);
 float vec_dot_q6_k_q8_k(int64_t n, const void* w, const void* act);
+float vec_dot_q2_k_q8_k(int64_t n, const void* w, const void* act);
+float vec_dot_q3_k_q8_k(int64_t n, const void* w, const void* act);
+float vec_dot_iq4_nl_q8_0(int64_t n, const void* w, const void* act);
+float vec_dot_iq4_xs_q8_k(int64_t n, const void* w, const void* act);
 
 }  // namespace llmchain::kernels

@@ -22,6 +22,10 @@ constexpr TypeTraits kTraits[] = {
     {T::Q5_K, 256, dequantize_row_q5_k, quantize_row_q5_k, T::Q8_K, vec_dot_q5_k_q8_k},
     {T::Q6_K, 256, dequantize_row_q6_k, quantize_row_q6_k, T::Q8_K, vec_dot_q6_k_q8_k},
     {T::Q8_K, 256, dequantize_row_q8_k, quantize_row_q8_k, T::Q8_K, nullptr},
+    {T::Q2_K, 256, dequantize_row_q2_k, nullptr, T::Q8_K, vec_dot_q2_k_q8_k},
+    {T::Q3_K, 256, dequantize_row_q3_k, nullptr, T::Q8_K, vec_dot_q3_k_q8_k},
+    {T::IQ4_NL, 32, dequantize_row_iq4_nl, nullptr, T::Q8_0, vec_dot_iq4_nl_q8_0},
+    {T::IQ4_XS, 256, dequantize_row_iq4_xs, nullptr, T::Q8_K, vec_dot_iq4_xs_q8_k},
 };
 
 }  // namespace
