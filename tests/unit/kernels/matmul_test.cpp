@@ -129,7 +129,7 @@ TEST(Matmul, UnsupportedTypeThrows) {
   ThreadPool pool(1);
   std::vector<float> x(256), y(4);
   std::vector<uint8_t> w(1024);
-  EXPECT_THROW(matmul(GgmlType::Q2_K, w.data(), 1, 256, x.data(), 1, y.data(), 1, pool), Error);
+  EXPECT_THROW(matmul(GgmlType::IQ2_XXS, w.data(), 1, 256, x.data(), 1, y.data(), 1, pool), Error);
 }
 
 TEST(Isa, SetForTestingClampsToCpu) {
