@@ -74,13 +74,12 @@ struct BlockIQ4NL {
 };
 struct BlockIQ4XS {
   uint16_t d;
-  uint16_t scales_h;           // 8 x the high 2 bits of the 6-bit sub-block scales
-  uint8_t scales_l[kQKK / 64]; // 8 x their low 4 bits
+  uint16_t scales_h;            // 8 x the high 2 bits of the 6-bit sub-block scales
+  uint8_t scales_l[kQKK / 64];  // 8 x their low 4 bits
   uint8_t qs[kQKK / 2];
 };
 // The non-linear 4-bit grid of IQ4_NL and IQ4_XS.
-inline constexpr int8_t kIq4nlValues[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
-                                            1,    13,   25,  38,  53,  69,  89,  113};
+inline constexpr int8_t kIq4nlValues[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
 
 static_assert(sizeof(BlockQ2K) == 84);
 static_assert(sizeof(BlockQ3K) == 110);

@@ -140,7 +140,7 @@ void scalar_tile(int64_t K, const uint8_t* W, size_t ws, int nr, const uint8_t* 
 }
 template <GgmlType WT>
 constexpr MatmulKernel make_scalar() {
-  return {WT == GgmlType::F32 || WT == GgmlType::F16 || WT == GgmlType::BF16     ? 1
+  return {WT == GgmlType::F32 || WT == GgmlType::F16 || WT == GgmlType::BF16 ? 1
           : WT == GgmlType::Q4_K || WT == GgmlType::Q5_K || WT == GgmlType::Q6_K || WT == GgmlType::Q2_K ||
                   WT == GgmlType::Q3_K || WT == GgmlType::IQ4_XS
               ? 256

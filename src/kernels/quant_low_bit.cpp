@@ -34,8 +34,7 @@ void unpack_q3_k(const BlockQ3K& b, int8_t* q) {
   for (int n = 0; n < kQKK; n += 128, qs += 32) {
     for (int shift = 0; shift < 8; shift += 2, m <<= 1) {
       for (int l = 0; l < 32; ++l) {
-        q[n + 16 * shift + l] =
-            static_cast<int8_t>(((qs[l] >> shift) & 3) - ((b.hmask[l] & m) ? 0 : 4));
+        q[n + 16 * shift + l] = static_cast<int8_t>(((qs[l] >> shift) & 3) - ((b.hmask[l] & m) ? 0 : 4));
       }
     }
   }

@@ -48,7 +48,8 @@ std::string render_chat(const pb::Chat& chat, const engine::Engine& e, bool add_
     engine::ChatMessage msg{m.role(), m.content(), nlohmann::json::object()};
     if (!m.extra_json().empty()) {
       msg.extra = parse_json(m.extra_json(), "chat.messages[].extra_json");
-      if (!msg.extra.is_object()) fail(ErrorCode::kInvalidArgument, "chat.messages[{}].extra_json: not a JSON object", i);
+      if (!msg.extra.is_object())
+        fail(ErrorCode::kInvalidArgument, "chat.messages[{}].extra_json: not a JSON object", i);
     }
     messages.push_back(std::move(msg));
   }
@@ -282,7 +283,8 @@ class EngineService final : public pb::Engine::CallbackService {
       if (n_text > 0 && n_tok > 0) fail(ErrorCode::kInvalidArgument, "inputs, token_inputs: give one, not both");
       if (n_text + n_tok == 0) fail(ErrorCode::kInvalidArgument, "inputs: empty");
       if (n_text + n_tok > options_.max_inputs) {
-        fail(ErrorCode::kInvalidArgument, "inputs: {} inputs, at most {} per call", n_text + n_tok, options_.max_inputs);
+        fail(ErrorCode::kInvalidArgument, "inputs: {} inputs, at most {} per call", n_text + n_tok,
+             options_.max_inputs);
       }
       for (int i = 0; i < n_text + n_tok; ++i) {
         std::vector<int32_t> tokens;
@@ -292,10 +294,12 @@ class EngineService final : public pb::Engine::CallbackService {
           tokens = std::move(*t);
         } else {
           const auto& ids = req->token_inputs(i).ids();
-          for (int k = 0; k < ids.size(); ++k) check_token(engine_, ids[k], fmt::format("token_inputs[{}].ids[{}]", i, k));
+          for (int k = 0; k < ids.size(); ++k)
+            check_token(engine_, ids[k], fmt::format("token_inputs[{}].ids[{}]", i, k));
           tokens.assign(ids.begin(), ids.end());
         }
-        if (tokens.empty()) fail(ErrorCode::kInvalidArgument, "{}[{}]: empty", n_text > 0 ? "inputs" : "token_inputs", i);
+        if (tokens.empty())
+          fail(ErrorCode::kInvalidArgument, "{}[{}]: empty", n_text > 0 ? "inputs" : "token_inputs", i);
         auto v = engine_.embed(tokens);
         if (!v.ok()) throw v.error();
         auto* out = resp->add_embeddings();

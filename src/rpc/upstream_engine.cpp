@@ -60,7 +60,8 @@ std::string check_health(ChannelCache& channels, const server::UpstreamUrl& addr
   grpc::Status st = stub->Check(&ctx, req, &resp);
   if (!st.ok()) return fmt::format("gRPC {}: {}", static_cast<int>(st.error_code()), st.error_message());
   if (resp.status() != ::grpc::health::v1::HealthCheckResponse::SERVING) {
-    return fmt::format("grpc.health.v1: {}", ::grpc::health::v1::HealthCheckResponse::ServingStatus_Name(resp.status()));
+    return fmt::format("grpc.health.v1: {}",
+                       ::grpc::health::v1::HealthCheckResponse::ServingStatus_Name(resp.status()));
   }
   return "";
 }
@@ -100,8 +101,9 @@ bool retryable(grpc::StatusCode c) {
 }
 
 std::string describe(const std::string& url, const grpc::Status& st) {
-  return fmt::format("{}: {}", url, st.error_message().empty() ? "gRPC status " + std::to_string(st.error_code())
-                                                                : st.error_message());
+  return fmt::format(
+      "{}: {}", url,
+      st.error_message().empty() ? "gRPC status " + std::to_string(st.error_code()) : st.error_message());
 }
 
 // Reports a failed attempt to the pool. UNAVAILABLE marks the engine unhealthy at once
@@ -502,7 +504,8 @@ Expected<std::vector<float>> UpstreamEngine::embed(const std::vector<int32_t>& t
   auto r = unary(*shared_, req, &pb::Engine::Stub::Embed);
   if (!r.ok()) return r.error();
   if (r->embeddings().size() != 1) {
-    return Error(ErrorCode::kInternal, fmt::format("the engine gave {} embeddings for 1 input", r->embeddings().size()));
+    return Error(ErrorCode::kInternal,
+                 fmt::format("the engine gave {} embeddings for 1 input", r->embeddings().size()));
   }
   const auto& v = r->embeddings(0).values();
   return std::vector<float>(v.begin(), v.end());

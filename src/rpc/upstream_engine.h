@@ -69,8 +69,7 @@ class UpstreamEngine final : public engine::Engine {
   const engine::ModelInfo& info() const override;
   // An engine is healthy and the model is known.
   bool ready() const override;
-  Expected<std::vector<int32_t>> tokenize(const std::string& text, bool add_special,
-                                          bool parse_special) const override;
+  Expected<std::vector<int32_t>> tokenize(const std::string& text, bool add_special, bool parse_special) const override;
   // "" when no engine answers (logged).
   std::string detokenize(const std::vector<int32_t>& tokens) const override;
   Expected<std::string> apply_chat_template(const std::vector<engine::ChatMessage>& messages,

@@ -62,8 +62,9 @@ std::string UpstreamUrl::str() const {
 
 Expected<UpstreamUrl> parse_upstream_url(const std::string& url) {
   auto bad = [&](const char* why) {
-    return Error(ErrorCode::kInvalidArgument,
-                 fmt::format("upstream '{}': {} (expected http://host:port, https://host:port or grpc://host:port)", url, why));
+    return Error(
+        ErrorCode::kInvalidArgument,
+        fmt::format("upstream '{}': {} (expected http://host:port, https://host:port or grpc://host:port)", url, why));
   };
   UpstreamUrl u;
   std::string rest;

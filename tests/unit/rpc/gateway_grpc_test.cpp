@@ -54,11 +54,12 @@ std::vector<std::string> sse_events(const std::string& raw) {
 
 class GatewayGrpcTest : public ::testing::Test {
  protected:
-  void start_gateway(const std::vector<Engine*>& engines, server::ServerOptions so = {},
-                     UpstreamEngineOptions eo = {}) {
+  void start_gateway(const std::vector<Engine*>& engines, server::ServerOptions so = {}, UpstreamEngineOptions eo = {},
+                     const std::vector<std::string>& urls = {}) {
     server::UpstreamPoolOptions po;
     po.health_interval_s = 0.2;
     for (auto* e : engines) po.upstreams.push_back(e->url());
+    if (!urls.empty()) po.upstreams = urls;
     server::GatewayOptions go;
     auto used = use_grpc_upstreams(po, go, eo);
     ASSERT_TRUE(used.ok()) << used.error().what();
@@ -93,7 +94,8 @@ class GatewayGrpcTest : public ::testing::Test {
     return client()->Post("/v1/chat/completions", chat_body(content, extra).dump(), "application/json");
   }
   // A streamed chat completion's raw body (stop_after_bytes > 0: the client hangs up then).
-  std::string stream(const std::string& content, const json& extra = json::object(), size_t stop_after_bytes = 0) const {
+  std::string stream(const std::string& content, const json& extra = json::object(),
+                     size_t stop_after_bytes = 0) const {
     json body = chat_body(content, extra);
     body["stream"] = true;
     std::string raw;
@@ -342,6 +344,19 @@ TEST_F(GatewayGrpcTest, ConcurrentStreamsAllComplete) {
     ASSERT_FALSE(events.empty());
     EXPECT_EQ(events.back(), "[DONE]") << raw;
   }
+}
+
+TEST_F(GatewayGrpcTest, ANameIsResolvedToOneChannelPerAddress) {
+  Engine a;
+  start_gateway({}, {}, {}, {"grpc://localhost:" + std::to_string(a.port)});
+  auto st = pool_->status();
+  ASSERT_EQ(st.size(), 1u);
+  EXPECT_EQ(st[0].url, a.url());  // grpc://127.0.0.1:PORT, from the name
+  EXPECT_EQ(st[0].source, "grpc://localhost:" + std::to_string(a.port));
+  EXPECT_TRUE(st[0].healthy);
+  auto r = chat("echo: by name");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
 }
 
 TEST(UseGrpcUpstreams, RefusesMixedSchemes) {
