@@ -20,6 +20,8 @@ struct Shape {
 
 struct GenOptions {
   std::string shape = "tinyllama", type = "q4_0", vocab, out;
+  std::string arch = "llama";  // llama | qwen2 | qwen3
+  int32_t head_dim = 0;        // 0: n_embd / n_head
   uint64_t seed = 1;
   int32_t threads = 0;
 };
@@ -77,17 +79,23 @@ int gen_model(const GenOptions& o) {
   auto vocab = gguf::File::open(o.vocab).value();
   gguf::Writer w;
   w.copy_metadata(*vocab, {"general.architecture", "general.name"});
-  w.set_string("general.architecture", "llama");
-  w.set_string("general.name", "random-" + o.shape + "-" + mix);
-  w.set_u32("llama.context_length", sh.n_ctx);
-  w.set_u32("llama.embedding_length", sh.n_embd);
-  w.set_u32("llama.block_count", sh.n_layer);
-  w.set_u32("llama.feed_forward_length", sh.n_ff);
-  w.set_u32("llama.attention.head_count", sh.n_head);
-  w.set_u32("llama.attention.head_count_kv", sh.n_head_kv);
-  w.set_u32("llama.rope.dimension_count", sh.n_embd / sh.n_head);
-  w.set_f32("llama.attention.layer_norm_rms_epsilon", 1e-5f);
-  w.set_f32("llama.rope.freq_base", 10000.0f);
+  const std::string& a = o.arch;
+  if (a != "llama" && a != "qwen2" && a != "qwen3") usage_error("unknown architecture '{}' (llama, qwen2, qwen3)", a);
+  const int32_t hd = o.head_dim > 0 ? o.head_dim : sh.n_embd / sh.n_head;
+  if (hd % 2 != 0) usage_error("--head-dim must be even");
+  w.set_string("general.architecture", a);
+  w.set_string("general.name", "random-" + o.shape + "-" + a + "-" + mix);
+  w.set_u32(a + ".context_length", sh.n_ctx);
+  w.set_u32(a + ".embedding_length", sh.n_embd);
+  w.set_u32(a + ".block_count", sh.n_layer);
+  w.set_u32(a + ".feed_forward_length", sh.n_ff);
+  w.set_u32(a + ".attention.head_count", sh.n_head);
+  w.set_u32(a + ".attention.head_count_kv", sh.n_head_kv);
+  w.set_u32(a + ".attention.key_length", hd);
+  w.set_u32(a + ".attention.value_length", hd);
+  w.set_u32(a + ".rope.dimension_count", hd);
+  w.set_f32(a + ".attention.layer_norm_rms_epsilon", a == "llama" ? 1e-5f : 1e-6f);
+  w.set_f32(a + ".rope.freq_base", a == "llama" ? 10000.0f : 1000000.0f);
 
   ThreadPool pool(o.threads);
   uint64_t tensor_seed = o.seed;
@@ -109,16 +117,32 @@ int gen_model(const GenOptions& o) {
     std::vector<float> v(n, 1.0f);
     w.add_tensor(name, 0, {n}, v.data(), v.size() * 4);
   };
-  const int64_t D = sh.n_embd, KV = sh.n_embd / sh.n_head * sh.n_head_kv, F = sh.n_ff;
+  // F32 vectors around `mean` (norm weights that are not all ones, biases).
+  auto add_vector = [&](const std::string& name, int64_t n, float mean, float stddev) {
+    Rng rng{++tensor_seed * 0x9E3779B97F4A7C15ull};
+    std::vector<float> v(n);
+    for (auto& x : v) x = mean + rng.normal() * stddev;
+    w.add_tensor(name, 0, {n}, v.data(), v.size() * 4);
+  };
+  const int64_t D = sh.n_embd, Q = int64_t{hd} * sh.n_head, KV = int64_t{hd} * sh.n_head_kv, F = sh.n_ff;
   add_matrix("token_embd.weight", D, sh.n_vocab, base_type, 0.02f);
   for (int il = 0; il < sh.n_layer; ++il) {
     auto n = [&](const char* s) { return fmt::format("blk.{}.{}", il, s); };
     const bool more = use_more_bits(il, sh.n_layer);
     add_ones(n("attn_norm.weight"), D);
-    add_matrix(n("attn_q.weight"), D, D, base_type, 0.02f);
+    add_matrix(n("attn_q.weight"), D, Q, base_type, 0.02f);
     add_matrix(n("attn_k.weight"), D, KV, base_type, 0.02f);
     add_matrix(n("attn_v.weight"), D, KV, more ? more_type : base_type, 0.02f);
-    add_matrix(n("attn_output.weight"), D, D, base_type, 0.02f);
+    add_matrix(n("attn_output.weight"), Q, D, base_type, 0.02f);
+    if (a == "qwen2") {
+      add_vector(n("attn_q.bias"), Q, 0.0f, 0.02f);
+      add_vector(n("attn_k.bias"), KV, 0.0f, 0.02f);
+      add_vector(n("attn_v.bias"), KV, 0.0f, 0.02f);
+    }
+    if (a == "qwen3") {
+      add_vector(n("attn_q_norm.weight"), hd, 1.0f, 0.2f);
+      add_vector(n("attn_k_norm.weight"), hd, 1.0f, 0.2f);
+    }
     add_ones(n("ffn_norm.weight"), D);
     add_matrix(n("ffn_gate.weight"), D, F, base_type, 0.02f);
     add_matrix(n("ffn_up.weight"), D, F, base_type, 0.02f);
@@ -142,6 +166,8 @@ LLMC_REGISTER_COMMAND(gen_model, [](CLI::App& app) -> CommandAction {
   sub->add_option("--vocab", o->vocab, "GGUF whose tokenizer metadata to copy")->required();
   sub->add_option("-o,--output", o->out, "output GGUF")->required();
   sub->add_option("--seed", o->seed, "random seed");
+  sub->add_option("--arch", o->arch, "llama | qwen2 | qwen3 (general.architecture and its tensors)");
+  sub->add_option("--head-dim", o->head_dim, "attention head size (default n_embd / n_head)");
   sub->add_option("-t,--threads", o->threads, "threads");
   return {sub, [o] { return gen_model(*o); }};
 });

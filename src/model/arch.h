@@ -15,6 +15,7 @@ struct ArchSpec {
   kernels::ops::RopeOrder rope_order;  // llama: pairs; qwen2: halves
   bool qkv_bias = false;               // attn_q/k/v.bias tensors present
   bool output_optional = true;         // output.weight may be absent (tied to token_embd)
+  bool qk_norm = false;                // attn_q_norm / attn_k_norm: RMS norm of each head before RoPE
 };
 
 const ArchSpec* find_arch(std::string_view name);

@@ -129,6 +129,18 @@ Expected<bool> Context::decode(const std::vector<BatchToken>& batch, KvCache& kv
       add_bias(q_.data(), L.bq, QD);
       add_bias(k_.data(), L.bk, KVD);
       add_bias(v_.data(), L.bv, KVD);
+      if (L.q_norm) {  // each head of Q and K normalised on its own (qwen3)
+        for (int64_t t = 0; t < T; ++t) {
+          for (int h = 0; h < hp.n_head; ++h) {
+            float* q = q_.data() + t * QD + h * hp.head_dim;
+            ops::rms_norm(q, L.q_norm.f32(), q, hp.head_dim, hp.rms_eps);
+          }
+          for (int h = 0; h < hp.n_head_kv; ++h) {
+            float* k = k_.data() + t * KVD + h * hp.head_dim;
+            ops::rms_norm(k, L.k_norm.f32(), k, hp.head_dim, hp.rms_eps);
+          }
+        }
+      }
       for (int64_t t = 0; t < T; ++t) {
         const BatchToken& bt = batch[t];
         ops::rope(q_.data() + t * QD, hp.n_head, hp.head_dim, hp.n_rot, bt.pos, hp.rope_freq_base, hp.rope_freq_scale,

@@ -141,6 +141,10 @@ void Model::bind(const gguf::File& f) {
     L.bq = vec(n("attn_q.bias"), Q, arch_->qkv_bias);
     L.bk = vec(n("attn_k.bias"), KV, arch_->qkv_bias);
     L.bv = vec(n("attn_v.bias"), KV, arch_->qkv_bias);
+    if (arch_->qk_norm) {
+      L.q_norm = vec(n("attn_q_norm.weight"), hp_.head_dim, true);
+      L.k_norm = vec(n("attn_k_norm.weight"), hp_.head_dim, true);
+    }
     L.ffn_norm = vec(n("ffn_norm.weight"), D, true);
     L.w_gate = get(n("ffn_gate.weight"), D, F, true);
     L.w_up = get(n("ffn_up.weight"), D, F, true);

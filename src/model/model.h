@@ -48,6 +48,7 @@ struct Tensor {
 
 struct LayerWeights {
   Tensor attn_norm, wq, wk, wv, wo, bq, bk, bv;
+  Tensor q_norm, k_norm;  // per-head RMS norm weights [head_dim] (ArchSpec::qk_norm)
   Tensor ffn_norm, w_gate, w_up, w_down;
 };
 
