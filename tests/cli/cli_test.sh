@@ -56,5 +56,17 @@ valid=$(node -e "try{const j=JSON.parse(process.argv[1]); console.log(typeof j.h
 check "json-schema output valid ($out)" ok "$valid"
 rm -f "$schema"
 
+# A qwen3 file (per-head Q/K norms, head size 64 != n_embd / n_head) loads, reports its
+# architecture and generates (tests/interop compares its continuations with llama.cpp's).
+q3=$(mktemp --suffix .gguf)
+"$BIN" gen-model --shape tiny --arch qwen3 --head-dim 64 --type q8_0 \
+  --vocab "$SHARED/testdata/tokenizer/ggml-vocab-llama-spm.gguf" -o "$q3" >/dev/null 2>&1
+arch=$("$BIN" info "$q3" --json 2>/dev/null | node -e "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>{const j=JSON.parse(s);console.log(j.architecture ?? j.general?.architecture ?? JSON.stringify(Object.keys(j)))})")
+check "qwen3 info architecture" qwen3 "$arch"
+out=$("$BIN" run -m "$q3" -p "Once upon a time" -n 8 --temp 0 2>/dev/null); rc=$?
+check "qwen3 run exit code" 0 "$rc"
+[ -n "$out" ] && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL qwen3 run printed nothing"; }
+rm -f "$q3"
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
