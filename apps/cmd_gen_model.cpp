@@ -20,7 +20,7 @@ struct Shape {
 
 struct GenOptions {
   std::string shape = "tinyllama", type = "q4_0", vocab, out;
-  std::string arch = "llama";  // llama | qwen2 | qwen3
+  std::string arch = "llama";  // llama | qwen2 | qwen3 | phi3
   int32_t head_dim = 0;        // 0: n_embd / n_head
   uint64_t seed = 1;
   int32_t threads = 0;
@@ -66,7 +66,7 @@ struct Rng {
 
 int gen_model(const GenOptions& o) {
   init_command_logging("info");
-  const Shape sh = shape_by_name(o.shape);
+  Shape sh = shape_by_name(o.shape);
   std::string mix = o.type;
   std::transform(mix.begin(), mix.end(), mix.begin(), ::tolower);
   GgmlType base_type, more_type, out_type;
@@ -77,10 +77,14 @@ int gen_model(const GenOptions& o) {
     base_type = more_type = out_type = parse_type(o.type);
   }
   auto vocab = gguf::File::open(o.vocab).value();
+  // As many token rows as the tokenizer has tokens (phi-3's has 32064, not the shape's 32000).
+  if (const auto* toks = vocab->find("tokenizer.ggml.tokens")) sh.n_vocab = static_cast<int32_t>(toks->as_array().items.size());
   gguf::Writer w;
   w.copy_metadata(*vocab, {"general.architecture", "general.name"});
   const std::string& a = o.arch;
-  if (a != "llama" && a != "qwen2" && a != "qwen3") usage_error("unknown architecture '{}' (llama, qwen2, qwen3)", a);
+  if (a != "llama" && a != "qwen2" && a != "qwen3" && a != "phi3") {
+    usage_error("unknown architecture '{}' (llama, qwen2, qwen3, phi3)", a);
+  }
   const int32_t hd = o.head_dim > 0 ? o.head_dim : sh.n_embd / sh.n_head;
   if (hd % 2 != 0) usage_error("--head-dim must be even");
   w.set_string("general.architecture", a);
@@ -130,9 +134,13 @@ int gen_model(const GenOptions& o) {
     auto n = [&](const char* s) { return fmt::format("blk.{}.{}", il, s); };
     const bool more = use_more_bits(il, sh.n_layer);
     add_ones(n("attn_norm.weight"), D);
-    add_matrix(n("attn_q.weight"), D, Q, base_type, 0.02f);
-    add_matrix(n("attn_k.weight"), D, KV, base_type, 0.02f);
-    add_matrix(n("attn_v.weight"), D, KV, more ? more_type : base_type, 0.02f);
+    if (a == "phi3") {  // Q, K and V in one matrix
+      add_matrix(n("attn_qkv.weight"), D, Q + 2 * KV, more ? more_type : base_type, 0.02f);
+    } else {
+      add_matrix(n("attn_q.weight"), D, Q, base_type, 0.02f);
+      add_matrix(n("attn_k.weight"), D, KV, base_type, 0.02f);
+      add_matrix(n("attn_v.weight"), D, KV, more ? more_type : base_type, 0.02f);
+    }
     add_matrix(n("attn_output.weight"), Q, D, base_type, 0.02f);
     if (a == "qwen2") {
       add_vector(n("attn_q.bias"), Q, 0.0f, 0.02f);
@@ -144,8 +152,12 @@ int gen_model(const GenOptions& o) {
       add_vector(n("attn_k_norm.weight"), hd, 1.0f, 0.2f);
     }
     add_ones(n("ffn_norm.weight"), D);
-    add_matrix(n("ffn_gate.weight"), D, F, base_type, 0.02f);
-    add_matrix(n("ffn_up.weight"), D, F, base_type, 0.02f);
+    if (a == "phi3") {  // gate and up in one matrix, the gate's rows first
+      add_matrix(n("ffn_up.weight"), D, 2 * F, base_type, 0.02f);
+    } else {
+      add_matrix(n("ffn_gate.weight"), D, F, base_type, 0.02f);
+      add_matrix(n("ffn_up.weight"), D, F, base_type, 0.02f);
+    }
     add_matrix(n("ffn_down.weight"), F, D, more ? more_type : base_type, 0.02f);
     LLMC_LOG_INFO("layer {}/{}", il + 1, sh.n_layer);
   }
@@ -166,7 +178,7 @@ LLMC_REGISTER_COMMAND(gen_model, [](CLI::App& app) -> CommandAction {
   sub->add_option("--vocab", o->vocab, "GGUF whose tokenizer metadata to copy")->required();
   sub->add_option("-o,--output", o->out, "output GGUF")->required();
   sub->add_option("--seed", o->seed, "random seed");
-  sub->add_option("--arch", o->arch, "llama | qwen2 | qwen3 (general.architecture and its tensors)");
+  sub->add_option("--arch", o->arch, "llama | qwen2 | qwen3 | phi3 (general.architecture and its tensors)");
   sub->add_option("--head-dim", o->head_dim, "attention head size (default n_embd / n_head)");
   sub->add_option("-t,--threads", o->threads, "threads");
   return {sub, [o] { return gen_model(*o); }};

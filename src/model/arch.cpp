@@ -5,10 +5,11 @@ namespace llmchain::model {
 ArchSpec llama_arch();
 ArchSpec qwen2_arch();
 ArchSpec qwen3_arch();
+ArchSpec phi3_arch();
 
 namespace {
 const std::vector<ArchSpec>& registry() {
-  static const std::vector<ArchSpec> r = {llama_arch(), qwen2_arch(), qwen3_arch()};
+  static const std::vector<ArchSpec> r = {llama_arch(), qwen2_arch(), qwen3_arch(), phi3_arch()};
   return r;
 }
 }  // namespace

