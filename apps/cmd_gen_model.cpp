@@ -22,6 +22,9 @@ struct GenOptions {
   std::string shape = "tinyllama", type = "q4_0", vocab, out;
   std::string arch = "llama";  // llama | qwen2 | qwen3 | phi3
   int32_t head_dim = 0;        // 0: n_embd / n_head
+  int32_t experts = 0;         // > 0: a mixture of experts in every layer (llama: Mixtral's layout; qwen3: qwen3moe)
+  int32_t experts_used = 2;
+  int32_t expert_ff = 0;       // an expert's FFN width (0: the shape's n_ff)
   uint64_t seed = 1;
   int32_t threads = 0;
 };
@@ -81,10 +84,14 @@ int gen_model(const GenOptions& o) {
   if (const auto* toks = vocab->find("tokenizer.ggml.tokens")) sh.n_vocab = static_cast<int32_t>(toks->as_array().items.size());
   gguf::Writer w;
   w.copy_metadata(*vocab, {"general.architecture", "general.name"});
-  const std::string& a = o.arch;
-  if (a != "llama" && a != "qwen2" && a != "qwen3" && a != "phi3") {
-    usage_error("unknown architecture '{}' (llama, qwen2, qwen3, phi3)", a);
+  if (o.arch != "llama" && o.arch != "qwen2" && o.arch != "qwen3" && o.arch != "phi3") {
+    usage_error("unknown architecture '{}' (llama, qwen2, qwen3, phi3)", o.arch);
   }
+  const bool moe = o.experts > 0;
+  if (moe && o.arch != "llama" && o.arch != "qwen3") usage_error("--experts needs --arch llama or qwen3");
+  if (moe && (o.experts_used <= 0 || o.experts_used > o.experts)) usage_error("--experts-used must be 1..--experts");
+  const std::string a = moe && o.arch == "qwen3" ? "qwen3moe" : o.arch;
+  const int32_t FE = o.expert_ff > 0 ? o.expert_ff : sh.n_ff;
   const int32_t hd = o.head_dim > 0 ? o.head_dim : sh.n_embd / sh.n_head;
   if (hd % 2 != 0) usage_error("--head-dim must be even");
   w.set_string("general.architecture", a);
@@ -100,10 +107,17 @@ int gen_model(const GenOptions& o) {
   w.set_u32(a + ".rope.dimension_count", hd);
   w.set_f32(a + ".attention.layer_norm_rms_epsilon", a == "llama" ? 1e-5f : 1e-6f);
   w.set_f32(a + ".rope.freq_base", a == "llama" ? 10000.0f : 1000000.0f);
+  if (moe) {
+    w.set_u32(a + ".expert_count", o.experts);
+    w.set_u32(a + ".expert_used_count", o.experts_used);
+    if (a == "qwen3moe") w.set_u32(a + ".expert_feed_forward_length", FE);
+  }
 
   ThreadPool pool(o.threads);
   uint64_t tensor_seed = o.seed;
-  auto add_matrix = [&](const std::string& name, int64_t cols, int64_t rows, GgmlType t, float stddev) {
+  // rows split over `stack` matrices of rows / stack rows each (a 3-D tensor: experts).
+  auto add_matrix = [&](const std::string& name, int64_t cols, int64_t rows, GgmlType t, float stddev,
+                        int64_t stack = 1) {
     const size_t rb = ggml_row_bytes(t, cols);
     std::vector<uint8_t> data(rb * rows);
     const uint64_t seed = ++tensor_seed * 0x9E3779B97F4A7C15ull;
@@ -115,7 +129,9 @@ int gen_model(const GenOptions& o) {
         kernels::quantize_row(t, row.data(), data.data() + rb * r, cols);
       }
     });
-    w.add_tensor(name, static_cast<uint32_t>(t), {cols, rows}, data.data(), data.size());
+    std::vector<int64_t> shape = {cols, rows};
+    if (stack > 1) shape = {cols, rows / stack, stack};
+    w.add_tensor(name, static_cast<uint32_t>(t), shape, data.data(), data.size());
   };
   auto add_ones = [&](const std::string& name, int64_t n) {
     std::vector<float> v(n, 1.0f);
@@ -147,18 +163,26 @@ int gen_model(const GenOptions& o) {
       add_vector(n("attn_k.bias"), KV, 0.0f, 0.02f);
       add_vector(n("attn_v.bias"), KV, 0.0f, 0.02f);
     }
-    if (a == "qwen3") {
+    if (a == "qwen3" || a == "qwen3moe") {
       add_vector(n("attn_q_norm.weight"), hd, 1.0f, 0.2f);
       add_vector(n("attn_k_norm.weight"), hd, 1.0f, 0.2f);
     }
     add_ones(n("ffn_norm.weight"), D);
-    if (a == "phi3") {  // gate and up in one matrix, the gate's rows first
+    if (moe) {  // the router (F32, as llama.cpp keeps it), then every expert's rows in one tensor each
+      add_matrix(n("ffn_gate_inp.weight"), D, o.experts, GgmlType::F32, 0.5f);
+      add_matrix(n("ffn_gate_exps.weight"), D, int64_t{FE} * o.experts, base_type, 0.02f, o.experts);
+      add_matrix(n("ffn_up_exps.weight"), D, int64_t{FE} * o.experts, base_type, 0.02f, o.experts);
+    } else if (a == "phi3") {  // gate and up in one matrix, the gate's rows first
       add_matrix(n("ffn_up.weight"), D, 2 * F, base_type, 0.02f);
     } else {
       add_matrix(n("ffn_gate.weight"), D, F, base_type, 0.02f);
       add_matrix(n("ffn_up.weight"), D, F, base_type, 0.02f);
     }
-    add_matrix(n("ffn_down.weight"), F, D, more ? more_type : base_type, 0.02f);
+    if (moe) {
+      add_matrix(n("ffn_down_exps.weight"), FE, D * o.experts, more ? more_type : base_type, 0.02f, o.experts);
+    } else {
+      add_matrix(n("ffn_down.weight"), F, D, more ? more_type : base_type, 0.02f);
+    }
     LLMC_LOG_INFO("layer {}/{}", il + 1, sh.n_layer);
   }
   add_ones("output_norm.weight", D);
@@ -180,6 +204,9 @@ LLMC_REGISTER_COMMAND(gen_model, [](CLI::App& app) -> CommandAction {
   sub->add_option("--seed", o->seed, "random seed");
   sub->add_option("--arch", o->arch, "llama | qwen2 | qwen3 | phi3 (general.architecture and its tensors)");
   sub->add_option("--head-dim", o->head_dim, "attention head size (default n_embd / n_head)");
+  sub->add_option("--experts", o->experts, "experts per layer (llama: Mixtral layout; qwen3: qwen3moe)");
+  sub->add_option("--experts-used", o->experts_used, "experts chosen per token (default 2)");
+  sub->add_option("--expert-ff", o->expert_ff, "an expert's FFN width (default the shape's)");
   sub->add_option("-t,--threads", o->threads, "threads");
   return {sub, [o] { return gen_model(*o); }};
 });

@@ -6,10 +6,11 @@ ArchSpec llama_arch();
 ArchSpec qwen2_arch();
 ArchSpec qwen3_arch();
 ArchSpec phi3_arch();
+ArchSpec qwen3moe_arch();
 
 namespace {
 const std::vector<ArchSpec>& registry() {
-  static const std::vector<ArchSpec> r = {llama_arch(), qwen2_arch(), qwen3_arch(), phi3_arch()};
+  static const std::vector<ArchSpec> r = {llama_arch(), qwen2_arch(), qwen3_arch(), qwen3moe_arch(), phi3_arch()};
   return r;
 }
 }  // namespace

@@ -1,5 +1,6 @@
 #include "model/forward.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -121,6 +122,70 @@ Expected<bool> Context::decode(const std::vector<BatchToken>& batch, KvCache& kv
       for (int64_t t = 0; t < T; ++t) ops::add(y + t * n, b.f32(), n);
     };
 
+    // Mixture of experts on xn_ (the normed input), added to x_, as llama.cpp's build_moe_ffn with
+    // softmax gating and renormalised weights: each token's router probabilities (softmax), its
+    // n_expert_used best experts (highest first), their weights divided by their sum; every
+    // expert runs once over all the tokens that chose it (only the chosen experts' weights are
+    // read); a token's output is the weighted outputs summed in the order of its choices.
+    auto moe = [&](const LayerWeights& L, int64_t rows) {
+      const int E = hp.n_expert, K = hp.n_expert_used;
+      const int64_t FE = hp.n_ff_exp;
+      router_.resize(static_cast<size_t>(rows) * E);
+      moe_sel_.resize(static_cast<size_t>(rows) * K);
+      moe_w_.resize(static_cast<size_t>(rows) * K);
+      moe_out_.resize(static_cast<size_t>(rows) * K * D);
+      matmul(L.router, xn_.data(), router_.data(), rows);
+      std::vector<int32_t> order(E);
+      for (int64_t t = 0; t < rows; ++t) {
+        float* p = router_.data() + t * E;
+        const float mx = *std::max_element(p, p + E);
+        double sum = 0;
+        for (int e = 0; e < E; ++e) sum += (p[e] = std::exp(p[e] - mx));
+        const float inv = static_cast<float>(1.0 / sum);
+        for (int e = 0; e < E; ++e) p[e] *= inv;
+        for (int e = 0; e < E; ++e) order[e] = e;
+        std::partial_sort(order.begin(), order.begin() + K, order.end(),
+                          [&](int32_t a, int32_t b) { return p[a] > p[b] || (p[a] == p[b] && a < b); });
+        float wsum = 0;
+        for (int k = 0; k < K; ++k) wsum += p[order[k]];
+        wsum = std::max(wsum, 6.103515625e-5f);  // as llama.cpp: no division by (almost) zero
+        for (int k = 0; k < K; ++k) {
+          moe_sel_[t * K + k] = order[k];
+          moe_w_[t * K + k] = p[order[k]] / wsum;
+        }
+      }
+      std::vector<int64_t> picks;  // (token * K + choice) of the tokens that chose expert e
+      for (int e = 0; e < E; ++e) {
+        picks.clear();
+        for (int64_t i = 0; i < rows * K; ++i)
+          if (moe_sel_[i] == e) picks.push_back(i);
+        if (picks.empty()) continue;
+        const auto n = static_cast<int64_t>(picks.size());
+        moe_x_.resize(n * D);
+        moe_g_.resize(n * FE);
+        moe_u_.resize(n * FE);
+        moe_y_.resize(n * D);
+        for (int64_t j = 0; j < n; ++j)
+          std::memcpy(moe_x_.data() + j * D, xn_.data() + (picks[j] / K) * D, sizeof(float) * D);
+        const auto& ex = L.experts[e];
+        matmul_multi({{&ex.gate, moe_g_.data()}, {&ex.up, moe_u_.data()}}, moe_x_.data(), n);
+        for (int64_t j = 0; j < n; ++j)
+          ops::silu_mul(moe_g_.data() + j * FE, moe_u_.data() + j * FE, moe_g_.data() + j * FE, FE);
+        matmul(ex.down, moe_g_.data(), moe_y_.data(), n);
+        for (int64_t j = 0; j < n; ++j) {
+          const float w = moe_w_[picks[j]];
+          float* out = moe_out_.data() + picks[j] * D;
+          const float* y = moe_y_.data() + j * D;
+          for (int64_t d = 0; d < D; ++d) out[d] = y[d] * w;
+        }
+      }
+      for (int64_t t = 0; t < rows; ++t) {
+        float* sum = moe_out_.data() + t * K * D;
+        for (int k = 1; k < K; ++k) ops::add(sum, sum + k * D, D);
+        ops::add(x_.data() + t * D, sum, D);
+      }
+    };
+
     for (int il = 0; il < hp.n_layer; ++il) {
       const LayerWeights& L = m.layers()[il];
       // Attention block.
@@ -154,8 +219,12 @@ Expected<bool> Context::decode(const std::vector<BatchToken>& batch, KvCache& kv
       matmul(L.wo, att_.data(), xn_.data(), T);
       for (int64_t t = 0; t < T; ++t) ops::add(x_.data() + t * D, xn_.data() + t * D, D);
 
-      // Feed-forward block (SwiGLU).
+      // Feed-forward block (SwiGLU), or the mixture of experts.
       norm_rows(x_.data(), L.ffn_norm, xn_.data(), T);
+      if (!L.experts.empty()) {
+        moe(L, T);
+        continue;
+      }
       matmul_multi({{&L.w_gate, gate_.data()}, {&L.w_up, up_.data()}}, xn_.data(), T);
       if (small) {
         for (int64_t t = 0; t < T; ++t)

@@ -45,6 +45,10 @@ class Context {
   int32_t max_batch_;
   // Activations, row-major [T][dim].
   std::vector<float> x_, xn_, q_, k_, v_, att_, gate_, up_, out_rows_, logits_;
+  // Mixture of experts: router scores, each token's chosen experts and weights, one expert's
+  // tokens gathered, its gate/up/down products, and every (token, choice)'s weighted output.
+  std::vector<float> router_, moe_w_, moe_x_, moe_g_, moe_u_, moe_y_, moe_out_;
+  std::vector<int32_t> moe_sel_;
   std::vector<float> q16_;       // per thread: the query rounded to f16
   std::vector<uint16_t> acc16_;  // per thread: f16 attention accumulator
   int32_t n_out_ = 0;

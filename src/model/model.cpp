@@ -52,6 +52,15 @@ Expected<HParams> read_hparams(const gguf::File& f) {
     if (hp.n_rot <= 0 || hp.n_rot > hp.head_dim || hp.n_rot % 2 != 0)
       bad_model(f, fmt::format("bad rope.dimension_count {}", hp.n_rot));
     hp.rms_eps = static_cast<float>(f.get_float(a + "attention.layer_norm_rms_epsilon", 1e-5));
+    hp.n_expert = static_cast<int32_t>(f.get_int(a + "expert_count", 0));
+    if (hp.n_expert < 0 || hp.n_expert > 1024) bad_model(f, fmt::format("bad expert_count {}", hp.n_expert));
+    if (hp.n_expert > 0) {
+      hp.n_expert_used = static_cast<int32_t>(f.get_int(a + "expert_used_count", 0));
+      if (hp.n_expert_used <= 0 || hp.n_expert_used > hp.n_expert)
+        bad_model(f, fmt::format("expert_used_count {} is not in 1..{}", hp.n_expert_used, hp.n_expert));
+      hp.n_ff_exp = static_cast<int32_t>(f.get_int(a + "expert_feed_forward_length", hp.n_ff));
+      if (hp.n_ff_exp <= 0) bad_model(f, fmt::format("bad expert_feed_forward_length {}", hp.n_ff_exp));
+    }
     hp.rope_freq_base = static_cast<float>(f.get_float(a + "rope.freq_base", 10000.0));
     std::string scaling = f.get_string(a + "rope.scaling.type", "none");
     double factor = f.get_float(a + "rope.scaling.factor", 0.0);
@@ -165,15 +174,24 @@ void Model::bind(const gguf::File& f) {
       L.k_norm = vec(n("attn_k_norm.weight"), hp_.head_dim, true);
     }
     L.ffn_norm = vec(n("ffn_norm.weight"), D, true);
-    if (arch_->fused_gate_up) {
+    if (hp_.n_expert > 0) {  // experts: ffn_*_exps hold every expert's rows, one expert after the other
+      const int64_t E = hp_.n_expert, FE = hp_.n_ff_exp;
+      L.router = get(n("ffn_gate_inp.weight"), D, E, true);
+      const Tensor gate = get(n("ffn_gate_exps.weight"), D, FE * E, true);
+      const Tensor up = get(n("ffn_up_exps.weight"), D, FE * E, true);
+      const Tensor down = get(n("ffn_down_exps.weight"), FE, D * E, true);
+      L.experts.resize(E);
+      for (int64_t e = 0; e < E; ++e) L.experts[e] = {rows(gate, e * FE, FE), rows(up, e * FE, FE), rows(down, e * D, D)};
+    } else if (arch_->fused_gate_up) {
       const Tensor gate_up = get(n("ffn_up.weight"), D, 2 * F, true);
       L.w_gate = rows(gate_up, 0, F);
       L.w_up = rows(gate_up, F, F);
+      L.w_down = get(n("ffn_down.weight"), F, D, true);
     } else {
       L.w_gate = get(n("ffn_gate.weight"), D, F, true);
       L.w_up = get(n("ffn_up.weight"), D, F, true);
+      L.w_down = get(n("ffn_down.weight"), F, D, true);
     }
-    L.w_down = get(n("ffn_down.weight"), F, D, true);
   }
 }
 
@@ -182,8 +200,13 @@ void Model::pack_weights() {
   if (env && std::string(env) == "0") return;
   if (!kernels::PackedWeights::fast_path_available() || kernels::active_isa() != kernels::Isa::kAvx512) return;
   std::vector<Tensor*> todo;
-  for (auto& L : layers_)
-    for (Tensor* t : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) todo.push_back(t);
+  for (auto& L : layers_) {
+    for (Tensor* t : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) {
+      if (*t) todo.push_back(t);
+    }
+    for (auto& ex : L.experts)
+      for (Tensor* t : {&ex.gate, &ex.up, &ex.down}) todo.push_back(t);
+  }
   todo.push_back(&output_);
   std::erase_if(todo,
                 [](const Tensor* t) { return !kernels::PackedWeights::supported(t->type, t->n_rows, t->n_cols); });

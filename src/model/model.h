@@ -29,6 +29,11 @@ struct HParams {
   float rms_eps = 1e-5f;
   float rope_freq_base = 10000.0f;
   float rope_freq_scale = 1.0f;  // 1 / rope.scaling.factor for linear scaling
+  // Mixture of experts (expert_count > 0): each token's FFN is the weighted sum of the
+  // n_expert_used experts its router ranks highest (softmax, top-k, weights renormalised).
+  int32_t n_expert = 0;
+  int32_t n_expert_used = 0;
+  int32_t n_ff_exp = 0;  // an expert's FFN width (expert_feed_forward_length, else n_ff)
   int32_t q_dim() const { return n_head * head_dim; }
   int32_t kv_dim() const { return n_head_kv * head_dim; }
 };
@@ -50,6 +55,13 @@ struct LayerWeights {
   Tensor attn_norm, wq, wk, wv, wo, bq, bk, bv;
   Tensor q_norm, k_norm;  // per-head RMS norm weights [head_dim] (ArchSpec::qk_norm)
   Tensor ffn_norm, w_gate, w_up, w_down;
+  // MoE layers: the router [n_embd -> n_expert] and each expert's matrices (row views of the
+  // ffn_*_exps tensors) instead of w_gate / w_up / w_down.
+  struct Expert {
+    Tensor gate, up, down;
+  };
+  Tensor router;
+  std::vector<Expert> experts;
 };
 
 class Model {

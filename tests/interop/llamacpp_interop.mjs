@@ -15,7 +15,8 @@
 //      so that real Q4_K / Q5_K / Q6_K blocks written by llmchain are read by llama.cpp.
 //   A3. other architectures: random-weight `gen-model --shape tiny --arch qwen2|qwen3|phi3` files
 //      (qwen3: per-head Q/K norms, and --head-dim 64, not n_embd / n_head; qwen2: Q/K/V biases; phi3:
-//      fused QKV and gate/up matrices, with phi-3's own vocabulary), in F32, F16 and Q4_K in F32 and llmchain-quantized Q8_0 / Q4_K, each loaded by llama.cpp as that architecture.
+//      fused QKV and gate/up matrices, with phi-3's own vocabulary), and mixtures of experts: llama
+//      with 4 experts, 2 used (Mixtral's layout) and qwen3moe with 8, 2 used; in F32, F16 and Q4_K in F32 and llmchain-quantized Q8_0 / Q4_K, each loaded by llama.cpp as that architecture.
 //   B. ../shared/models/quantized/* and TinyStories-656K-Q8_0.gguf (written by llama.cpp) -> llmchain.
 // For each file and prompt: prompt token ids (`llmchain tokenize` vs llama.cpp's tokenizer) and the
 // greedy continuation of --n tokens (`llmchain run --temp 0` vs llama.cpp through node-llama-cpp).
@@ -282,11 +283,18 @@ if (fs.existsSync(vocab)) {
 // A3. Architectures beyond llama, from random weights.
 if (fs.existsSync(vocab)) {
   const phi3Vocab = path.join(args.shared, "testdata", "tokenizer", "ggml-vocab-phi-3.gguf");
-  for (const arch of ["qwen3", "qwen2", "phi3"]) {
+  const archArgs = {
+    qwen3: ["--arch", "qwen3", "--head-dim", "64"],
+    qwen2: ["--arch", "qwen2"],
+    phi3: ["--arch", "phi3"],
+    mixtral: ["--arch", "llama", "--experts", "4", "--experts-used", "2"],
+    qwen3moe: ["--arch", "qwen3", "--head-dim", "64", "--experts", "8", "--experts-used", "2", "--expert-ff", "256"],
+  };
+  for (const arch of Object.keys(archArgs)) {
     try {
       const f32 = path.join(work, `tiny-${arch}-f32.gguf`);
-      llmchain(["gen-model", "--shape", "tiny", "--arch", arch, ...(arch === "qwen3" ? ["--head-dim", "64"] : []),
-        "--type", "f32", "--vocab", arch === "phi3" && fs.existsSync(phi3Vocab) ? phi3Vocab : vocab, "-o", f32,
+      llmchain(["gen-model", "--shape", "tiny", ...archArgs[arch], "--type", "f32",
+        "--vocab", arch === "phi3" && fs.existsSync(phi3Vocab) ? phi3Vocab : vocab, "-o", f32,
         "--seed", "11", "-t", String(args.threads)]);
       await compareFile("A3", f32, `random tiny ${arch}, F32`);
       // F16 and Q4_K (Q8_0 is checked on real weights in A and B; on these near-flat random
