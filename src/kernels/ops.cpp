@@ -5,6 +5,7 @@
 #include <cstring>
 #include <limits>
 
+#include "kernels/fp16.h"
 #include "kernels/kernels.h"
 #include "kernels/simd/attn_kernels.h"
 
@@ -74,6 +75,22 @@ LLMC_MULTI_ISA void softmax(float* x, int64_t n) {
   }
   const float inv = static_cast<float>(1.0 / sum);
   for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+void gelu_mul(const float* g, const float* u, float* y, int64_t n) {
+  constexpr float kCoefA = 0.044715f, kSqrt2OverPi = 0.79788456080286535587989211986876f;
+  for (int64_t i = 0; i < n; ++i) {
+    const float x = g[i];
+    if (x <= -10.0f) {
+      y[i] = 0.0f;
+    } else if (x >= 10.0f) {
+      y[i] = x * u[i];
+    } else {
+      const float xh = fp16_to_f32(f32_to_fp16(x));
+      const float gelu = 0.5f * xh * (1.0f + std::tanh(kSqrt2OverPi * xh * (1.0f + kCoefA * xh * xh)));
+      y[i] = fp16_to_f32(f32_to_fp16(gelu)) * u[i];
+    }
+  }
 }
 
 LLMC_MULTI_ISA void silu_mul(const float* g, const float* u, float* y, int64_t n) {

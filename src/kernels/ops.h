@@ -24,6 +24,9 @@ void rope(float* x, int n_heads, int head_dim, int n_rot, int32_t pos, float fre
 void softmax(float* x, int64_t n);
 // y[i] = silu(g[i]) * u[i]
 void silu_mul(const float* g, const float* u, float* y, int64_t n);
+// y = gelu(g) * u (GeGLU), gelu's tanh approximation evaluated as ggml's CPU backend does: at the
+// input rounded to f16, the result rounded to f16; 0 below -10, the identity above 10.
+void gelu_mul(const float* g, const float* u, float* y, int64_t n);
 // y[i] += x[i]
 void add(float* y, const float* x, int64_t n);
 float dot_f32(const float* a, const float* b, int64_t n);

@@ -17,6 +17,10 @@ struct ArchSpec {
   bool output_optional = true;         // output.weight may be absent (tied to token_embd)
   bool qk_norm = false;                // attn_q_norm / attn_k_norm: RMS norm of each head before RoPE
   bool fused_gate_up = false;          // ffn_up holds the gate's rows, then the up rows (2 n_ff); no ffn_gate
+  // Gemma: token embeddings scaled by sqrt(n_embd), RMS norms after attention and after the FFN
+  // (attn_post_norm, ffn_post_norm) before each residual add, and GeGLU instead of SwiGLU.
+  bool gemma = false;
+  int swa_pattern = 0;  // sliding-window layers: il % swa_pattern < swa_pattern - 1 (0: none)
 };
 
 const ArchSpec* find_arch(std::string_view name);

@@ -46,7 +46,10 @@ void Context::attention(const std::vector<BatchToken>& batch, int il, KvCache& k
   const HParams& hp = model_->hparams();
   const int T = static_cast<int>(batch.size());
   const int H = hp.n_head, HD = hp.head_dim, group = hp.n_head / hp.n_head_kv;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(HD));
+  const float scale = hp.attn_scale;
+  // Sliding-window layers attend to the last n_swa positions (as llama.cpp: key position
+  // p0 is kept while pos - p0 < n_swa).
+  const bool swa = hp.is_swa(il);
   if (q16_.size() < static_cast<size_t>(pool.size()) * HD) {
     q16_.resize(static_cast<size_t>(pool.size()) * HD);
     acc16_.resize(static_cast<size_t>(pool.size()) * HD);
@@ -62,8 +65,9 @@ void Context::attention(const std::vector<BatchToken>& batch, int il, KvCache& k
       // Same arithmetic as llama.cpp's CPU flash attention with an f16 cache (see ops::attend_f16).
       const float* q = q_.data() + static_cast<size_t>(t) * hp.q_dim() + h * HD;
       float* out = att_.data() + static_cast<size_t>(t) * hp.q_dim() + h * HD;
-      ops::attend_f16(q, kv.k(il, bt.seq, 0) + hk * HD, kv.v(il, bt.seq, 0) + hk * HD, kv.kv_dim(), bt.pos + 1, HD,
-                      scale, out, q16, acc16);
+      const int32_t first = swa ? std::max(0, bt.pos - hp.n_swa + 1) : 0;
+      ops::attend_f16(q, kv.k(il, bt.seq, first) + hk * HD, kv.v(il, bt.seq, first) + hk * HD, kv.kv_dim(),
+                      bt.pos + 1 - first, HD, scale, out, q16, acc16);
     }
   });
 }
@@ -81,6 +85,10 @@ Expected<bool> Context::decode(const std::vector<BatchToken>& batch, KvCache& kv
     for (int64_t t = 0; t < T; ++t) {
       const auto* row = static_cast<const uint8_t*>(emb.data) + emb.row_bytes() * batch[t].token;
       kernels::dequantize_row(emb.type, row, x_.data() + t * D, D);
+      if (m.arch().gemma) {  // gemma: embeddings scaled by sqrt(n_embd)
+        const float s = std::sqrt(static_cast<float>(D));
+        for (int64_t i = 0; i < D; ++i) x_[t * D + i] *= s;
+      }
     }
 
     // Row-wise ops of a few tokens are cheaper than a fork-join: they run on the calling thread.
@@ -188,6 +196,8 @@ Expected<bool> Context::decode(const std::vector<BatchToken>& batch, KvCache& kv
 
     for (int il = 0; il < hp.n_layer; ++il) {
       const LayerWeights& L = m.layers()[il];
+      const float rope_base = hp.is_swa(il) ? hp.rope_freq_base_swa : hp.rope_freq_base;
+      const float rope_scale = hp.is_swa(il) ? hp.rope_freq_scale_swa : hp.rope_freq_scale;
       // Attention block.
       norm_rows(x_.data(), L.attn_norm, xn_.data(), T);
       matmul_multi({{&L.wq, q_.data()}, {&L.wk, k_.data()}, {&L.wv, v_.data()}}, xn_.data(), T);
@@ -208,15 +218,16 @@ Expected<bool> Context::decode(const std::vector<BatchToken>& batch, KvCache& kv
       }
       for (int64_t t = 0; t < T; ++t) {
         const BatchToken& bt = batch[t];
-        ops::rope(q_.data() + t * QD, hp.n_head, hp.head_dim, hp.n_rot, bt.pos, hp.rope_freq_base, hp.rope_freq_scale,
+        ops::rope(q_.data() + t * QD, hp.n_head, hp.head_dim, hp.n_rot, bt.pos, rope_base, rope_scale,
                   m.arch().rope_order, m.rope_freq_factors());
-        ops::rope(k_.data() + t * KVD, hp.n_head_kv, hp.head_dim, hp.n_rot, bt.pos, hp.rope_freq_base,
-                  hp.rope_freq_scale, m.arch().rope_order, m.rope_freq_factors());
+        ops::rope(k_.data() + t * KVD, hp.n_head_kv, hp.head_dim, hp.n_rot, bt.pos, rope_base, rope_scale,
+                  m.arch().rope_order, m.rope_freq_factors());
         ops::fp32_to_fp16_row(k_.data() + t * KVD, kv.k(il, bt.seq, bt.pos), KVD);
         ops::fp32_to_fp16_row(v_.data() + t * KVD, kv.v(il, bt.seq, bt.pos), KVD);
       }
       attention(batch, il, kv, pool);
       matmul(L.wo, att_.data(), xn_.data(), T);
+      if (L.attn_post_norm) norm_rows(xn_.data(), L.attn_post_norm, xn_.data(), T);
       for (int64_t t = 0; t < T; ++t) ops::add(x_.data() + t * D, xn_.data() + t * D, D);
 
       // Feed-forward block (SwiGLU), or the mixture of experts.
@@ -226,16 +237,16 @@ Expected<bool> Context::decode(const std::vector<BatchToken>& batch, KvCache& kv
         continue;
       }
       matmul_multi({{&L.w_gate, gate_.data()}, {&L.w_up, up_.data()}}, xn_.data(), T);
+      const auto glu = m.arch().gemma ? ops::gelu_mul : ops::silu_mul;
       if (small) {
-        for (int64_t t = 0; t < T; ++t)
-          ops::silu_mul(gate_.data() + t * F, up_.data() + t * F, gate_.data() + t * F, F);
+        for (int64_t t = 0; t < T; ++t) glu(gate_.data() + t * F, up_.data() + t * F, gate_.data() + t * F, F);
       } else {
         pool.parallel_for(T, [&](int64_t b, int64_t e, int) {
-          for (int64_t t = b; t < e; ++t)
-            ops::silu_mul(gate_.data() + t * F, up_.data() + t * F, gate_.data() + t * F, F);
+          for (int64_t t = b; t < e; ++t) glu(gate_.data() + t * F, up_.data() + t * F, gate_.data() + t * F, F);
         });
       }
       matmul(L.w_down, gate_.data(), xn_.data(), T);
+      if (L.ffn_post_norm) norm_rows(xn_.data(), L.ffn_post_norm, xn_.data(), T);
       for (int64_t t = 0; t < T; ++t) ops::add(x_.data() + t * D, xn_.data() + t * D, D);
     }
 
@@ -256,6 +267,9 @@ Expected<bool> Context::decode(const std::vector<BatchToken>& batch, KvCache& kv
       const size_t need = static_cast<size_t>(n_out_) * hp.n_vocab;
       if (logits_.size() < need) logits_.resize(need);
       matmul(out, out_rows_.data(), logits_.data(), n_out_);
+      if (const float c = hp.final_logit_softcapping; c > 0) {  // gemma2-style soft-capping
+        for (size_t i = 0; i < need; ++i) logits_[i] = std::tanh(logits_[i] * (1.0f / c)) * c;
+      }
     }
     return true;
   });

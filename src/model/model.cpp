@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <atomic>
+#include <cmath>
 #include <cstdlib>
 #include <exception>
 #include <mutex>
@@ -52,6 +53,17 @@ Expected<HParams> read_hparams(const gguf::File& f) {
     if (hp.n_rot <= 0 || hp.n_rot > hp.head_dim || hp.n_rot % 2 != 0)
       bad_model(f, fmt::format("bad rope.dimension_count {}", hp.n_rot));
     hp.rms_eps = static_cast<float>(f.get_float(a + "attention.layer_norm_rms_epsilon", 1e-5));
+    hp.attn_scale = 1.0f / std::sqrt(static_cast<float>(hp.head_dim));
+    if (hp.arch == "gemma3") {
+      hp.n_swa = static_cast<int32_t>(f.get_int(a + "attention.sliding_window", 0));
+      if (hp.n_swa < 0) bad_model(f, fmt::format("bad attention.sliding_window {}", hp.n_swa));
+      hp.swa_pattern = static_cast<int32_t>(f.get_int(a + "attention.sliding_window_pattern", 6));
+      if (hp.swa_pattern <= 0) bad_model(f, fmt::format("bad attention.sliding_window_pattern {}", hp.swa_pattern));
+      hp.rope_freq_base_swa = static_cast<float>(f.get_float(a + "rope.freq_base_swa", 10000.0));
+      hp.final_logit_softcapping = static_cast<float>(f.get_float(a + "final_logit_softcapping", 0.0));
+      // Gemma 3 27B scales queries by n_embd / n_head, not the head size (as llama.cpp, by its 62 layers).
+      if (hp.n_layer == 62) hp.attn_scale = 1.0f / std::sqrt(static_cast<float>(hp.n_embd / hp.n_head));
+    }
     hp.n_expert = static_cast<int32_t>(f.get_int(a + "expert_count", 0));
     if (hp.n_expert < 0 || hp.n_expert > 1024) bad_model(f, fmt::format("bad expert_count {}", hp.n_expert));
     if (hp.n_expert > 0) {
@@ -174,6 +186,10 @@ void Model::bind(const gguf::File& f) {
       L.k_norm = vec(n("attn_k_norm.weight"), hp_.head_dim, true);
     }
     L.ffn_norm = vec(n("ffn_norm.weight"), D, true);
+    if (arch_->gemma) {
+      L.attn_post_norm = vec(n("post_attention_norm.weight"), D, true);
+      L.ffn_post_norm = vec(n("post_ffw_norm.weight"), D, true);
+    }
     if (hp_.n_expert > 0) {  // experts: ffn_*_exps hold every expert's rows, one expert after the other
       const int64_t E = hp_.n_expert, FE = hp_.n_ff_exp;
       L.router = get(n("ffn_gate_inp.weight"), D, E, true);

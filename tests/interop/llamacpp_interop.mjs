@@ -16,7 +16,9 @@
 //   A3. other architectures: random-weight `gen-model --shape tiny --arch qwen2|qwen3|phi3` files
 //      (qwen3: per-head Q/K norms, and --head-dim 64, not n_embd / n_head; qwen2: Q/K/V biases; phi3:
 //      fused QKV and gate/up matrices, with phi-3's own vocabulary), and mixtures of experts: llama
-//      with 4 experts, 2 used (Mixtral's layout) and qwen3moe with 8, 2 used; in F32, F16 and Q4_K in F32 and llmchain-quantized Q8_0 / Q4_K, each loaded by llama.cpp as that architecture.
+//      with 4 experts, 2 used (Mixtral's layout) and qwen3moe with 8, 2 used; gemma3 (embedding scale,
+//      post-norms, GeGLU, a sliding window of 4 on every other layer with its own RoPE base); in F32,
+//      F16 and Q4_K in F32 and llmchain-quantized Q8_0 / Q4_K, each loaded by llama.cpp as that architecture.
 //   B. ../shared/models/quantized/* and TinyStories-656K-Q8_0.gguf (written by llama.cpp) -> llmchain.
 // For each file and prompt: prompt token ids (`llmchain tokenize` vs llama.cpp's tokenizer) and the
 // greedy continuation of --n tokens (`llmchain run --temp 0` vs llama.cpp through node-llama-cpp).
@@ -289,6 +291,7 @@ if (fs.existsSync(vocab)) {
     phi3: ["--arch", "phi3"],
     mixtral: ["--arch", "llama", "--experts", "4", "--experts-used", "2"],
     qwen3moe: ["--arch", "qwen3", "--head-dim", "64", "--experts", "8", "--experts-used", "2", "--expert-ff", "256"],
+    gemma3: ["--arch", "gemma3", "--head-dim", "64", "--swa", "4", "--swa-pattern", "2"],
   };
   for (const arch of Object.keys(archArgs)) {
     try {
