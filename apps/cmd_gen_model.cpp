@@ -26,7 +26,7 @@ struct GenOptions {
   int32_t head_dim = 0;        // 0: n_embd / n_head
   int32_t experts = 0;         // > 0: a mixture of experts in every layer (llama: Mixtral's layout; qwen3: qwen3moe)
   int32_t experts_used = 2;
-  int32_t expert_ff = 0;       // an expert's FFN width (0: the shape's n_ff)
+  int32_t expert_ff = 0;  // an expert's FFN width (0: the shape's n_ff)
   uint64_t seed = 1;
   int32_t threads = 0;
 };
@@ -83,7 +83,8 @@ int gen_model(const GenOptions& o) {
   }
   auto vocab = gguf::File::open(o.vocab).value();
   // As many token rows as the tokenizer has tokens (phi-3's has 32064, not the shape's 32000).
-  if (const auto* toks = vocab->find("tokenizer.ggml.tokens")) sh.n_vocab = static_cast<int32_t>(toks->as_array().items.size());
+  if (const auto* toks = vocab->find("tokenizer.ggml.tokens"))
+    sh.n_vocab = static_cast<int32_t>(toks->as_array().items.size());
   gguf::Writer w;
   w.copy_metadata(*vocab, {"general.architecture", "general.name"});
   if (o.arch != "llama" && o.arch != "qwen2" && o.arch != "qwen3" && o.arch != "phi3" && o.arch != "gemma3") {

@@ -149,7 +149,8 @@ void Model::bind(const gguf::File& f) {
   for (const char* name : {"rope_freqs.weight", "rope_factors_short.weight"}) {
     const auto* rf = f.tensor(name);
     if (!rf) continue;
-    if (rf->type != 0 || rf->n_elements() != hp_.n_rot / 2) bad_model(f, fmt::format("tensor '{}' has a bad shape", name));
+    if (rf->type != 0 || rf->n_elements() != hp_.n_rot / 2)
+      bad_model(f, fmt::format("tensor '{}' has a bad shape", name));
     rope_freqs_ = reinterpret_cast<const float*>(rf->data);
     break;
   }
@@ -197,7 +198,8 @@ void Model::bind(const gguf::File& f) {
       const Tensor up = get(n("ffn_up_exps.weight"), D, FE * E, true);
       const Tensor down = get(n("ffn_down_exps.weight"), FE, D * E, true);
       L.experts.resize(E);
-      for (int64_t e = 0; e < E; ++e) L.experts[e] = {rows(gate, e * FE, FE), rows(up, e * FE, FE), rows(down, e * D, D)};
+      for (int64_t e = 0; e < E; ++e)
+        L.experts[e] = {rows(gate, e * FE, FE), rows(up, e * FE, FE), rows(down, e * D, D)};
     } else if (arch_->fused_gate_up) {
       const Tensor gate_up = get(n("ffn_up.weight"), D, 2 * F, true);
       L.w_gate = rows(gate_up, 0, F);

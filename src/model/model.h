@@ -40,8 +40,8 @@ struct HParams {
   int32_t swa_pattern = 0;
   float rope_freq_base_swa = 10000.0f;
   float rope_freq_scale_swa = 1.0f;
-  float attn_scale = 0;                // scores = q.k * attn_scale (set from head_dim when absent)
-  float final_logit_softcapping = 0;   // > 0: logits = c * tanh(logits / c)
+  float attn_scale = 0;               // scores = q.k * attn_scale (set from head_dim when absent)
+  float final_logit_softcapping = 0;  // > 0: logits = c * tanh(logits / c)
   bool is_swa(int il) const { return n_swa > 0 && swa_pattern > 0 && il % swa_pattern < swa_pattern - 1; }
   int32_t q_dim() const { return n_head * head_dim; }
   int32_t kv_dim() const { return n_head_kv * head_dim; }
@@ -62,7 +62,7 @@ struct Tensor {
 
 struct LayerWeights {
   Tensor attn_norm, wq, wk, wv, wo, bq, bk, bv;
-  Tensor q_norm, k_norm;  // per-head RMS norm weights [head_dim] (ArchSpec::qk_norm)
+  Tensor q_norm, k_norm;                 // per-head RMS norm weights [head_dim] (ArchSpec::qk_norm)
   Tensor attn_post_norm, ffn_post_norm;  // gemma
   Tensor ffn_norm, w_gate, w_up, w_down;
   // MoE layers: the router [n_embd -> n_expert] and each expert's matrices (row views of the

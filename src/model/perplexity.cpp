@@ -52,6 +52,7 @@ Expected<PerplexityResult> compute_perplexity(std::shared_ptr<const Model> model
           double sum = 0;
           for (int32_t i = 0; i < n_vocab; ++i) sum += std::exp(static_cast<double>(l[i] - mx));
           const double v = std::log(sum) - static_cast<double>(l[tokens[start + p + 1]] - mx);
+          if (opts.on_scored) opts.on_scored(l, tokens[start + p + 1]);
           nll += v;
           nll2 += v * v;
           ++count;

@@ -20,6 +20,9 @@ struct PerplexityOptions {
   int32_t bos = -1;     // written at each chunk's first position; -1: keep the chunk's own first token
   // After each chunk: chunks done, chunks in all, perplexity so far.
   std::function<void(int32_t done, int32_t total, double ppl)> progress;
+  // Each scored position's logits (n_vocab) and the token they predict, in order (chunk by
+  // chunk, position by position): what the KL-divergence file records (model/kl_divergence.h).
+  std::function<void(const float* logits, int32_t next_token)> on_scored;
 };
 
 struct PerplexityResult {

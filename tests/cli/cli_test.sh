@@ -68,5 +68,24 @@ check "qwen3 run exit code" 0 "$rc"
 [ -n "$out" ] && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL qwen3 run printed nothing"; }
 rm -f "$q3"
 
+# perplexity --kl-divergence-base / --kl-divergence (llama.cpp's file format): the file's size
+# is its header, the tokens and one record per scored position; a model against its own base
+# gives KLD ~0 and the same top token everywhere; a quantized one a small KLD.
+kld=$(mktemp)
+"$BIN" perplexity -m "$SHARED/models/stories260K.gguf" -f "$(dirname "$0")/../data/perplexity.txt" --ctx 128 \
+  --kl-divergence-base "$kld" >/dev/null 2>&1
+size=$(stat -c %s "$kld")
+want=$(node -e "const nv=2*Math.floor((512+1)/2)+4, chunks=33; console.log(20 + 4*chunks*128 + 2*nv*chunks*(128-1-64))")
+check "kl base file size" "$want" "$size"
+self=$("$BIN" perplexity -m "$SHARED/models/stories260K.gguf" --kl-divergence-base "$kld" --kl-divergence --json 2>/dev/null)
+check "kl self: same top, KLD ~0" "1 ok" "$(node -e "const j=JSON.parse(process.argv[1]); console.log(j.same_top, Math.abs(j.mean_kld) < 1e-5 ? 'ok' : j.mean_kld)" "$self")"
+q8=$(mktemp --suffix .gguf)
+"$BIN" quantize "$SHARED/models/stories260K.gguf" "$q8" Q8_0 >/dev/null 2>&1
+other=$("$BIN" perplexity -m "$q8" --kl-divergence-base "$kld" --kl-divergence --json 2>/dev/null)
+check "kl q8_0: small KLD, mostly the same top" ok "$(node -e "const j=JSON.parse(process.argv[1]); console.log(j.mean_kld > 0 && j.mean_kld < 0.01 && j.same_top > 0.95 && j.positions === 2079 ? 'ok' : JSON.stringify(j))" "$other")"
+out=$("$BIN" perplexity -m "$SHARED/models/stories260K.gguf" --kl-divergence 2>&1); rc=$?
+check "kl without a base file: usage error" 2 "$rc"
+rm -f "$kld" "$q8"
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
