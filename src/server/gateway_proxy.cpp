@@ -451,7 +451,7 @@ bool GatewayProxy::internal(const HttpRequest& req) const {
 }
 
 // The LLM routes over make_engine's engine: the request is the engine role's, minus its
-// own authentication (done here) and with the in-flight count held until a stream ends.
+// own authentication (done here; its Api has no key) and with the in-flight count held until a stream ends.
 HttpResponse GatewayProxy::serve_locally(const HttpRequest& req, std::shared_ptr<void> token) {
   if (!engine_->ready()) {  // no engine reachable: say which and why, as forwarding does
     ++counters_->unavailable;
@@ -463,10 +463,8 @@ HttpResponse GatewayProxy::serve_locally(const HttpRequest& req, std::shared_ptr
     return error_response(503, fmt::format("No upstream engine could answer the request: {}.", why), "server_error",
                           "upstream_unavailable");
   }
-  HttpRequest local = req;
-  local.headers.erase("authorization");
-  std::string route;
-  HttpResponse res = api_->handle(local, route);
+  std::string route;  // the Api has no key of its own: the request was authenticated here
+  HttpResponse res = api_->handle(req, route);
   if (res.stream) {
     // A stream broken by its engine ends with the error event and then [DONE], as forwarded ones do.
     res.stream = [inner = std::move(res.stream), token](const ChunkWriter& write) {
