@@ -20,9 +20,11 @@ struct Shape {
 
 struct GenOptions {
   std::string shape = "tinyllama", type = "q4_0", vocab, out;
-  std::string arch = "llama";  // llama | qwen2 | qwen3 | phi3 | gemma3
-  int32_t swa = 0;             // gemma3: attention.sliding_window (0: 512)
-  int32_t swa_pattern = 6;     // gemma3: one global layer in this many
+  std::string arch = "llama";  // llama | qwen2 | qwen3 | phi3 | gemma2 | gemma3
+  int32_t swa = 0;             // gemma2/3: attention.sliding_window (0: 512)
+  int32_t swa_pattern = 0;     // gemma2/3: one global layer in this many (0: 2 for gemma2, 6 for gemma3)
+  float attn_softcap = 50.0f;  // gemma2: attn_logit_softcapping
+  float final_softcap = 30.0f; // gemma2: final_logit_softcapping
   int32_t head_dim = 0;        // 0: n_embd / n_head
   int32_t experts = 0;         // > 0: a mixture of experts in every layer (llama: Mixtral's layout; qwen3: qwen3moe)
   int32_t experts_used = 2;
@@ -87,8 +89,9 @@ int gen_model(const GenOptions& o) {
     sh.n_vocab = static_cast<int32_t>(toks->as_array().items.size());
   gguf::Writer w;
   w.copy_metadata(*vocab, {"general.architecture", "general.name"});
-  if (o.arch != "llama" && o.arch != "qwen2" && o.arch != "qwen3" && o.arch != "phi3" && o.arch != "gemma3") {
-    usage_error("unknown architecture '{}' (llama, qwen2, qwen3, phi3, gemma3)", o.arch);
+  if (o.arch != "llama" && o.arch != "qwen2" && o.arch != "qwen3" && o.arch != "phi3" && o.arch != "gemma2" &&
+      o.arch != "gemma3") {
+    usage_error("unknown architecture '{}' (llama, qwen2, qwen3, phi3, gemma2, gemma3)", o.arch);
   }
   const bool moe = o.experts > 0;
   if (moe && o.arch != "llama" && o.arch != "qwen3") usage_error("--experts needs --arch llama or qwen3");
@@ -110,10 +113,15 @@ int gen_model(const GenOptions& o) {
   w.set_u32(a + ".rope.dimension_count", hd);
   w.set_f32(a + ".attention.layer_norm_rms_epsilon", a == "llama" ? 1e-5f : 1e-6f);
   w.set_f32(a + ".rope.freq_base", a == "llama" ? 10000.0f : 1000000.0f);
-  if (a == "gemma3") {
+  const bool gemma = a == "gemma2" || a == "gemma3";
+  if (gemma) {
     w.set_u32(a + ".attention.sliding_window", o.swa > 0 ? o.swa : 512);
-    w.set_u32(a + ".attention.sliding_window_pattern", o.swa_pattern);
-    w.set_f32(a + ".rope.freq_base_swa", 10000.0f);
+    w.set_u32(a + ".attention.sliding_window_pattern", o.swa_pattern > 0 ? o.swa_pattern : a == "gemma2" ? 2 : 6);
+  }
+  if (a == "gemma3") w.set_f32(a + ".rope.freq_base_swa", 10000.0f);
+  if (a == "gemma2") {
+    w.set_f32(a + ".attn_logit_softcapping", o.attn_softcap);
+    w.set_f32(a + ".final_logit_softcapping", o.final_softcap);
   }
   if (moe) {
     w.set_u32(a + ".expert_count", o.experts);
@@ -171,7 +179,7 @@ int gen_model(const GenOptions& o) {
       add_vector(n("attn_k.bias"), KV, 0.0f, 0.02f);
       add_vector(n("attn_v.bias"), KV, 0.0f, 0.02f);
     }
-    if (a == "gemma3") add_vector(n("post_attention_norm.weight"), D, 1.0f, 0.2f);
+    if (gemma) add_vector(n("post_attention_norm.weight"), D, 1.0f, 0.2f);
     if (a == "qwen3" || a == "qwen3moe" || a == "gemma3") {
       add_vector(n("attn_q_norm.weight"), hd, 1.0f, 0.2f);
       add_vector(n("attn_k_norm.weight"), hd, 1.0f, 0.2f);
@@ -192,11 +200,11 @@ int gen_model(const GenOptions& o) {
     } else {
       add_matrix(n("ffn_down.weight"), F, D, more ? more_type : base_type, 0.02f);
     }
-    if (a == "gemma3") add_vector(n("post_ffw_norm.weight"), D, 1.0f, 0.2f);
+    if (gemma) add_vector(n("post_ffw_norm.weight"), D, 1.0f, 0.2f);
     LLMC_LOG_INFO("layer {}/{}", il + 1, sh.n_layer);
   }
   add_ones("output_norm.weight", D);
-  add_matrix("output.weight", D, sh.n_vocab, out_type, 0.02f);
+  if (a != "gemma2") add_matrix("output.weight", D, sh.n_vocab, out_type, 0.02f);  // gemma2: always tied
   w.set_u32("general.file_type", 0);
   w.write(o.out).value();
   std::fprintf(stderr, "wrote %s\n", o.out.c_str());
@@ -212,10 +220,17 @@ LLMC_REGISTER_COMMAND(gen_model, [](CLI::App& app) -> CommandAction {
   sub->add_option("--vocab", o->vocab, "GGUF whose tokenizer metadata to copy")->required();
   sub->add_option("-o,--output", o->out, "output GGUF")->required();
   sub->add_option("--seed", o->seed, "random seed");
-  sub->add_option("--arch", o->arch, "llama | qwen2 | qwen3 | phi3 | gemma3 (general.architecture and its tensors)");
+  sub->add_option("--arch", o->arch, "llama | qwen2 | qwen3 | phi3 | gemma2 | gemma3 (general.architecture and its tensors)");
   sub->add_option("--head-dim", o->head_dim, "attention head size (default n_embd / n_head)");
-  sub->add_option("--swa", o->swa, "gemma3: sliding window (default 512)");
-  sub->add_option("--swa-pattern", o->swa_pattern, "gemma3: one global layer in this many (default 6)");
+  sub->add_option("--swa", o->swa, "gemma2/3: sliding window (default 512)");
+  sub->add_option("--swa-pattern", o->swa_pattern,
+                  "gemma2/3: one global layer in this many (default 2 for gemma2, 6 for gemma3)");
+  // Gemma 2's caps (50, 30) leave random weights' small scores and logits all but unchanged: tests
+  // set low caps so that the soft-capping arithmetic shows.
+  sub->add_option("--attn-softcap", o->attn_softcap, "gemma2: attention-logit soft-capping (default 50)")
+      ->check(CLI::PositiveNumber);
+  sub->add_option("--final-softcap", o->final_softcap, "gemma2: final-logit soft-capping (default 30)")
+      ->check(CLI::PositiveNumber);
   sub->add_option("--experts", o->experts, "experts per layer (llama: Mixtral layout; qwen3: qwen3moe)");
   sub->add_option("--experts-used", o->experts_used, "experts chosen per token (default 2)");
   sub->add_option("--expert-ff", o->expert_ff, "an expert's FFN width (default the shape's)");

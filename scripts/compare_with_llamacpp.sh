@@ -3,7 +3,11 @@
 # llama.cpp's llama-perplexity saves its log-probabilities over a text (--kl-divergence-base),
 # and `llmchain perplexity --kl-divergence` compares llmchain's with them position by position
 # (both read and write llama.cpp's file format). Prints, per file: mean and max KLD, the share of
-# positions with the same top token, and the perplexity ratio llmchain / llama.cpp.
+# positions with the same top token, and the perplexity ratio llmchain / llama.cpp; then the same
+# KLD and same-top of llama.cpp against itself (one token per micro-batch vs whole chunks), the
+# spread of llama.cpp's own arithmetic on that file. (The PPL ratio carries llama.cpp's bias from
+# the 16-bit log-probabilities in its file: llama.cpp compared with its own file reads ~1.01 on a
+# sharp model; the KLD does not.)
 #
 #   bash scripts/compare_with_llamacpp.sh [--ctx 128] [--text FILE] [--work DIR]
 #
@@ -39,40 +43,55 @@ mkdir -p "$work"
 vocab="$shared/testdata/tokenizer/ggml-vocab-llama-spm.gguf"
 
 compare() {  # file label
-  local f=$1 label=$2 kld="$work/$(basename "$1").kld"
-  if ! "$ll/llama-perplexity" -m "$f" -f "$text" -c "$ctx" -b "$ctx" -t 2 --kl-divergence-base "$kld" \
+  local f=$1 label=$2 base="$work/$(basename "$1")"
+  # llama.cpp's log-probabilities twice: whole chunks per micro-batch (its batched/repacked
+  # matrix path, what llama-perplexity does by default) and one token per micro-batch (its
+  # vec_dot path, what generation runs).
+  if ! "$ll/llama-perplexity" -m "$f" -f "$text" -c "$ctx" -b "$ctx" -t 2 --kl-divergence-base "$base.kld" \
+      >"$work/llama.log" 2>&1 ||
+     ! "$ll/llama-perplexity" -m "$f" -f "$text" -c "$ctx" -b "$ctx" -ub 1 -t 2 --kl-divergence-base "$base.ub1.kld" \
       >"$work/llama.log" 2>&1; then
-    printf '%-34s llama-perplexity failed: %s\n' "$label" "$(grep -m1 -i error "$work/llama.log")"
+    printf '%-36s llama-perplexity failed: %s\n' "$label" "$(grep -m1 -i error "$work/llama.log")"
     return
   fi
-  local j
-  j=$("$bin" perplexity -m "$f" --kl-divergence-base "$kld" --kl-divergence --json -t 2 2>"$work/llmchain.log") || {
-    printf '%-34s llmchain failed: %s\n' "$label" "$(tail -1 "$work/llmchain.log")"
+  local j1 j2
+  j1=$("$bin" perplexity -m "$f" --kl-divergence-base "$base.kld" --kl-divergence --json -t 2 2>"$work/llmchain.log") &&
+  j2=$("$bin" perplexity -m "$f" --kl-divergence-base "$base.ub1.kld" --kl-divergence --json -t 2 2>>"$work/llmchain.log") || {
+    printf '%-36s llmchain failed: %s\n' "$label" "$(tail -1 "$work/llmchain.log")"
     return
   }
+  # llama.cpp against itself: its one-token path compared with its batched file.
+  "$ll/llama-perplexity" -m "$f" -c "$ctx" -b "$ctx" -ub 1 -t 2 --kl-divergence-base "$base.kld" --kl-divergence \
+    >"$work/llama-self.log" 2>&1 || true
+  local self_kld self_top
+  self_kld=$(grep -m1 '^Mean    KLD' "$work/llama-self.log" | awk '{print $3}')
+  self_top=$(grep -m1 '^Same top p' "$work/llama-self.log" | awk '{print $4}')
   node -e '
-    const j = JSON.parse(process.argv[1]);
-    console.log(`${process.argv[2].padEnd(34)} ${j.mean_kld.toExponential(2).padStart(10)} ${j.max_kld.toExponential(2).padStart(10)}` +
-      ` ${(100 * j.same_top).toFixed(2).padStart(8)}% ${j.ppl_ratio.toFixed(5).padStart(9)} ${String(j.positions).padStart(7)}`);
-  ' "$j" "$label"
+    const [a, b] = [JSON.parse(process.argv[1]), JSON.parse(process.argv[2])];
+    const e = (x) => Number(x).toExponential(2).padStart(9), pc = (x) => `${(100 * x).toFixed(2).padStart(6)}%`;
+    console.log(`${process.argv[3].padEnd(36)} ${e(a.mean_kld)} ${e(a.max_kld)} ${pc(a.same_top)} ${a.ppl_ratio.toFixed(4).padStart(7)}` +
+      ` | ${e(b.mean_kld)} ${e(b.max_kld)} ${pc(b.same_top)} | ${e(process.argv[4] || NaN)} ${pc(Number(process.argv[5]) / 100)}`);
+  ' "$j1" "$j2" "$label" "$self_kld" "$self_top"
 }
 
 echo "llama.cpp: $("$ll/llama-perplexity" --version 2>&1 | grep -m1 version || true); text $(basename "$text"), ctx $ctx"
-printf '%-34s %10s %10s %9s %9s %7s\n' "file" "mean KLD" "max KLD" "same top" "PPL ratio" "tokens"
+echo "columns: llmchain vs llama.cpp batched (mean KLD, max KLD, same top, PPL ratio) | llmchain vs llama.cpp"
+echo "         one token per micro-batch (mean, max, same top) | llama.cpp one-token vs batched (mean KLD, same top)"
 
-gen() {  # name args...
-  local name=$1; shift
-  [ -f "$work/$name-f32.gguf" ] || "$bin" gen-model --shape tiny "$@" --type f32 --vocab "$vocab" \
+gen() {  # name vocab args...
+  local name=$1 v=$2; shift 2
+  [ -f "$work/$name-f32.gguf" ] || "$bin" gen-model --shape tiny "$@" --type f32 --vocab "$v" \
     -o "$work/$name-f32.gguf" --seed 11 >/dev/null 2>&1
 }
-gen llama --arch llama
-gen qwen2 --arch qwen2
-gen qwen3 --arch qwen3 --head-dim 64
-gen phi3 --arch phi3
-gen gemma3 --arch gemma3 --head-dim 64 --swa 32 --swa-pattern 2
-gen mixtral --arch llama --experts 4 --experts-used 2
-gen qwen3moe --arch qwen3 --head-dim 64 --experts 8 --experts-used 2 --expert-ff 256
-for a in llama qwen2 qwen3 phi3 gemma3 mixtral qwen3moe; do
+gen llama "$vocab" --arch llama
+gen qwen2 "$vocab" --arch qwen2
+gen qwen3 "$vocab" --arch qwen3 --head-dim 64
+gen phi3 "$shared/testdata/tokenizer/ggml-vocab-phi-3.gguf" --arch phi3
+gen gemma2 "$vocab" --arch gemma2 --head-dim 64 --swa 32 --attn-softcap 0.1 --final-softcap 0.5
+gen gemma3 "$vocab" --arch gemma3 --head-dim 64 --swa 32 --swa-pattern 2
+gen mixtral "$vocab" --arch llama --experts 4 --experts-used 2
+gen qwen3moe "$vocab" --arch qwen3 --head-dim 64 --experts 8 --experts-used 2 --expert-ff 256
+for a in llama qwen2 qwen3 phi3 gemma2 gemma3 mixtral qwen3moe; do
   compare "$work/$a-f32.gguf" "random $a F32"
   for t in f16 q8_0 q4_k; do
     "$bin" quantize "$work/$a-f32.gguf" "$work/$a-$t.gguf" "$t" >/dev/null 2>&1

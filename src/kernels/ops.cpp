@@ -231,12 +231,14 @@ void scale_f16_ref(uint16_t* y, float a, int64_t n) {
 }
 
 void attend_f16_ref(const float* q, const uint16_t* k, const uint16_t* v, int64_t stride, int n_pos, int hd,
-                    float scale, float* out, float* q16, uint16_t* acc) {
+                    float scale, float softcap, float* out, float* q16, uint16_t* acc) {
+  if (softcap != 0.0f) scale /= softcap;
   for (int d = 0; d < hd; ++d) q16[d] = fp16_to_fp32(fp32_to_fp16(q[d]));
   std::fill(acc, acc + hd, uint16_t{0});
   float M = -std::numeric_limits<float>::infinity(), S = 0.0f;
   for (int p = 0; p < n_pos; ++p) {
-    const float s = dot_f32_f16_ref(q16, k + p * stride, hd) * scale;
+    float s = dot_f32_f16_ref(q16, k + p * stride, hd) * scale;
+    if (softcap != 0.0f) s = softcap * std::tanh(s);
     float ms = 1.0f, vs = 1.0f;
     if (s > M) {
       const float m_old = M;
@@ -286,10 +288,10 @@ void scale_f16(uint16_t* y, float a, int64_t n) {
 }
 
 void attend_f16(const float* q, const uint16_t* k, const uint16_t* v, int64_t stride, int n_pos, int head_dim,
-                float scale, float* out, float* q16, uint16_t* acc16) {
+                float scale, float softcap, float* out, float* q16, uint16_t* acc16) {
   if (const auto* simd = simd_attn_ops())
-    return simd->attend_f16(q, k, v, stride, n_pos, head_dim, scale, out, q16, acc16);
-  attend_f16_ref(q, k, v, stride, n_pos, head_dim, scale, out, q16, acc16);
+    return simd->attend_f16(q, k, v, stride, n_pos, head_dim, scale, softcap, out, q16, acc16);
+  attend_f16_ref(q, k, v, stride, n_pos, head_dim, scale, softcap, out, q16, acc16);
 }
 
 }  // namespace llmchain::kernels::ops

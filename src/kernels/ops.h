@@ -49,14 +49,15 @@ void mad_f16(uint16_t* y, const uint16_t* x, float a, int64_t n);
 void scale_f16(uint16_t* y, float a, int64_t n);
 
 // One query against positions [0, n_pos) of an f16 K/V cache, with the arithmetic of llama.cpp's
-// CPU flash attention over an f16 cache (no mask, ALiBi or softcap):
+// CPU flash attention over an f16 cache (no mask or ALiBi; logit soft-capping as gemma2's):
 //   q16 = f32(f16(q)); for each p in order: s = dot_f32_f16(q16, K_p) * scale;
+//   with softcap c != 0: s = c * tanhf(dot * (scale / c)) instead;
 //   if s > M: acc = scale_f16(acc, ms = exp(M - s)), M = s, vs = 1; else vs = exp(s - M);
 //   acc = mad_f16(acc, V_p, vs); S = S * ms + vs;
 //   out = f32(acc) * (S == 0 ? 0 : 1 / S)   (acc: f16, rounded after every operation; M starts at -inf)
 // Position p's key row starts at k + p * stride and its value row at v + p * stride (elements).
 // out: head_dim floats. q16 (head_dim floats) and acc16 (head_dim halves) are the caller's scratch.
 void attend_f16(const float* q, const uint16_t* k, const uint16_t* v, int64_t stride, int n_pos, int head_dim,
-                float scale, float* out, float* q16, uint16_t* acc16);
+                float scale, float softcap, float* out, float* q16, uint16_t* acc16);
 
 }  // namespace llmchain::kernels::ops

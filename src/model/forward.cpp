@@ -46,7 +46,8 @@ void Context::attention(const std::vector<BatchToken>& batch, int il, KvCache& k
   const HParams& hp = model_->hparams();
   const int T = static_cast<int>(batch.size());
   const int H = hp.n_head, HD = hp.head_dim, group = hp.n_head / hp.n_head_kv;
-  const float scale = hp.attn_scale;
+  // Gemma scales the queries before attention (in f32, as llama.cpp); the others scale scores.
+  const float scale = model_->arch().gemma ? 1.0f : hp.attn_scale;
   // Sliding-window layers attend to the last n_swa positions (as llama.cpp: key position
   // p0 is kept while pos - p0 < n_swa).
   const bool swa = hp.is_swa(il);
@@ -67,7 +68,7 @@ void Context::attention(const std::vector<BatchToken>& batch, int il, KvCache& k
       float* out = att_.data() + static_cast<size_t>(t) * hp.q_dim() + h * HD;
       const int32_t first = swa ? std::max(0, bt.pos - hp.n_swa + 1) : 0;
       ops::attend_f16(q, kv.k(il, bt.seq, first) + hk * HD, kv.v(il, bt.seq, first) + hk * HD, kv.kv_dim(),
-                      bt.pos + 1 - first, HD, scale, out, q16, acc16);
+                      bt.pos + 1 - first, HD, scale, hp.attn_logit_softcapping, out, q16, acc16);
     }
   });
 }
@@ -222,6 +223,8 @@ Expected<bool> Context::decode(const std::vector<BatchToken>& batch, KvCache& kv
                   m.arch().rope_order, m.rope_freq_factors());
         ops::rope(k_.data() + t * KVD, hp.n_head_kv, hp.head_dim, hp.n_rot, bt.pos, rope_base, rope_scale,
                   m.arch().rope_order, m.rope_freq_factors());
+        if (m.arch().gemma)
+          for (float* q = q_.data() + t * QD; q != q_.data() + (t + 1) * QD; ++q) *q *= hp.attn_scale;
         ops::fp32_to_fp16_row(k_.data() + t * KVD, kv.k(il, bt.seq, bt.pos), KVD);
         ops::fp32_to_fp16_row(v_.data() + t * KVD, kv.v(il, bt.seq, bt.pos), KVD);
       }

@@ -54,15 +54,22 @@ Expected<HParams> read_hparams(const gguf::File& f) {
       bad_model(f, fmt::format("bad rope.dimension_count {}", hp.n_rot));
     hp.rms_eps = static_cast<float>(f.get_float(a + "attention.layer_norm_rms_epsilon", 1e-5));
     hp.attn_scale = 1.0f / std::sqrt(static_cast<float>(hp.head_dim));
-    if (hp.arch == "gemma3") {
-      hp.n_swa = static_cast<int32_t>(f.get_int(a + "attention.sliding_window", 0));
+    hp.rope_freq_base = static_cast<float>(f.get_float(a + "rope.freq_base", 10000.0));
+    if (hp.arch == "gemma2" || hp.arch == "gemma3") {  // llama.cpp's defaults where a key is absent
+      const bool g2 = hp.arch == "gemma2";
+      hp.n_swa = static_cast<int32_t>(f.get_int(a + "attention.sliding_window", g2 ? 4096 : 0));
       if (hp.n_swa < 0) bad_model(f, fmt::format("bad attention.sliding_window {}", hp.n_swa));
-      hp.swa_pattern = static_cast<int32_t>(f.get_int(a + "attention.sliding_window_pattern", 6));
+      hp.swa_pattern = static_cast<int32_t>(f.get_int(a + "attention.sliding_window_pattern", g2 ? 2 : 6));
       if (hp.swa_pattern <= 0) bad_model(f, fmt::format("bad attention.sliding_window_pattern {}", hp.swa_pattern));
-      hp.rope_freq_base_swa = static_cast<float>(f.get_float(a + "rope.freq_base_swa", 10000.0));
-      hp.final_logit_softcapping = static_cast<float>(f.get_float(a + "final_logit_softcapping", 0.0));
-      // Gemma 3 27B scales queries by n_embd / n_head, not the head size (as llama.cpp, by its 62 layers).
-      if (hp.n_layer == 62) hp.attn_scale = 1.0f / std::sqrt(static_cast<float>(hp.n_embd / hp.n_head));
+      hp.rope_freq_base_swa =
+          static_cast<float>(f.get_float(a + "rope.freq_base_swa", g2 ? hp.rope_freq_base : 10000.0));
+      hp.final_logit_softcapping = static_cast<float>(f.get_float(a + "final_logit_softcapping", g2 ? 30.0 : 0.0));
+      if (g2) hp.attn_logit_softcapping = static_cast<float>(f.get_float(a + "attn_logit_softcapping", 50.0));
+      if (hp.final_logit_softcapping < 0 || hp.attn_logit_softcapping < 0)
+        bad_model(f, "negative logit soft-capping");
+      // The 27B models scale queries by n_embd / n_head, not the head size (llama.cpp tells them by
+      // their layer count: 46 for Gemma 2, 62 for Gemma 3).
+      if (hp.n_layer == (g2 ? 46 : 62)) hp.attn_scale = 1.0f / std::sqrt(static_cast<float>(hp.n_embd / hp.n_head));
     }
     hp.n_expert = static_cast<int32_t>(f.get_int(a + "expert_count", 0));
     if (hp.n_expert < 0 || hp.n_expert > 1024) bad_model(f, fmt::format("bad expert_count {}", hp.n_expert));
@@ -73,7 +80,6 @@ Expected<HParams> read_hparams(const gguf::File& f) {
       hp.n_ff_exp = static_cast<int32_t>(f.get_int(a + "expert_feed_forward_length", hp.n_ff));
       if (hp.n_ff_exp <= 0) bad_model(f, fmt::format("bad expert_feed_forward_length {}", hp.n_ff_exp));
     }
-    hp.rope_freq_base = static_cast<float>(f.get_float(a + "rope.freq_base", 10000.0));
     std::string scaling = f.get_string(a + "rope.scaling.type", "none");
     double factor = f.get_float(a + "rope.scaling.factor", 0.0);
     if (factor == 0.0)
@@ -83,6 +89,7 @@ Expected<HParams> read_hparams(const gguf::File& f) {
     else
       factor = 1.0;  // yarn/llama3 style scaling is carried by rope_freqs.weight
     hp.rope_freq_scale = static_cast<float>(factor);
+    if (hp.arch == "gemma2") hp.rope_freq_scale_swa = hp.rope_freq_scale;  // gemma3's local layers: unscaled
     return hp;
   });
 }

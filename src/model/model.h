@@ -34,7 +34,7 @@ struct HParams {
   int32_t n_expert = 0;
   int32_t n_expert_used = 0;
   int32_t n_ff_exp = 0;  // an expert's FFN width (expert_feed_forward_length, else n_ff)
-  // Sliding-window attention (gemma3): the layers it applies to attend to the last n_swa
+  // Sliding-window attention (gemma2, gemma3): the layers it applies to attend to the last n_swa
   // positions only, with their own RoPE base and scale.
   int32_t n_swa = 0;
   int32_t swa_pattern = 0;
@@ -42,6 +42,7 @@ struct HParams {
   float rope_freq_scale_swa = 1.0f;
   float attn_scale = 0;               // scores = q.k * attn_scale (set from head_dim when absent)
   float final_logit_softcapping = 0;  // > 0: logits = c * tanh(logits / c)
+  float attn_logit_softcapping = 0;   // > 0: scores = c * tanh(scores / c) (gemma2)
   bool is_swa(int il) const { return n_swa > 0 && swa_pattern > 0 && il % swa_pattern < swa_pattern - 1; }
   int32_t q_dim() const { return n_head * head_dim; }
   int32_t kv_dim() const { return n_head_kv * head_dim; }

@@ -291,6 +291,7 @@ if (fs.existsSync(vocab)) {
     phi3: ["--arch", "phi3"],
     mixtral: ["--arch", "llama", "--experts", "4", "--experts-used", "2"],
     qwen3moe: ["--arch", "qwen3", "--head-dim", "64", "--experts", "8", "--experts-used", "2", "--expert-ff", "256"],
+    gemma2: ["--arch", "gemma2", "--head-dim", "64", "--swa", "4", "--attn-softcap", "0.1", "--final-softcap", "0.5"],
     gemma3: ["--arch", "gemma3", "--head-dim", "64", "--swa", "4", "--swa-pattern", "2"],
   };
   for (const arch of Object.keys(archArgs)) {

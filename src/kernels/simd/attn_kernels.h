@@ -13,7 +13,7 @@ struct AttnOps {
   void (*mad_f16)(uint16_t* y, const uint16_t* x, float a, int64_t n);
   void (*scale_f16)(uint16_t* y, float a, int64_t n);
   void (*attend_f16)(const float* q, const uint16_t* k, const uint16_t* v, int64_t stride, int n_pos, int head_dim,
-                     float scale, float* out, float* q16, uint16_t* acc16);
+                     float scale, float softcap, float* out, float* q16, uint16_t* acc16);
 };
 
 extern const AttnOps kAvx2AttnOps;

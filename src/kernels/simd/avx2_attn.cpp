@@ -148,7 +148,8 @@ void accumulate_v(const uint16_t* v, int64_t stride, int n, const Block& blk, ui
 }
 
 void attend_f16(const float* q, const uint16_t* k, const uint16_t* v, int64_t stride, int n_pos, int hd, float scale,
-                float* out, float* q16, uint16_t* acc) {
+                float softcap, float* out, float* q16, uint16_t* acc) {
+  if (softcap != 0.0f) scale /= softcap;
   int d = 0;
   for (; d + 8 <= hd; d += 8) _mm256_storeu_ps(q16 + d, round_h8(_mm256_loadu_ps(q + d)));
   for (; d < hd; ++d) q16[d] = from_half(to_half(q[d]));
@@ -164,6 +165,8 @@ void attend_f16(const float* q, const uint16_t* k, const uint16_t* v, int64_t st
       for (int j = 0; j < 8; ++j) k8[j] = kb + static_cast<int64_t>(std::min(b + j, n - 1)) * stride;
       scores8(q16, k8, hd, scale, blk.s + b);
     }
+    if (softcap != 0.0f)  // as the scalar twin: tanhf per score (the softcapped layers are few)
+      for (int b = 0; b < n; ++b) blk.s[b] = softcap * std::tanh(blk.s[b]);
     // The running max and sum depend on the scores only, so the exps come first and the V pass
     // below runs without calls (the accumulator stays in registers).
     for (int b = 0; b < n; ++b) {

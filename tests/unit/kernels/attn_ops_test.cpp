@@ -274,6 +274,7 @@ struct AttendCase {
   int64_t stride;
   float q_scale, k_scale, v_scale;
   bool rising;  // keys grow with the position: the running max moves often (many rescales)
+  float softcap = 0.0f;
 };
 
 std::vector<float> attend(const AttendCase& c, uint32_t seed, std::vector<uint16_t>* acc_out) {
@@ -289,7 +290,7 @@ std::vector<float> attend(const AttendCase& c, uint32_t seed, std::vector<uint16
   std::vector<float> out(c.head_dim + 8, -7.0f), q16(c.head_dim);
   std::vector<uint16_t> acc(c.head_dim, 0x1234);
   ops::attend_f16(q.data(), k.data(), vs.data(), c.stride, c.n_pos, c.head_dim, 1.0f / std::sqrt(float(c.head_dim)),
-                  out.data(), q16.data(), acc.data());
+                  c.softcap, out.data(), q16.data(), acc.data());
   *acc_out = acc;
   return out;
 }
@@ -309,10 +310,14 @@ TEST(AttnOps, AttendF16MatchesScalar) {
   // Scores that underflow exp and scores far apart (weights of exactly 0 and 1).
   cases.push_back({64, 90, 64, 30.0f, 10.0f, 1.0f, false});
   cases.push_back({64, 90, 64, 30.0f, 10.0f, 1.0f, true});
+  // Soft-capped scores (gemma2): mild, strong (every score near +-c) and on large scores.
+  for (float cap : {50.0f, 0.5f, 2.0f})
+    for (int n_pos : {1, 9, 65, 130}) cases.push_back({64, n_pos, 64, 3.0f, 2.0f, 1.0f, true, cap});
+  cases.push_back({96, 90, 96, 30.0f, 10.0f, 1.0f, false, 5.0f});
   for (size_t i = 0; i < cases.size(); ++i) {
     const AttendCase& c = cases[i];
     SCOPED_TRACE(::testing::Message() << "head_dim=" << c.head_dim << " n_pos=" << c.n_pos << " stride=" << c.stride
-                                      << " case " << i);
+                                      << " softcap=" << c.softcap << " case " << i);
     std::vector<uint16_t> acc_want, acc_got;
     const auto want = on_isa(Isa::kScalar, [&] { return attend(c, 1000 + i, &acc_want); });
     for (Isa isa : simd_isas()) {
@@ -358,10 +363,45 @@ TEST(AttnOps, AttendF16IsTheCompositionOfTheRowOps) {
     const auto got = on_isa(isa, [&] {
       std::vector<float> out(hd), q16(hd);
       std::vector<uint16_t> acc16(hd);
-      ops::attend_f16(q.data(), k.data(), v.data(), hd, n_pos, hd, scale, out.data(), q16.data(), acc16.data());
+      ops::attend_f16(q.data(), k.data(), v.data(), hd, n_pos, hd, scale, 0.0f, out.data(), q16.data(),
+                      acc16.data());
       return out;
     });
     EXPECT_TRUE(same_f32(got, want));
+  }
+}
+
+// Soft-capping as llama.cpp's flash attention: the score is c * tanhf(dot * (scale / c)), so a
+// softmax over capped scores (computed here in double) is what the op returns.
+TEST(AttnOps, AttendF16SoftcapIsTheSoftmaxOfCappedScores) {
+  const int hd = 32, n_pos = 40;
+  const auto q = random_floats(hd, 21, 4.0f);
+  const auto k = to_f16(random_floats(hd * n_pos, 22, 4.0f));
+  const auto v = to_f16(random_floats(hd * n_pos, 23, 1.0f));
+  const float scale = 0.25f, cap = 1.5f;
+  std::vector<float> qh(hd);
+  for (int d = 0; d < hd; ++d) qh[d] = ops::fp16_to_fp32(ops::fp32_to_fp16(q[d]));
+  std::vector<double> w(n_pos), want(hd, 0.0);
+  double mx = -1e30, sum = 0;
+  for (int p = 0; p < n_pos; ++p) {
+    double dot = 0;
+    for (int d = 0; d < hd; ++d) dot += double(qh[d]) * ops::fp16_to_fp32(k[p * hd + d]);
+    w[p] = cap * std::tanh(dot * scale / cap);
+    EXPECT_LE(std::abs(w[p]), cap);
+    mx = std::max(mx, w[p]);
+  }
+  for (int p = 0; p < n_pos; ++p) sum += (w[p] = std::exp(w[p] - mx));
+  for (int p = 0; p < n_pos; ++p)
+    for (int d = 0; d < hd; ++d) want[d] += w[p] / sum * ops::fp16_to_fp32(v[p * hd + d]);
+  for (Isa isa : {Isa::kScalar, best_supported_isa()}) {
+    SCOPED_TRACE(isa_name(isa));
+    const auto got = on_isa(isa, [&] {
+      std::vector<float> out(hd), q16(hd);
+      std::vector<uint16_t> acc16(hd);
+      ops::attend_f16(q.data(), k.data(), v.data(), hd, n_pos, hd, scale, cap, out.data(), q16.data(), acc16.data());
+      return out;
+    });
+    for (int d = 0; d < hd; ++d) EXPECT_NEAR(got[d], want[d], 2e-3) << d;  // f16 accumulators
   }
 }
 
