@@ -29,6 +29,7 @@ struct GenOptions {
   int32_t experts = 0;         // > 0: a mixture of experts in every layer (llama: Mixtral's layout; qwen3: qwen3moe)
   int32_t experts_used = 2;
   int32_t expert_ff = 0;  // an expert's FFN width (0: the shape's n_ff)
+  std::string pooling = "mean";  // bert / nomic-bert: mean | cls | last | rank (rank: with a classification head)
   uint64_t seed = 1;
   int32_t threads = 0;
 };
@@ -89,10 +90,15 @@ int gen_model(const GenOptions& o) {
     sh.n_vocab = static_cast<int32_t>(toks->as_array().items.size());
   gguf::Writer w;
   w.copy_metadata(*vocab, {"general.architecture", "general.name"});
+  const bool encoder = o.arch == "bert" || o.arch == "nomic-bert";
   if (o.arch != "llama" && o.arch != "qwen2" && o.arch != "qwen3" && o.arch != "phi3" && o.arch != "gemma2" &&
-      o.arch != "gemma3") {
-    usage_error("unknown architecture '{}' (llama, qwen2, qwen3, phi3, gemma2, gemma3)", o.arch);
+      o.arch != "gemma3" && !encoder) {
+    usage_error("unknown architecture '{}' (llama, qwen2, qwen3, phi3, gemma2, gemma3, bert, nomic-bert)", o.arch);
   }
+  static const std::vector<std::string> poolings = {"none", "mean", "cls", "last", "rank"};
+  const auto pooling = std::find(poolings.begin(), poolings.end(), o.pooling) - poolings.begin();
+  if (pooling == static_cast<std::ptrdiff_t>(poolings.size())) usage_error("unknown pooling '{}'", o.pooling);
+  if (encoder) sh.n_head_kv = sh.n_head;
   const bool moe = o.experts > 0;
   if (moe && o.arch != "llama" && o.arch != "qwen3") usage_error("--experts needs --arch llama or qwen3");
   if (moe && (o.experts_used <= 0 || o.experts_used > o.experts)) usage_error("--experts-used must be 1..--experts");
@@ -113,6 +119,12 @@ int gen_model(const GenOptions& o) {
   w.set_u32(a + ".rope.dimension_count", hd);
   w.set_f32(a + ".attention.layer_norm_rms_epsilon", a == "llama" ? 1e-5f : 1e-6f);
   w.set_f32(a + ".rope.freq_base", a == "llama" ? 10000.0f : 1000000.0f);
+  if (encoder) {
+    w.set_f32(a + ".attention.layer_norm_epsilon", 1e-12f);
+    w.set_u32(a + ".pooling_type", static_cast<uint32_t>(pooling));
+    w.set_bool(a + ".attention.causal", false);
+    if (!vocab->find("tokenizer.ggml.token_type_count")) w.set_u32("tokenizer.ggml.token_type_count", 2);
+  }
   const bool gemma = a == "gemma2" || a == "gemma3";
   if (gemma) {
     w.set_u32(a + ".attention.sliding_window", o.swa > 0 ? o.swa : 512);
@@ -162,6 +174,47 @@ int gen_model(const GenOptions& o) {
   };
   const int64_t D = sh.n_embd, Q = int64_t{hd} * sh.n_head, KV = int64_t{hd} * sh.n_head_kv, F = sh.n_ff;
   add_matrix("token_embd.weight", D, sh.n_vocab, base_type, 0.02f);
+  if (encoder) {  // llama.cpp's bert / nomic-bert tensors (norms and biases in F32)
+    add_matrix("token_types.weight", D, 2, GgmlType::F32, 0.02f);
+    if (a == "bert") add_matrix("position_embd.weight", D, sh.n_ctx, GgmlType::F32, 0.02f);
+    add_vector("token_embd_norm.weight", D, 1.0f, 0.1f);
+    add_vector("token_embd_norm.bias", D, 0.0f, 0.1f);
+    for (int il = 0; il < sh.n_layer; ++il) {
+      auto n = [&](const char* s) { return fmt::format("blk.{}.{}", il, s); };
+      if (a == "bert") {
+        add_matrix(n("attn_q.weight"), D, Q, base_type, 0.05f);
+        add_vector(n("attn_q.bias"), Q, 0.0f, 0.05f);
+        add_matrix(n("attn_k.weight"), D, KV, base_type, 0.05f);
+        add_vector(n("attn_k.bias"), KV, 0.0f, 0.05f);
+        add_matrix(n("attn_v.weight"), D, KV, base_type, 0.05f);
+        add_vector(n("attn_v.bias"), KV, 0.0f, 0.05f);
+        add_matrix(n("attn_output.weight"), Q, D, base_type, 0.05f);
+        add_vector(n("attn_output.bias"), D, 0.0f, 0.05f);
+      } else {
+        add_matrix(n("attn_qkv.weight"), D, Q + 2 * KV, base_type, 0.05f);
+        add_matrix(n("attn_output.weight"), Q, D, base_type, 0.05f);
+      }
+      add_vector(n("attn_output_norm.weight"), D, 1.0f, 0.1f);
+      add_vector(n("attn_output_norm.bias"), D, 0.0f, 0.1f);
+      add_matrix(n("ffn_up.weight"), D, F, base_type, 0.05f);
+      if (a == "bert") add_vector(n("ffn_up.bias"), F, 0.0f, 0.05f);
+      if (a == "nomic-bert") add_matrix(n("ffn_gate.weight"), D, F, base_type, 0.05f);
+      add_matrix(n("ffn_down.weight"), F, D, base_type, 0.05f);
+      if (a == "bert") add_vector(n("ffn_down.bias"), D, 0.0f, 0.05f);
+      add_vector(n("layer_output_norm.weight"), D, 1.0f, 0.1f);
+      add_vector(n("layer_output_norm.bias"), D, 0.0f, 0.1f);
+    }
+    if (o.pooling == "rank") {  // a cross-encoder's head: dense + tanh, then one score
+      add_matrix("cls.weight", D, D, GgmlType::F32, 0.1f);
+      add_vector("cls.bias", D, 0.0f, 0.1f);
+      add_matrix("cls.output.weight", D, 1, GgmlType::F32, 0.3f);
+      add_vector("cls.output.bias", 1, 0.0f, 0.1f);
+    }
+    w.set_u32("general.file_type", 0);
+    w.write(o.out).value();
+    std::fprintf(stderr, "wrote %s\n", o.out.c_str());
+    return 0;
+  }
   for (int il = 0; il < sh.n_layer; ++il) {
     auto n = [&](const char* s) { return fmt::format("blk.{}.{}", il, s); };
     const bool more = use_more_bits(il, sh.n_layer);
@@ -220,7 +273,10 @@ LLMC_REGISTER_COMMAND(gen_model, [](CLI::App& app) -> CommandAction {
   sub->add_option("--vocab", o->vocab, "GGUF whose tokenizer metadata to copy")->required();
   sub->add_option("-o,--output", o->out, "output GGUF")->required();
   sub->add_option("--seed", o->seed, "random seed");
-  sub->add_option("--arch", o->arch, "llama | qwen2 | qwen3 | phi3 | gemma2 | gemma3 (general.architecture and its tensors)");
+  sub->add_option("--arch", o->arch,
+                  "llama | qwen2 | qwen3 | phi3 | gemma2 | gemma3 | bert | nomic-bert (general.architecture and its "
+                  "tensors)");
+  sub->add_option("--pooling", o->pooling, "bert / nomic-bert: mean | cls | last | none | rank (rank: a reranker)");
   sub->add_option("--head-dim", o->head_dim, "attention head size (default n_embd / n_head)");
   sub->add_option("--swa", o->swa, "gemma2/3: sliding window (default 512)");
   sub->add_option("--swa-pattern", o->swa_pattern,

@@ -33,8 +33,11 @@ struct ModelInfo {
   int32_t n_ctx_train = 0;
   int32_t n_vocab = 0;
   int32_t n_embd = 0;
-  int32_t bos = -1, eos = -1;
+  int32_t bos = -1, eos = -1, sep = -1;
+  bool add_bos = false, add_eos = false, add_sep = false;  // what tokenize(add_special) adds
   bool has_chat_template = false;
+  bool generates = true;       // false: an embedding / reranking model (an encoder)
+  std::string pooling = "mean";  // embed(): mean | cls | last | rank (scores) | none (taken as mean)
 };
 
 struct GenerateRequest {
@@ -127,7 +130,8 @@ class Engine {
   // submit(), then the caller's thread drains the events into on_token (false cancels) and
   // returns the result.
   Expected<GenerateResult> generate(const GenerateRequest& req, const TokenCallback& on_token);
-  // Mean-pooled, L2-normalised embedding of the token sequence.
+  // The embedding of the token sequence, pooled as the model declares (ModelInfo::pooling; decoder
+  // models: mean) and L2-normalised; for rank pooling, the classification head's scores as they are.
   virtual Expected<std::vector<float>> embed(const std::vector<int32_t>& tokens) = 0;
   virtual EngineStats stats() const = 0;
 };

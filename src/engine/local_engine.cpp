@@ -55,6 +55,12 @@ Expected<std::unique_ptr<LocalEngine>> LocalEngine::load(const std::string& path
     info.n_embd = hp.n_embd;
     info.bos = e->tok_->bos();
     info.eos = e->tok_->eos();
+    info.sep = e->tok_->sep();
+    info.add_bos = e->tok_->add_bos();
+    info.add_eos = e->tok_->add_eos();
+    info.add_sep = e->tok_->add_sep();
+    info.generates = !e->model_->arch().encoder;
+    info.pooling = e->model_->arch().encoder ? model::to_string(hp.pooling) : "mean";
     e->scheduler_ = std::make_unique<Scheduler>(e->model_, e->tok_, o);
     LLMC_LOG_INFO("loaded {} ({}; {} layers, n_embd {}, vocab {}), {} slots x {} ctx", path, hp.arch, hp.n_layer,
                   hp.n_embd, hp.n_vocab, o.n_parallel, o.n_ctx);
@@ -106,6 +112,9 @@ std::shared_ptr<Generation> LocalEngine::submit(GenerateRequest req) {
   r->kind = Request::Kind::kGenerate;
   r->gen = std::make_shared<Generation>(req.cancel);
   auto queued = capture([&]() -> bool {
+    if (model_->arch().encoder)
+      fail(ErrorCode::kInvalidArgument, "{} is an embedding model ({}): it does not generate text", info_.name,
+           info_.architecture);
     if (req.prompt.empty()) fail(ErrorCode::kInvalidArgument, "the prompt is empty (no tokens)");
     for (int32_t t : req.prompt)
       if (t < 0 || t >= model_->hparams().n_vocab)

@@ -33,6 +33,7 @@ Scheduler::Scheduler(std::shared_ptr<const model::Model> model, std::shared_ptr<
       ctx_(model_, std::max<int32_t>(opts.n_batch, opts.n_parallel)),
       slots_(opts.n_parallel) {
   for (int i = 0; i < opts.n_parallel; ++i) slots_[i].id = i;
+  if (model_->arch().encoder) encoder_ = std::make_unique<model::Encoder>(model_);
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -237,7 +238,52 @@ void Scheduler::start_slot(Slot& s, const std::shared_ptr<Request>& r) {
   s.stop = std::make_unique<sampling::StopMatcher>(g.stop);
 }
 
+namespace {
+// An embedding as /v1/embeddings returns it: L2-normalised (llama-server's default), except rank
+// scores, which are returned as the classification head gives them.
+void normalize(std::vector<float>& v) {
+  double norm = 0;
+  for (float x : v) norm += static_cast<double>(x) * x;
+  norm = std::sqrt(norm);
+  for (float& x : v) x = static_cast<float>(norm > 0 ? x / norm : 0);
+}
+}  // namespace
+
+void Scheduler::step_encoder() {
+  const model::HParams& hp = model_->hparams();
+  for (auto& s : slots_) {
+    if (!s.req) continue;
+    if (s.req->kind != Request::Kind::kEmbed) {
+      fail(s, Error(ErrorCode::kInvalidArgument,
+                     fmt::format("this is an embedding model ({}): it does not generate text", hp.arch)));
+      continue;
+    }
+    auto out = encoder_->run(s.req->embed_tokens, pool_);
+    if (!out) {
+      fail(s, out.error());
+      continue;
+    }
+    std::vector<float>& e = *out;
+    if (hp.pooling == model::Pooling::kNone) {  // one vector per input: the tokens' mean
+      const size_t D = hp.n_embd, T = e.size() / D;
+      std::vector<double> sum(D, 0.0);
+      for (size_t t = 0; t < T; ++t)
+        for (size_t d = 0; d < D; ++d) sum[d] += e[t * D + d];
+      e.assign(D, 0.0f);
+      for (size_t d = 0; d < D; ++d) e[d] = static_cast<float>(sum[d] / static_cast<double>(T));
+    }
+    if (hp.pooling != model::Pooling::kRank) normalize(e);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      prompt_total_ += static_cast<int64_t>(s.req->embed_tokens.size());
+    }
+    s.req->embedding = std::move(e);
+    finish(s, FinishReason::kStop);
+  }
+}
+
 void Scheduler::step() {
+  if (encoder_) return step_encoder();
   // Sequences whose request was cancelled (client gone, timed out) stop before this step.
   for (auto& s : slots_) {
     if (s.req && s.req->cancelled()) {
@@ -297,14 +343,9 @@ void Scheduler::step() {
   for (auto& s : slots_) {
     if (!s.req || s.req->kind != Request::Kind::kEmbed || s.prompt_next < s.req->embed_tokens.size()) continue;
     const double n = static_cast<double>(s.req->embed_tokens.size());
-    double norm = 0;
-    for (double& v : s.embed_sum) {
-      v /= n;
-      norm += v * v;
-    }
-    norm = std::sqrt(norm);
     s.req->embedding.resize(D);
-    for (int64_t d = 0; d < D; ++d) s.req->embedding[d] = static_cast<float>(norm > 0 ? s.embed_sum[d] / norm : 0);
+    for (int64_t d = 0; d < D; ++d) s.req->embedding[d] = static_cast<float>(s.embed_sum[d] / n);
+    normalize(s.req->embedding);
     finish(s, FinishReason::kStop);
   }
   // Sample for every row that produced logits.

@@ -12,6 +12,7 @@
 #include "engine/engine.h"
 #include "engine/generation.h"
 #include "engine/local_engine.h"
+#include "model/encoder.h"
 #include "model/forward.h"
 #include "model/kv_cache.h"
 #include "sampling/sampler.h"
@@ -82,6 +83,7 @@ class Scheduler {
   bool admit(const std::shared_ptr<Request>& r);  // false: no free slot
   void start_slot(Slot& s, const std::shared_ptr<Request>& r);
   void step();
+  void step_encoder();  // encoder models: each embedding request in one pass of its own
   void on_logits(Slot& s, const float* logits);
   void emit(Slot& s, TokenEvent ev);
   void finish(Slot& s, FinishReason reason, std::optional<Error> err = std::nullopt);
@@ -96,6 +98,7 @@ class Scheduler {
   ThreadPool pool_;
   model::KvCache kv_;
   model::Context ctx_;
+  std::unique_ptr<model::Encoder> encoder_;  // encoder models (ArchSpec::encoder) only
   std::vector<Slot> slots_;
   uint64_t clock_ = 0;
 

@@ -28,6 +28,24 @@ LLMC_MULTI_ISA void rms_norm(const float* x, const float* w, float* y, int64_t n
   }
 }
 
+void layer_norm(const float* x, const float* w, const float* b, float* y, int64_t n, float eps) {
+  double sum = 0;  // ggml sums in double (ggml_float), then works in float
+  for (int64_t i = 0; i < n; ++i) sum += x[i];
+  const float mean = static_cast<float>(sum / static_cast<double>(n));
+  double var = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = x[i] - mean;
+    y[i] = v;
+    var += static_cast<double>(v * v);
+  }
+  const float scale = 1.0f / std::sqrt(static_cast<float>(var / static_cast<double>(n)) + eps);
+  for (int64_t i = 0; i < n; ++i) y[i] *= scale;
+  if (w)
+    for (int64_t i = 0; i < n; ++i) y[i] *= w[i];
+  if (b)
+    for (int64_t i = 0; i < n; ++i) y[i] += b[i];
+}
+
 void rope(float* x, int n_heads, int head_dim, int n_rot, int32_t pos, float freq_base, float freq_scale,
           RopeOrder order, const float* freq_factors) {
   // theta_i = pos * freq_scale * base^(-2i/n_rot), computed by repeated multiplication in float as ggml does.
@@ -77,20 +95,24 @@ LLMC_MULTI_ISA void softmax(float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] *= inv;
 }
 
-void gelu_mul(const float* g, const float* u, float* y, int64_t n) {
+namespace {
+// ggml's GELU table entry: the tanh approximation at x rounded to f16, rounded to f16; 0 below
+// -10, the identity above 10.
+float gelu_f16(float x) {
   constexpr float kCoefA = 0.044715f, kSqrt2OverPi = 0.79788456080286535587989211986876f;
-  for (int64_t i = 0; i < n; ++i) {
-    const float x = g[i];
-    if (x <= -10.0f) {
-      y[i] = 0.0f;
-    } else if (x >= 10.0f) {
-      y[i] = x * u[i];
-    } else {
-      const float xh = fp16_to_f32(f32_to_fp16(x));
-      const float gelu = 0.5f * xh * (1.0f + std::tanh(kSqrt2OverPi * xh * (1.0f + kCoefA * xh * xh)));
-      y[i] = fp16_to_f32(f32_to_fp16(gelu)) * u[i];
-    }
-  }
+  if (x <= -10.0f) return 0.0f;
+  if (x >= 10.0f) return x;
+  const float xh = fp16_to_f32(f32_to_fp16(x));
+  return fp16_to_f32(f32_to_fp16(0.5f * xh * (1.0f + std::tanh(kSqrt2OverPi * xh * (1.0f + kCoefA * xh * xh)))));
+}
+}  // namespace
+
+void gelu_mul(const float* g, const float* u, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = gelu_f16(g[i]) * u[i];
+}
+
+void gelu(const float* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = gelu_f16(x[i]);
 }
 
 LLMC_MULTI_ISA void silu_mul(const float* g, const float* u, float* y, int64_t n) {

@@ -16,6 +16,8 @@ enum class RopeOrder { kNorm, kNeox };  // kNorm: adjacent pairs (x0,x1); kNeox:
 
 // y = x / rms(x) * w   (w may be null)
 void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps);
+// y = (x - mean(x)) / sqrt(var(x) + eps) * w + b   (LayerNorm, as ggml_norm then mul and add; w, b may be null)
+void layer_norm(const float* x, const float* w, const float* b, float* y, int64_t n, float eps);
 // Rotates n_heads vectors of head_dim in place at position pos; only the first n_rot dims rotate.
 // freq_factors (optional, n_rot/2 values) divide the frequencies (Llama 3 rope scaling).
 void rope(float* x, int n_heads, int head_dim, int n_rot, int32_t pos, float freq_base, float freq_scale,
@@ -27,6 +29,8 @@ void silu_mul(const float* g, const float* u, float* y, int64_t n);
 // y = gelu(g) * u (GeGLU), gelu's tanh approximation evaluated as ggml's CPU backend does: at the
 // input rounded to f16, the result rounded to f16; 0 below -10, the identity above 10.
 void gelu_mul(const float* g, const float* u, float* y, int64_t n);
+// y = gelu(x), evaluated as gelu_mul (ggml_gelu); y may be x.
+void gelu(const float* x, float* y, int64_t n);
 // y[i] += x[i]
 void add(float* y, const float* x, int64_t n);
 float dot_f32(const float* a, const float* b, int64_t n);

@@ -21,6 +21,12 @@ struct ArchSpec {
   // (attn_post_norm, ffn_post_norm) before each residual add, and GeGLU instead of SwiGLU.
   bool gemma = false;
   int swa_pattern = 0;  // sliding-window layers: il % swa_pattern < swa_pattern - 1 (0: none)
+  // BERT-family encoders (model/encoder.h): bidirectional attention over one sequence, LayerNorm
+  // with bias after attention and after the FFN, token-type and (abs_pos) position embeddings;
+  // they embed and rerank, they do not generate.
+  bool encoder = false;
+  bool abs_pos = false;  // position_embd rows added to the input (bert); else RoPE (nomic-bert)
+  bool gelu_ffn = false;  // FFN up -> GELU -> down without a gate (bert); else SwiGLU
 };
 
 const ArchSpec* find_arch(std::string_view name);

@@ -33,6 +33,17 @@ int32_t need_int(const gguf::File& f, const std::string& key) {
 
 }  // namespace
 
+const char* to_string(Pooling p) {
+  switch (p) {
+    case Pooling::kNone: return "none";
+    case Pooling::kMean: return "mean";
+    case Pooling::kCls: return "cls";
+    case Pooling::kLast: return "last";
+    case Pooling::kRank: return "rank";
+  }
+  return "mean";
+}
+
 Expected<HParams> read_hparams(const gguf::File& f) {
   return capture([&] {
     HParams hp;
@@ -71,6 +82,10 @@ Expected<HParams> read_hparams(const gguf::File& f) {
       // their layer count: 46 for Gemma 2, 62 for Gemma 3).
       if (hp.n_layer == (g2 ? 46 : 62)) hp.attn_scale = 1.0f / std::sqrt(static_cast<float>(hp.n_embd / hp.n_head));
     }
+    hp.norm_eps = static_cast<float>(f.get_float(a + "attention.layer_norm_epsilon", 1e-12));
+    const int64_t pooling = f.get_int(a + "pooling_type", 1);
+    if (pooling < 0 || pooling > 4) bad_model(f, fmt::format("unknown pooling_type {}", pooling));
+    hp.pooling = static_cast<Pooling>(pooling);
     hp.n_expert = static_cast<int32_t>(f.get_int(a + "expert_count", 0));
     if (hp.n_expert < 0 || hp.n_expert > 1024) bad_model(f, fmt::format("bad expert_count {}", hp.n_expert));
     if (hp.n_expert > 0) {
@@ -148,9 +163,29 @@ void Model::bind(const gguf::File& f) {
   if (!te || te->shape.size() < 2) bad_model(f, "missing tensor 'token_embd.weight'");
   hp_.n_vocab = static_cast<int32_t>(te->shape[1]);
   token_embd_ = get("token_embd.weight", D, hp_.n_vocab, true);
-  output_norm_ = vec("output_norm.weight", D, true);
-  output_ = get("output.weight", D, hp_.n_vocab, !arch_->output_optional);
-  if (!output_) output_ = token_embd_;
+  if (arch_->encoder) {
+    // Any number of rows of n_embd (token types), or none.
+    auto rows_of = [&](const std::string& name, bool required) -> Tensor {
+      const gguf::TensorInfo* ti = f.tensor(name);
+      if (!ti && !required) return {};
+      return get(name, D, ti && ti->shape.size() > 1 ? ti->shape[1] : 1, required);
+    };
+    enc_.type_embd = rows_of("token_types.weight", false);
+    if (arch_->abs_pos) enc_.pos_embd = rows_of("position_embd.weight", true);
+    enc_.embd_norm = vec("token_embd_norm.weight", D, true);
+    enc_.embd_norm_b = vec("token_embd_norm.bias", D, true);
+    enc_.cls = get("cls.weight", D, D, false);
+    enc_.cls_b = vec("cls.bias", D, false);
+    enc_.cls_out = rows_of("cls.output.weight", false);
+    if (enc_.cls_out) hp_.n_cls_out = static_cast<int32_t>(enc_.cls_out.n_rows);
+    enc_.cls_out_b = vec("cls.output.bias", hp_.n_cls_out, false);
+    if (hp_.pooling == Pooling::kRank && !enc_.cls_out && !enc_.cls)
+      bad_model(f, "rank pooling needs a classification head ('cls.weight' or 'cls.output.weight')");
+  } else {
+    output_norm_ = vec("output_norm.weight", D, true);
+    output_ = get("output.weight", D, hp_.n_vocab, !arch_->output_optional);
+    if (!output_) output_ = token_embd_;
+  }
   // Per-dimension RoPE frequency factors: rope_freqs (llama 3.1+), or LongRoPE's short factors
   // (phi3; the long ones are for contexts past the original one, which llmchain does not scale).
   for (const char* name : {"rope_freqs.weight", "rope_factors_short.weight"}) {
@@ -167,7 +202,7 @@ void Model::bind(const gguf::File& f) {
   for (int il = 0; il < hp_.n_layer; ++il) {
     auto n = [&](const char* suffix) { return fmt::format("blk.{}.{}", il, suffix); };
     LayerWeights& L = layers_[il];
-    L.attn_norm = vec(n("attn_norm.weight"), D, true);
+    if (!arch_->encoder) L.attn_norm = vec(n("attn_norm.weight"), D, true);
     // Rows [first, first + count) of a matrix: its rows are contiguous, so a part is a view.
     auto rows = [](const Tensor& t, int64_t first, int64_t count) {
       Tensor part = t;
@@ -186,6 +221,15 @@ void Model::bind(const gguf::File& f) {
       L.wv = get(n("attn_v.weight"), D, KV, true);
     }
     L.wo = get(n("attn_output.weight"), Q, D, true);
+    if (arch_->encoder) {  // biases where the file has them; LayerNorms after attention and the FFN
+      L.bo = vec(n("attn_output.bias"), D, false);
+      L.attn_out_norm = vec(n("attn_output_norm.weight"), D, true);
+      L.attn_out_norm_b = vec(n("attn_output_norm.bias"), D, true);
+      L.layer_out_norm = vec(n("layer_output_norm.weight"), D, true);
+      L.layer_out_norm_b = vec(n("layer_output_norm.bias"), D, true);
+      L.b_up = vec(n("ffn_up.bias"), F, false);
+      L.b_down = vec(n("ffn_down.bias"), D, false);
+    }
     L.bq = vec(n("attn_q.bias"), Q, arch_->qkv_bias);
     L.bk = vec(n("attn_k.bias"), KV, arch_->qkv_bias);
     L.bv = vec(n("attn_v.bias"), KV, arch_->qkv_bias);
@@ -193,7 +237,7 @@ void Model::bind(const gguf::File& f) {
       L.q_norm = vec(n("attn_q_norm.weight"), hp_.head_dim, true);
       L.k_norm = vec(n("attn_k_norm.weight"), hp_.head_dim, true);
     }
-    L.ffn_norm = vec(n("ffn_norm.weight"), D, true);
+    if (!arch_->encoder) L.ffn_norm = vec(n("ffn_norm.weight"), D, true);
     if (arch_->gemma) {
       L.attn_post_norm = vec(n("post_attention_norm.weight"), D, true);
       L.ffn_post_norm = vec(n("post_ffw_norm.weight"), D, true);
@@ -213,7 +257,7 @@ void Model::bind(const gguf::File& f) {
       L.w_up = rows(gate_up, F, F);
       L.w_down = get(n("ffn_down.weight"), F, D, true);
     } else {
-      L.w_gate = get(n("ffn_gate.weight"), D, F, true);
+      if (!arch_->gelu_ffn) L.w_gate = get(n("ffn_gate.weight"), D, F, true);
       L.w_up = get(n("ffn_up.weight"), D, F, true);
       L.w_down = get(n("ffn_down.weight"), F, D, true);
     }
@@ -232,7 +276,7 @@ void Model::pack_weights() {
     for (auto& ex : L.experts)
       for (Tensor* t : {&ex.gate, &ex.up, &ex.down}) todo.push_back(t);
   }
-  todo.push_back(&output_);
+  if (output_) todo.push_back(&output_);
   std::erase_if(todo,
                 [](const Tensor* t) { return !kernels::PackedWeights::supported(t->type, t->n_rows, t->n_cols); });
   packed_.resize(todo.size());

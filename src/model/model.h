@@ -15,6 +15,10 @@
 
 namespace llmchain::model {
 
+// How an embedding is made of a sequence's hidden states ({arch}.pooling_type, llama.cpp's values).
+enum class Pooling { kNone = 0, kMean = 1, kCls = 2, kLast = 3, kRank = 4 };
+const char* to_string(Pooling p);
+
 struct HParams {
   std::string arch;
   int32_t n_vocab = 0;
@@ -43,6 +47,10 @@ struct HParams {
   float attn_scale = 0;               // scores = q.k * attn_scale (set from head_dim when absent)
   float final_logit_softcapping = 0;  // > 0: logits = c * tanh(logits / c)
   float attn_logit_softcapping = 0;   // > 0: scores = c * tanh(scores / c) (gemma2)
+  // Encoders: LayerNorm epsilon, pooling, and the classification head's outputs (rank pooling).
+  float norm_eps = 1e-12f;
+  Pooling pooling = Pooling::kMean;
+  int32_t n_cls_out = 1;
   bool is_swa(int il) const { return n_swa > 0 && swa_pattern > 0 && il % swa_pattern < swa_pattern - 1; }
   int32_t q_dim() const { return n_head * head_dim; }
   int32_t kv_dim() const { return n_head_kv * head_dim; }
@@ -65,6 +73,8 @@ struct LayerWeights {
   Tensor attn_norm, wq, wk, wv, wo, bq, bk, bv;
   Tensor q_norm, k_norm;                 // per-head RMS norm weights [head_dim] (ArchSpec::qk_norm)
   Tensor attn_post_norm, ffn_post_norm;  // gemma
+  // Encoders: output and FFN biases, LayerNorms (weight, bias) after attention and after the FFN.
+  Tensor bo, b_up, b_down, attn_out_norm, attn_out_norm_b, layer_out_norm, layer_out_norm_b;
   Tensor ffn_norm, w_gate, w_up, w_down;
   // MoE layers: the router [n_embd -> n_expert] and each expert's matrices (row views of the
   // ffn_*_exps tensors) instead of w_gate / w_up / w_down.
@@ -90,6 +100,13 @@ class Model {
   const Tensor& output() const { return output_; }  // token_embd when tied
   const std::vector<LayerWeights>& layers() const { return layers_; }
   const float* rope_freq_factors() const { return rope_freqs_; }
+  // Encoders (null when absent): token-type embeddings (row 0 is added), position embeddings,
+  // the LayerNorm of the input embeddings, and the classification head (cls: dense + tanh,
+  // cls.output: the scores) of rank pooling.
+  struct EncoderWeights {
+    Tensor type_embd, pos_embd, embd_norm, embd_norm_b, cls, cls_b, cls_out, cls_out_b;
+  };
+  const EncoderWeights& encoder() const { return enc_; }
   size_t weight_bytes() const { return weight_bytes_; }
 
   // Bytes of weights read per generated token (all layers + output), for bandwidth figures.
@@ -107,6 +124,7 @@ class Model {
   Tensor token_embd_, output_norm_, output_;
   std::vector<LayerWeights> layers_;
   const float* rope_freqs_ = nullptr;
+  EncoderWeights enc_;
   size_t weight_bytes_ = 0;
   std::vector<std::unique_ptr<kernels::PackedWeights>> packed_;
 };

@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "chain/runnable.h"
+#include "engine/rerank.h"
 #include "server/cors.h"
 #include "server/openai_response.h"
 #include "server/responses_api.h"
@@ -50,6 +51,8 @@ Api::Api(engine::Engine& engine, ServerOptions opts, Metrics& metrics)
   add("POST", "/v1/chat/completions", true, bind(&Api::chat_completions));
   add("POST", "/v1/completions", true, bind(&Api::completions));
   add("POST", "/v1/embeddings", true, bind(&Api::embeddings));
+  add("POST", "/v1/rerank", true, bind(&Api::rerank));
+  add("POST", "/rerank", true, bind(&Api::rerank));  // llama-server's path
   // The Responses API: a translation over the chat route above (responses_api.h).
   auto responses = std::make_shared<ResponsesApi>();
   auto chat = bind(&Api::chat_completions);
@@ -338,6 +341,50 @@ HttpResponse Api::embeddings(const HttpRequest& req) {
   return json_response({{"object", "list"},
                         {"data", data},
                         {"model", model_id()},
+                        {"usage", {{"prompt_tokens", total}, {"total_tokens", total}}}});
+}
+
+HttpResponse Api::rerank(const HttpRequest& req) {
+  json body = parse_json_body(req.body);
+  RerankParams p = parse_rerank_request(body);
+  require_served_model(p.model);
+  const auto& info = engine_.info();
+  if (info.pooling != "rank") {
+    throw_invalid("model",
+                  fmt::format("'{}' is not a reranking model (its pooling is '{}'); serve a cross-encoder "
+                              "(pooling 'rank') to use /v1/rerank.",
+                              model_id(), info.pooling),
+                  "model_not_supported");
+  }
+  std::vector<float> scores;
+  int64_t total = 0;
+  for (size_t i = 0; i < p.documents.size(); ++i) {
+    auto toks = engine::rerank_tokens(engine_, p.query, p.documents[i]);
+    if (!toks) throw ApiException(api_error_from(toks.error()));
+    if (info.n_ctx > 0 && static_cast<int64_t>(toks->size()) > info.n_ctx) {
+      throw_invalid(fmt::format("documents[{}]", i),
+                    fmt::format("The query and 'documents[{}]' are {} tokens, longer than the context of {} tokens.",
+                                i, toks->size(), info.n_ctx),
+                    "context_length_exceeded");
+    }
+    total += static_cast<int64_t>(toks->size());
+    auto out = engine_.embed(*toks);
+    if (!out) throw ApiException(api_error_from(out.error()));
+    scores.push_back(out->empty() ? 0.0f : (*out)[0]);
+  }
+  std::vector<size_t> order(scores.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return scores[a] > scores[b]; });
+  if (p.top_n && static_cast<size_t>(*p.top_n) < order.size()) order.resize(static_cast<size_t>(*p.top_n));
+  json results = json::array();
+  for (size_t i : order) {
+    json r = {{"index", i}, {"relevance_score", scores[i]}};
+    if (p.return_documents) r["document"] = {{"text", p.documents[i]}};
+    results.push_back(std::move(r));
+  }
+  return json_response({{"object", "list"},
+                        {"model", model_id()},
+                        {"results", results},
                         {"usage", {{"prompt_tokens", total}, {"total_tokens", total}}}});
 }
 

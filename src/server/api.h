@@ -73,6 +73,7 @@ class Api {
   HttpResponse tokenize(const HttpRequest&);
   HttpResponse detokenize(const HttpRequest&);
   HttpResponse embeddings(const HttpRequest&);
+  HttpResponse rerank(const HttpRequest&);
   HttpResponse ui(const HttpRequest&);
   HttpResponse ui_asset(const HttpRequest&);
   HttpResponse chat_completions(const HttpRequest&);

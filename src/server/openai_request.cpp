@@ -453,4 +453,32 @@ EmbeddingParams parse_embedding_request(const json& body, int32_t n_vocab) {
   return p;
 }
 
+RerankParams parse_rerank_request(const json& body) {
+  RerankParams p;
+  FieldReader r(body);
+  if (auto m = r.string("model")) p.model = *m;
+  auto q = r.string("query");
+  if (!q) throw_invalid("query", "Missing required parameter: 'query'.", "missing_required_parameter");
+  p.query = *q;
+  const char* key = body.contains("documents") ? "documents" : "texts";
+  const json* docs = r.get(key);
+  if (!docs) throw_invalid("documents", "Missing required parameter: 'documents'.", "missing_required_parameter");
+  if (!docs->is_array() || docs->empty())
+    throw_invalid(key, fmt::format("'{}' must be a non-empty array of strings.", key));
+  constexpr size_t kMaxDocuments = 1000;
+  if (docs->size() > kMaxDocuments)
+    throw_invalid(key, fmt::format("'{}' has {} entries; at most {} are allowed.", key, docs->size(), kMaxDocuments));
+  for (size_t i = 0; i < docs->size(); ++i) {
+    const json& d = (*docs)[i];
+    const json* text = d.is_object() && d.contains("text") ? &d["text"] : &d;
+    if (!text->is_string())
+      throw_invalid(fmt::format("{}[{}]", key, i),
+                    fmt::format("'{}[{}]' must be a string (or an object with a string 'text').", key, i));
+    p.documents.push_back(text->get<std::string>());
+  }
+  p.top_n = r.integer("top_n", 1, std::numeric_limits<int32_t>::max());
+  p.return_documents = r.boolean("return_documents").value_or(false);
+  return p;
+}
+
 }  // namespace llmchain::server

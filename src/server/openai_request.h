@@ -57,6 +57,16 @@ struct EmbeddingParams {
 };
 EmbeddingParams parse_embedding_request(const nlohmann::json& body, int32_t n_vocab);
 
+// POST /v1/rerank (Jina / Cohere shape, as llama-server): query, documents (strings, or objects
+// with "text"), top_n, return_documents; TEI's "texts" is accepted for documents.
+struct RerankParams {
+  std::string model, query;
+  std::vector<std::string> documents;
+  std::optional<int64_t> top_n;
+  bool return_documents = false;
+};
+RerankParams parse_rerank_request(const nlohmann::json& body);
+
 // Accepted fields of a JSON object, with OpenAI-style messages on type errors.
 class FieldReader {
  public:

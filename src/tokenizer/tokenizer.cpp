@@ -181,6 +181,7 @@ int32_t Tokenizer::sep() const { return impl_->sep; }
 int32_t Tokenizer::mask() const { return impl_->mask; }
 bool Tokenizer::add_bos() const { return impl_->add_bos; }
 bool Tokenizer::add_eos() const { return impl_->add_eos; }
+bool Tokenizer::add_sep() const { return impl_->add_sep; }
 bool Tokenizer::is_eog(int32_t id) const { return std::binary_search(impl_->eog.begin(), impl_->eog.end(), id); }
 bool Tokenizer::is_control(int32_t id) const { return (impl_->attr(id) & detail::kAttrControl) != 0; }
 TokenType Tokenizer::token_type(int32_t id) const {

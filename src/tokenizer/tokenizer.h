@@ -77,6 +77,7 @@ class Tokenizer {
   int32_t mask() const;
   bool add_bos() const;
   bool add_eos() const;
+  bool add_sep() const;  // a SEP token after the text (WordPiece, some BPE encoders)
   bool is_eog(int32_t id) const;
   bool is_control(int32_t id) const;
   TokenType token_type(int32_t id) const;

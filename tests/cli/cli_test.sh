@@ -87,5 +87,22 @@ out=$("$BIN" perplexity -m "$SHARED/models/stories260K.gguf" --kl-divergence 2>&
 check "kl without a base file: usage error" 2 "$rc"
 rm -f "$kld" "$q8"
 
+# Encoders: embed prints OpenAI's list of L2-normalised vectors; rerank scores documents with a
+# cross-encoder; an encoder does not generate; rerank on a model without rank pooling fails (1).
+vocab_bge="$SHARED/testdata/tokenizer/ggml-vocab-bert-bge.gguf"
+bert=$(mktemp --suffix .gguf)
+rank=$(mktemp --suffix .gguf)
+"$BIN" gen-model --shape tiny --arch bert --pooling mean --type f16 --vocab "$vocab_bge" -o "$bert" --seed 3 >/dev/null 2>&1
+"$BIN" gen-model --shape tiny --arch bert --pooling rank --type f32 --vocab "$vocab_bge" -o "$rank" --seed 3 >/dev/null 2>&1
+out=$("$BIN" embed -m "$bert" "hello world" "a second text" 2>/dev/null)
+check "embed: two unit vectors of n_embd" "2 256 1.0000 1.0000" "$(node -e "const j=JSON.parse(process.argv[1]); const n=(v)=>Math.sqrt(v.reduce((a,x)=>a+x*x,0)).toFixed(4); console.log(j.data.length, j.data[0].embedding.length, n(j.data[0].embedding), n(j.data[1].embedding))" "$out")"
+out=$("$BIN" rerank -m "$rank" -q "hello" "first document" "second" "hello" 2>/dev/null)
+check "rerank: every document scored, best first" "3 sorted" "$(node -e "const r=JSON.parse(process.argv[1]).results; console.log(r.length, r.every((x,i)=>i===0||r[i-1].relevance_score>=x.relevance_score)?'sorted':'unsorted')" "$out")"
+"$BIN" run -m "$bert" -p "hello" -n 4 >/dev/null 2>&1; rc=$?
+check "an encoder does not generate" 1 "$rc"
+"$BIN" rerank -m "$bert" -q "hello" "doc" >/dev/null 2>&1; rc=$?
+check "rerank needs rank pooling" 1 "$rc"
+rm -f "$bert" "$rank"
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

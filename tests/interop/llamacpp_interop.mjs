@@ -19,6 +19,8 @@
 //      with 4 experts, 2 used (Mixtral's layout) and qwen3moe with 8, 2 used; gemma3 (embedding scale,
 //      post-norms, GeGLU, a sliding window of 4 on every other layer with its own RoPE base); in F32,
 //      F16 and Q4_K in F32 and llmchain-quantized Q8_0 / Q4_K, each loaded by llama.cpp as that architecture.
+//   A4. encoders: bert (mean, cls), nomic-bert and a bert cross-encoder (rank pooling) from random
+//      weights: embeddings (cosine >= 0.9999 with llama.cpp's) and rerank scores (within 1e-4).
 //   B. ../shared/models/quantized/* and TinyStories-656K-Q8_0.gguf (written by llama.cpp) -> llmchain.
 // For each file and prompt: prompt token ids (`llmchain tokenize` vs llama.cpp's tokenizer) and the
 // greedy continuation of --n tokens (`llmchain run --temp 0` vs llama.cpp through node-llama-cpp).
@@ -311,6 +313,78 @@ if (fs.existsSync(vocab)) {
     } catch (e) {
       results.push({ group: "A3", file: arch, ok: false, problems: [`${e.stderr || e.message}`], prompts: [] });
       console.log(`FAIL A3 ${arch}: ${(e.stderr || e.message).toString().trim()}`);
+    }
+  }
+}
+
+// A4. Encoders (bert with mean / cls pooling, nomic-bert, a bert cross-encoder), random weights
+// with bge's WordPiece vocabulary, F32 and F16: the embedding of each text (cosine with llama.cpp's
+// >= 0.9999) and each document's rerank score (llama.cpp through node-llama-cpp gives
+// sigmoid(score); equal within 1e-4).
+const bge = path.join(args.shared, "testdata", "tokenizer", "ggml-vocab-bert-bge.gguf");
+const TEXTS = ["Hello world, this is a test.", "The quick brown fox jumps over the lazy dog", "a", "Lily and Tom went to the park."];
+async function compareEncoder(file, note) {
+  const row = { group: "A4", file: path.basename(file), note, prompts: [], ok: true, problems: [] };
+  results.push(row);
+  let model, ctx;
+  try {
+    model = await llama.loadModel({ modelPath: file, gpuLayers: 0 });
+    const rank = note.includes("rank");
+    ctx = rank
+      ? await model.createRankingContext({ contextSize: 512, threads: args.threads })
+      : await model.createEmbeddingContext({ contextSize: 512, threads: args.threads });
+    const figures = [];
+    if (rank) {
+      const docs = TEXTS.slice(1).concat(TEXTS[0]);
+      const out = JSON.parse(llmchain(["rerank", "-m", file, "-q", TEXTS[0], ...docs, "-t", String(args.threads)]));
+      for (const r of out.results) {
+        const ref = await ctx.rank(TEXTS[0], docs[r.index]);
+        const mine = 1 / (1 + Math.exp(-r.relevance_score));
+        figures.push(Math.abs(mine - ref));
+        if (!(Math.abs(mine - ref) <= 1e-4)) row.problems.push(`document ${r.index}: sigmoid(score) ${mine} vs llama.cpp ${ref}`);
+      }
+    } else {
+      const out = JSON.parse(llmchain(["embed", "-m", file, ...TEXTS, "-t", String(args.threads)]));
+      for (let i = 0; i < TEXTS.length; ++i) {
+        const ref = (await ctx.getEmbeddingFor(TEXTS[i])).vector;
+        const mine = out.data[i].embedding;
+        let dot = 0, na = 0, nb = 0;
+        for (let d = 0; d < ref.length; ++d) { dot += ref[d] * mine[d]; na += ref[d] ** 2; nb += mine[d] ** 2; }
+        const cos = dot / Math.sqrt(na * nb);
+        figures.push(cos);
+        if (ref.length !== mine.length || !(cos >= 0.9999)) row.problems.push(`"${TEXTS[i]}": cosine ${cos} (${mine.length} vs ${ref.length} dims)`);
+      }
+    }
+    row.ok = row.problems.length === 0;
+    console.log(`${row.ok ? "ok  " : "FAIL"} A4 ${row.file} (${note}): ${rank ? "max |Δ sigmoid(score)|" : "1 - min cosine"} ` +
+      `${(rank ? Math.max(...figures) : 1 - Math.min(...figures)).toExponential(2)}`);
+  } catch (e) {
+    row.ok = false;
+    row.problems.push(`${e.stderr || e.message}`);
+    console.log(`FAIL A4 ${row.file}: ${(e.stderr || e.message).toString().trim()}`);
+  } finally {
+    await ctx?.dispose();
+    await model?.dispose();
+  }
+  for (const m of row.problems) console.log(`     ${m}`);
+}
+if (fs.existsSync(bge)) {
+  const encoders = {
+    "bert-mean": ["--arch", "bert", "--pooling", "mean"],
+    "bert-cls": ["--arch", "bert", "--pooling", "cls"],
+    "nomic-bert-mean": ["--arch", "nomic-bert", "--pooling", "mean"],
+    "bert-rank": ["--arch", "bert", "--pooling", "rank"],
+  };
+  for (const [name, a] of Object.entries(encoders)) {
+    for (const t of name.endsWith("rank") ? ["f32"] : ["f32", "f16"]) {
+      const f = path.join(work, `tiny-${name}-${t}.gguf`);
+      try {
+        llmchain(["gen-model", "--shape", "tiny", ...a, "--type", t, "--vocab", bge, "-o", f, "--seed", "5", "-t", String(args.threads)]);
+      } catch (e) {
+        results.push({ group: "A4", file: name, ok: false, problems: [`${e.stderr || e.message}`], prompts: [] });
+        continue;
+      }
+      await compareEncoder(f, `random tiny ${name}, ${t.toUpperCase()}`);
     }
   }
 }
