@@ -20,15 +20,15 @@ struct Shape {
 
 struct GenOptions {
   std::string shape = "tinyllama", type = "q4_0", vocab, out;
-  std::string arch = "llama";  // llama | qwen2 | qwen3 | phi3 | gemma2 | gemma3
-  int32_t swa = 0;             // gemma2/3: attention.sliding_window (0: 512)
-  int32_t swa_pattern = 0;     // gemma2/3: one global layer in this many (0: 2 for gemma2, 6 for gemma3)
-  float attn_softcap = 50.0f;  // gemma2: attn_logit_softcapping
-  float final_softcap = 30.0f; // gemma2: final_logit_softcapping
-  int32_t head_dim = 0;        // 0: n_embd / n_head
-  int32_t experts = 0;         // > 0: a mixture of experts in every layer (llama: Mixtral's layout; qwen3: qwen3moe)
+  std::string arch = "llama";   // llama | qwen2 | qwen3 | phi3 | gemma2 | gemma3
+  int32_t swa = 0;              // gemma2/3: attention.sliding_window (0: 512)
+  int32_t swa_pattern = 0;      // gemma2/3: one global layer in this many (0: 2 for gemma2, 6 for gemma3)
+  float attn_softcap = 50.0f;   // gemma2: attn_logit_softcapping
+  float final_softcap = 30.0f;  // gemma2: final_logit_softcapping
+  int32_t head_dim = 0;         // 0: n_embd / n_head
+  int32_t experts = 0;          // > 0: a mixture of experts in every layer (llama: Mixtral's layout; qwen3: qwen3moe)
   int32_t experts_used = 2;
-  int32_t expert_ff = 0;  // an expert's FFN width (0: the shape's n_ff)
+  int32_t expert_ff = 0;         // an expert's FFN width (0: the shape's n_ff)
   std::string pooling = "mean";  // bert / nomic-bert: mean | cls | last | rank (rank: with a classification head)
   uint64_t seed = 1;
   int32_t threads = 0;

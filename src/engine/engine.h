@@ -36,7 +36,7 @@ struct ModelInfo {
   int32_t bos = -1, eos = -1, sep = -1;
   bool add_bos = false, add_eos = false, add_sep = false;  // what tokenize(add_special) adds
   bool has_chat_template = false;
-  bool generates = true;       // false: an embedding / reranking model (an encoder)
+  bool generates = true;         // false: an embedding / reranking model (an encoder)
   std::string pooling = "mean";  // embed(): mean | cls | last | rank (scores) | none (taken as mean)
 };
 

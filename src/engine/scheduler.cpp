@@ -255,7 +255,7 @@ void Scheduler::step_encoder() {
     if (!s.req) continue;
     if (s.req->kind != Request::Kind::kEmbed) {
       fail(s, Error(ErrorCode::kInvalidArgument,
-                     fmt::format("this is an embedding model ({}): it does not generate text", hp.arch)));
+                    fmt::format("this is an embedding model ({}): it does not generate text", hp.arch)));
       continue;
     }
     auto out = encoder_->run(s.req->embed_tokens, pool_);

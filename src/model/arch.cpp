@@ -14,9 +14,8 @@ ArchSpec gemma3_arch();
 
 namespace {
 const std::vector<ArchSpec>& registry() {
-  static const std::vector<ArchSpec> r = {llama_arch(),  qwen2_arch(),  qwen3_arch(), qwen3moe_arch(),
-                                          phi3_arch(),   gemma2_arch(), gemma3_arch(), bert_arch(),
-                                          nomic_bert_arch()};
+  static const std::vector<ArchSpec> r = {llama_arch(),  qwen2_arch(),  qwen3_arch(), qwen3moe_arch(),  phi3_arch(),
+                                          gemma2_arch(), gemma3_arch(), bert_arch(),  nomic_bert_arch()};
   return r;
 }
 }  // namespace

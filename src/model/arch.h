@@ -25,7 +25,7 @@ struct ArchSpec {
   // with bias after attention and after the FFN, token-type and (abs_pos) position embeddings;
   // they embed and rerank, they do not generate.
   bool encoder = false;
-  bool abs_pos = false;  // position_embd rows added to the input (bert); else RoPE (nomic-bert)
+  bool abs_pos = false;   // position_embd rows added to the input (bert); else RoPE (nomic-bert)
   bool gelu_ffn = false;  // FFN up -> GELU -> down without a gate (bert); else SwiGLU
 };
 

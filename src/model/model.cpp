@@ -76,8 +76,7 @@ Expected<HParams> read_hparams(const gguf::File& f) {
           static_cast<float>(f.get_float(a + "rope.freq_base_swa", g2 ? hp.rope_freq_base : 10000.0));
       hp.final_logit_softcapping = static_cast<float>(f.get_float(a + "final_logit_softcapping", g2 ? 30.0 : 0.0));
       if (g2) hp.attn_logit_softcapping = static_cast<float>(f.get_float(a + "attn_logit_softcapping", 50.0));
-      if (hp.final_logit_softcapping < 0 || hp.attn_logit_softcapping < 0)
-        bad_model(f, "negative logit soft-capping");
+      if (hp.final_logit_softcapping < 0 || hp.attn_logit_softcapping < 0) bad_model(f, "negative logit soft-capping");
       // The 27B models scale queries by n_embd / n_head, not the head size (llama.cpp tells them by
       // their layer count: 46 for Gemma 2, 62 for Gemma 3).
       if (hp.n_layer == (g2 ? 46 : 62)) hp.attn_scale = 1.0f / std::sqrt(static_cast<float>(hp.n_embd / hp.n_head));

@@ -363,8 +363,8 @@ HttpResponse Api::rerank(const HttpRequest& req) {
     if (!toks) throw ApiException(api_error_from(toks.error()));
     if (info.n_ctx > 0 && static_cast<int64_t>(toks->size()) > info.n_ctx) {
       throw_invalid(fmt::format("documents[{}]", i),
-                    fmt::format("The query and 'documents[{}]' are {} tokens, longer than the context of {} tokens.",
-                                i, toks->size(), info.n_ctx),
+                    fmt::format("The query and 'documents[{}]' are {} tokens, longer than the context of {} tokens.", i,
+                                toks->size(), info.n_ctx),
                     "context_length_exceeded");
     }
     total += static_cast<int64_t>(toks->size());

@@ -363,8 +363,7 @@ TEST(AttnOps, AttendF16IsTheCompositionOfTheRowOps) {
     const auto got = on_isa(isa, [&] {
       std::vector<float> out(hd), q16(hd);
       std::vector<uint16_t> acc16(hd);
-      ops::attend_f16(q.data(), k.data(), v.data(), hd, n_pos, hd, scale, 0.0f, out.data(), q16.data(),
-                      acc16.data());
+      ops::attend_f16(q.data(), k.data(), v.data(), hd, n_pos, hd, scale, 0.0f, out.data(), q16.data(), acc16.data());
       return out;
     });
     EXPECT_TRUE(same_f32(got, want));
