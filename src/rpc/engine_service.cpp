@@ -347,6 +347,12 @@ class EngineService final : public pb::Engine::CallbackService {
       resp->set_bos(i.bos);
       resp->set_eos(i.eos);
       resp->set_has_chat_template(i.has_chat_template);
+      resp->set_sep(i.sep);
+      resp->set_add_bos(i.add_bos);
+      resp->set_add_eos(i.add_eos);
+      resp->set_add_sep(i.add_sep);
+      resp->set_encoder(!i.generates);
+      resp->set_pooling(i.pooling);
       resp->set_ready(engine_.ready());
       const engine::EngineStats s = engine_.stats();
       resp->set_running(s.running);

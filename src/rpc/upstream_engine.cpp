@@ -430,6 +430,12 @@ bool UpstreamEngine::ensure_info() const {
   info_.bos = r->bos();
   info_.eos = r->eos();
   info_.has_chat_template = r->has_chat_template();
+  info_.sep = r->sep();
+  info_.add_bos = r->add_bos();
+  info_.add_eos = r->add_eos();
+  info_.add_sep = r->add_sep();
+  info_.generates = !r->encoder();
+  info_.pooling = r->pooling().empty() ? "mean" : r->pooling();
   info_known_.store(true);
   LLMC_LOG_INFO("gateway: the engines serve {} ({}, context {}, vocabulary {})", info_.name, info_.architecture,
                 info_.n_ctx, info_.n_vocab);

@@ -330,7 +330,7 @@ HttpResponse GatewayProxy::route_request(const HttpRequest& req, std::string& ro
   const std::string& path = req.path;
   const std::string& m = req.method;
   bool proxied_post = path == "/v1/chat/completions" || path == "/v1/completions" || path == "/v1/embeddings" ||
-                      path == "/tokenize" || path == "/detokenize";
+                      path == "/v1/rerank" || path == "/rerank" || path == "/tokenize" || path == "/detokenize";
   bool proxied_get = path == "/v1/models" || (path.rfind("/v1/models/", 0) == 0 && path.size() > 11);
   bool own = path == "/health" || path == "/health/live" || path == "/health/ready" || path == "/metrics" ||
              path == "/gateway/upstreams";

@@ -86,6 +86,12 @@ FakeEngine::FakeEngine(FakeEngineOptions opts) : opts_(std::move(opts)) {
   info_.bos = kBos;
   info_.eos = kEos;
   info_.has_chat_template = true;
+  info_.add_bos = true;
+  if (opts_.reranker) {
+    info_.pooling = "rank";
+    info_.sep = kEos;
+    info_.add_sep = true;
+  }
   token_delay_ms_.store(opts_.token_delay_ms);
 }
 
@@ -267,6 +273,7 @@ Expected<engine::GenerateResult> FakeEngine::run_script(const engine::GenerateRe
 
 Expected<std::vector<float>> FakeEngine::embed(const std::vector<int32_t>& tokens) {
   if (tokens.empty()) return Error(ErrorCode::kInvalidArgument, "empty input");
+  if (opts_.reranker) return std::vector<float>{-static_cast<float>(tokens.size())};
   std::vector<float> v(static_cast<size_t>(info_.n_embd), 0.0f);
   for (size_t i = 0; i < tokens.size(); ++i) {
     uint64_t h = static_cast<uint64_t>(tokens[i]) * 0x9E3779B97F4A7C15ull + i;

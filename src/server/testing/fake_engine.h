@@ -25,6 +25,8 @@ struct FakeEngineOptions {
   int parallel = 4;
   int token_delay_ms = 0;        // sleep before each generated token
   int first_token_delay_ms = 0;  // extra sleep before the first one
+  // A fake cross-encoder (pooling "rank"): embed() gives one score, minus the pair's token count.
+  bool reranker = false;
 };
 
 class FakeEngine : public engine::Engine {

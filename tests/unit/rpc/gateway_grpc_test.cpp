@@ -25,7 +25,7 @@ using server::testing::FakeEngineOptions;
 
 // One engine: a FakeEngine behind the gRPC service on its own port.
 struct Engine {
-  explicit Engine(RpcServerOptions o = {}) : options(o) { start(); }
+  explicit Engine(RpcServerOptions o = {}, FakeEngineOptions f = {}) : fake(f), options(o) { start(); }
   void start() {
     server = std::make_unique<RpcServer>(fake, options);
     auto p = server->start();
@@ -36,7 +36,7 @@ struct Engine {
   void stop() { server.reset(); }  // gone: its port refuses connections
   std::string url() const { return "grpc://127.0.0.1:" + std::to_string(port); }
 
-  FakeEngine fake{FakeEngineOptions{}};
+  FakeEngine fake;
   RpcServerOptions options;
   std::unique_ptr<RpcServer> server;
   int port = 0;
@@ -186,6 +186,34 @@ TEST_F(GatewayGrpcTest, CompletionsLogprobsTokenizeAndEmbeddings) {
   auto ej = json::parse(e->body);
   ASSERT_EQ(ej["data"].size(), 2u);
   EXPECT_EQ(ej["data"][0]["embedding"].size(), 16u);
+}
+
+// /v1/rerank through the gateway: the engines' pooling, SEP and flags cross in Info, the pairs are
+// built at the gateway and scored by the engines.
+TEST_F(GatewayGrpcTest, RerankIsServedOverTheEngines) {
+  FakeEngineOptions f;
+  f.reranker = true;
+  Engine a({}, f), b({}, f);
+  start_gateway({&a, &b});
+  auto r = client()->Post("/v1/rerank", json{{"query", "qq"}, {"documents", {"aaaa", "a", "aa"}}, {"top_n", 2}}.dump(),
+                          "application/json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  auto j = json::parse(r->body);
+  ASSERT_EQ(j["results"].size(), 2u);
+  EXPECT_EQ(j["results"][0]["index"], 1);
+  EXPECT_EQ(j["results"][1]["index"], 2);
+  // [BOS] q q [SEP] a: five tokens.
+  EXPECT_EQ(j["results"][0]["relevance_score"], -5.0);
+}
+
+TEST_F(GatewayGrpcTest, RerankOnAnEmbeddingModelIsA400) {
+  Engine a;
+  start_gateway({&a});
+  auto r = client()->Post("/v1/rerank", json{{"query", "q"}, {"documents", {"a"}}}.dump(), "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400) << r->body;
+  EXPECT_EQ(json::parse(r->body)["error"]["param"], "model");
 }
 
 TEST_F(GatewayGrpcTest, StreamedChatEndsWithDone) {
