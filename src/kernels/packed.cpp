@@ -245,6 +245,19 @@ void pack_q6k_block(const uint8_t* blk, uint8_t* g, int r) {
 
 void PackedWeights::Free::operator()(uint8_t* p) const { std::free(p); }
 
+std::unique_ptr<PackedWeights> PackedWeights::rows_view(const PackedWeights& of, int64_t first, int64_t n) {
+  if (first < 0 || n <= 0 || first % kPackRows != 0 || first + n > of.n_ || (n % kPackRows != 0 && first + n != of.n_))
+    fail(ErrorCode::kInvalidArgument, "rows_view: rows [{}, {}) of {} do not fall on groups of {}", first, first + n,
+         of.n_, kPackRows);
+  auto p = std::unique_ptr<PackedWeights>(new PackedWeights());
+  p->type_ = of.type_;
+  p->n_ = n;
+  p->k_ = of.k_;
+  p->group_bytes_ = of.group_bytes_;
+  p->base_ = of.group(first / kPackRows);
+  return p;
+}
+
 bool PackedWeights::supported(GgmlType wt, int64_t N, int64_t K) {
   if (N <= 0 || K <= 0) return false;
   if (wt == GgmlType::Q4_K || wt == GgmlType::Q6_K) return K % 256 == 0;
@@ -272,6 +285,7 @@ std::unique_ptr<PackedWeights> PackedWeights::pack(GgmlType wt, const void* W, i
   const size_t align = total >= kHuge ? kHuge : 64;
   p->data_.reset(static_cast<uint8_t*>(std::aligned_alloc(align, (total + align - 1) / align * align)));
   if (!p->data_) fail(ErrorCode::kResourceExhausted, "out of memory packing {} bytes of weights", total);
+  p->base_ = p->data_.get();
 #if defined(__linux__)
   if (align == kHuge) madvise(p->data_.get(), (total + align - 1) / align * align, MADV_HUGEPAGE);
 #endif

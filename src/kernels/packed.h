@@ -31,6 +31,9 @@ class PackedWeights {
   static bool supported(GgmlType wt, int64_t N, int64_t K);
   // Repacks N rows of K elements in ggml layout. Throws kUnsupported when !supported().
   static std::unique_ptr<PackedWeights> pack(GgmlType wt, const void* W, int64_t N, int64_t K);
+  // Rows [first, first + n) of packed weights, without a copy (first a multiple of kPackRows; the
+  // view must not outlive `of`): the experts of a mixture, packed as one tensor on huge pages.
+  static std::unique_ptr<PackedWeights> rows_view(const PackedWeights& of, int64_t first, int64_t n);
   // Whether the running CPU has a fast kernel for packed weights (else the scalar one is used).
   static bool fast_path_available();
   // Whether products of a and b can share one matmul_packed call.
@@ -42,7 +45,7 @@ class PackedWeights {
   int64_t groups() const { return (n_ + kPackRows - 1) / kPackRows; }
   size_t group_bytes() const { return group_bytes_; }
   size_t bytes() const { return group_bytes_ * static_cast<size_t>(groups()); }
-  const uint8_t* group(int64_t g) const { return data_.get() + group_bytes_ * static_cast<size_t>(g); }
+  const uint8_t* group(int64_t g) const { return base_ + group_bytes_ * static_cast<size_t>(g); }
   // Element (r, k) dequantized, for tests.
   float at(int64_t r, int64_t k) const;
 
@@ -54,7 +57,8 @@ class PackedWeights {
   GgmlType type_ = GgmlType::Q4_0;
   int64_t n_ = 0, k_ = 0;
   size_t group_bytes_ = 0;
-  std::unique_ptr<uint8_t, Free> data_;
+  std::unique_ptr<uint8_t, Free> data_;  // null for a rows_view
+  const uint8_t* base_ = nullptr;        // the first group
 };
 
 // One product of a fused call: Y[t*ldy + r] = sum_k W[r][k] * X[t][k].

@@ -136,6 +136,17 @@ Expected<bool> Context::decode(const std::vector<BatchToken>& batch, KvCache& kv
     // n_expert_used best experts (highest first), their weights divided by their sum; every
     // expert runs once over all the tokens that chose it (only the chosen experts' weights are
     // read); a token's output is the weighted outputs summed in the order of its choices.
+    // Whether the chosen experts' gate and up matrices can share one matmul_packed call.
+    auto fused_experts = [&](const LayerWeights& L, const int32_t* sel, int K) {
+      const GgmlType t = L.experts[sel[0]].gate.type;
+      for (int k = 0; k < K; ++k) {
+        const auto& ex = L.experts[sel[k]];
+        if (!ex.gate.packed || !ex.up.packed || !kernels::PackedWeights::compatible(ex.gate.type, t) ||
+            !kernels::PackedWeights::compatible(ex.up.type, t))
+          return false;
+      }
+      return true;
+    };
     auto moe = [&](const LayerWeights& L, int64_t rows) {
       const int E = hp.n_expert, K = hp.n_expert_used;
       const int64_t FE = hp.n_ff_exp;
@@ -162,6 +173,29 @@ Expected<bool> Context::decode(const std::vector<BatchToken>& batch, KvCache& kv
           moe_sel_[t * K + k] = order[k];
           moe_w_[t * K + k] = p[order[k]] / wsum;
         }
+      }
+      // One token (generation): its experts share one input, so every gate and up product runs in
+      // one fused call (one activation quantization, one fork-join instead of one per expert).
+      if (rows == 1 && K <= 64 && fused_experts(L, moe_sel_.data(), K)) {
+        moe_g_.resize(K * FE);
+        moe_u_.resize(K * FE);
+        kernels::PackedProduct ps[128];
+        for (int k = 0; k < K; ++k) {
+          const auto& ex = L.experts[moe_sel_[k]];
+          ps[2 * k] = {ex.gate.packed, moe_g_.data() + k * FE, FE};
+          ps[2 * k + 1] = {ex.up.packed, moe_u_.data() + k * FE, FE};
+        }
+        kernels::matmul_packed(ps, 2 * K, xn_.data(), 1, pool);
+        for (int k = 0; k < K; ++k) {
+          float* g = moe_g_.data() + k * FE;
+          ops::silu_mul(g, moe_u_.data() + k * FE, g, FE);
+          float* out = moe_out_.data() + k * D;
+          matmul(L.experts[moe_sel_[k]].down, g, out, 1);
+          for (int64_t d = 0; d < D; ++d) out[d] *= moe_w_[k];
+        }
+        for (int k = 1; k < K; ++k) ops::add(moe_out_.data(), moe_out_.data() + k * D, D);
+        ops::add(x_.data(), moe_out_.data(), D);
+        return;
       }
       std::vector<int64_t> picks;  // (token * K + choice) of the tokens that chose expert e
       for (int e = 0; e < E; ++e) {

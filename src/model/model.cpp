@@ -268,13 +268,33 @@ void Model::pack_weights() {
   if (env && std::string(env) == "0") return;
   if (!kernels::PackedWeights::fast_path_available() || kernels::active_isa() != kernels::Isa::kAvx512) return;
   std::vector<Tensor*> todo;
+  // A mixture's experts are packed as one matrix per ffn_*_exps tensor (large: on huge pages, so a
+  // token's scattered expert reads do not miss the TLB on every 4 KiB), then viewed per expert.
+  struct Stack {
+    Tensor whole;
+    std::vector<Tensor*> experts;
+  };
+  std::vector<Stack> stacks;
+  stacks.reserve(layers_.size() * 3);
   for (auto& L : layers_) {
     for (Tensor* t : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) {
       if (*t) todo.push_back(t);
     }
-    for (auto& ex : L.experts)
-      for (Tensor* t : {&ex.gate, &ex.up, &ex.down}) todo.push_back(t);
+    if (L.experts.empty()) continue;
+    using Member = Tensor LayerWeights::Expert::*;
+    for (Member m : {&LayerWeights::Expert::gate, &LayerWeights::Expert::up, &LayerWeights::Expert::down}) {
+      const Tensor& first = L.experts.front().*m;
+      if (first.n_rows % kernels::kPackRows != 0) {  // experts not on group boundaries: one by one
+        for (auto& ex : L.experts) todo.push_back(&(ex.*m));
+        continue;
+      }
+      Stack s{first, {}};
+      s.whole.n_rows = first.n_rows * static_cast<int64_t>(L.experts.size());
+      for (auto& ex : L.experts) s.experts.push_back(&(ex.*m));
+      stacks.push_back(std::move(s));
+    }
   }
+  for (auto& s : stacks) todo.push_back(&s.whole);
   if (output_) todo.push_back(&output_);
   std::erase_if(todo,
                 [](const Tensor* t) { return !kernels::PackedWeights::supported(t->type, t->n_rows, t->n_cols); });
@@ -312,14 +332,28 @@ void Model::pack_weights() {
     if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
 #endif
   }
+  for (auto& s : stacks) {
+    if (!s.whole.packed) continue;
+    const int64_t rows = s.experts.front()->n_rows;
+    for (size_t e = 0; e < s.experts.size(); ++e) {
+      packed_.push_back(kernels::PackedWeights::rows_view(*s.whole.packed, static_cast<int64_t>(e) * rows, rows));
+      s.experts[e]->packed = packed_.back().get();
+    }
+  }
   if (token_embd_.data == output_.data) token_embd_.packed = output_.packed;
 }
 
 size_t Model::bytes_per_token() const {
   size_t total = 0;
   for (const auto& L : layers_) {
-    for (const Tensor* t : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down})
+    for (const Tensor* t : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down, &L.router})
       total += t->row_bytes() * t->n_rows;
+    if (!L.experts.empty()) {  // a token reads its n_expert_used experts only
+      const auto& ex = L.experts.front();
+      size_t one = 0;
+      for (const Tensor* t : {&ex.gate, &ex.up, &ex.down}) one += t->row_bytes() * t->n_rows;
+      total += one * static_cast<size_t>(hp_.n_expert_used);
+    }
   }
   total += output_.row_bytes() * output_.n_rows;
   return total;

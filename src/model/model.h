@@ -109,7 +109,8 @@ class Model {
   const EncoderWeights& encoder() const { return enc_; }
   size_t weight_bytes() const { return weight_bytes_; }
 
-  // Bytes of weights read per generated token (all layers + output), for bandwidth figures.
+  // Bytes of weights read per generated token (all layers + output; of a mixture of experts, the
+  // router and the n_expert_used experts a token runs), for bandwidth figures.
   size_t bytes_per_token() const;
 
  private:

@@ -121,5 +121,29 @@ TEST(PackedWeightsTest, RejectsUnsupportedTypesAndShapes) {
   EXPECT_THROW(PackedWeights::pack(GgmlType::Q5_K, w.data(), 16, 256), Error);
 }
 
+// A rows view (one expert of a mixture packed as one tensor) computes exactly those rows of the
+// whole matrix's product; views off the groups are refused.
+TEST(PackedWeightsTest, RowsViewIsThoseRowsOfTheWhole) {
+  ThreadPool pool(2);
+  for (GgmlType type : {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K}) {
+    SCOPED_TRACE(ggml_type_name(static_cast<uint32_t>(type)));
+    const int64_t N = 64, K = 256, T = 3;
+    const auto W = quantize_matrix(type, random_vector(N * K, 11), N, K);
+    const auto X = random_vector(T * K, 12);
+    auto whole = PackedWeights::pack(type, W.data(), N, K);
+    const auto all = run_packed(*whole, X, T, N, best_supported_isa(), pool);
+    for (int64_t first : {0, 16, 48}) {
+      const int64_t n = first == 48 ? 16 : 32;
+      auto view = PackedWeights::rows_view(*whole, first, n);
+      EXPECT_EQ(view->rows(), n);
+      const auto part = run_packed(*view, X, T, n, best_supported_isa(), pool);
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t r = 0; r < n; ++r) EXPECT_EQ(part[t * n + r], all[t * N + first + r]) << t << " " << r;
+    }
+    EXPECT_THROW(PackedWeights::rows_view(*whole, 8, 16), Error);
+    EXPECT_THROW(PackedWeights::rows_view(*whole, 48, 32), Error);
+  }
+}
+
 }  // namespace
 }  // namespace llmchain::kernels
