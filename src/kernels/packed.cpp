@@ -69,13 +69,15 @@ void packed_act_q8k_scalar(const float* x, int64_t K, uint8_t* dst) {
 
 // Q4_K: per super-block, sumi = sum_j sc_j * isum_j and msum = sum_j m_j * bsum_j exactly in
 // integers, then acc += sumi * (d * dx) - msum * (dmin * dx).
+// Q5_K (q5): the same with bit 4 of each quant from the group's qh bytes.
 void q4k_group_scalar(const uint8_t* group, int64_t K, const uint8_t* X, size_t xs, int ncols, float* Y, int64_t ldy,
-                      int nrows) {
+                      int nrows, bool q5 = false) {
+  const size_t block_bytes = q5 ? pd::kQ5KGroupBlockBytes : pd::kQ4KGroupBlockBytes;
   for (int c = 0; c < ncols; ++c) {
     for (int r = 0; r < nrows; ++r) {
       float acc = 0.0f;
       for (int64_t i = 0; i < K / 256; ++i) {
-        const uint8_t* g = group + i * pd::kQ4KGroupBlockBytes;
+        const uint8_t* g = group + i * block_bytes;
         const uint8_t* a = X + c * xs + i * 320;
         float dx;
         std::memcpy(&dx, a, 4);
@@ -91,7 +93,8 @@ void q4k_group_scalar(const uint8_t* group, int64_t K, const uint8_t* X, size_t 
           for (int cc = 0; cc < 8; ++cc)
             for (int e = 0; e < 4; ++e) {
               const uint8_t byte = g[320 + ((k * 8 + cc) * kPackRows + r) * 4 + e];
-              const int q = j % 2 ? byte >> 4 : byte & 0x0F;
+              int q = j % 2 ? byte >> 4 : byte & 0x0F;
+              if (q5) q |= ((g[pd::kQ4KGroupBlockBytes + (k * 8 + cc) * kPackRows + r] >> (4 * (j % 2) + e)) & 1) << 4;
               isum += q * xq[32 * j + 4 * cc + e];
             }
           sumi += g[64 + j * kPackRows + r] * isum;
@@ -145,6 +148,7 @@ void q6k_group_scalar(const uint8_t* group, int64_t K, const uint8_t* X, size_t 
 void packed_group_scalar(GgmlType wt, const uint8_t* group, int64_t K, const uint8_t* X, size_t xs, int ncols, float* Y,
                          int64_t ldy, int nrows) {
   if (wt == GgmlType::Q4_K) return q4k_group_scalar(group, K, X, xs, ncols, Y, ldy, nrows);
+  if (wt == GgmlType::Q5_K) return q4k_group_scalar(group, K, X, xs, ncols, Y, ldy, nrows, true);
   if (wt == GgmlType::Q6_K) return q6k_group_scalar(group, K, X, xs, ncols, Y, ldy, nrows);
   const int64_t nb = K / 32;
   const auto* scales = reinterpret_cast<const uint16_t*>(group);
@@ -193,8 +197,9 @@ Path select_path(pd::ActKind kind) {
   return {packed_group_scalar, q8k ? packed_act_q8k_scalar : packed_act_scalar};
 }
 
-// Q4_K super-block of one row -> its slice of the group (see packed_impl.h).
-void pack_q4k_block(const uint8_t* blk, uint8_t* g, int r) {
+// Q4_K super-block of one row -> its slice of the group (see packed_impl.h). Q5_K's blocks have
+// the same d, dmin and scales, then qh[32] before qs: qs is given.
+void pack_q4k_block(const uint8_t* blk, uint8_t* g, int r, const uint8_t* qs) {
   std::memcpy(g + 2 * r, blk, 2);
   std::memcpy(g + 32 + 2 * r, blk + 2, 2);
   const uint8_t* sc12 = blk + 4;
@@ -210,9 +215,24 @@ void pack_q4k_block(const uint8_t* blk, uint8_t* g, int r) {
     g[64 + j * kPackRows + r] = sc;
     g[192 + ((j / 2) * kPackRows + r) * 2 + j % 2] = m;
   }
-  const uint8_t* qs = blk + 16;
   for (int k = 0; k < 4; ++k)
     for (int c = 0; c < 8; ++c) std::memcpy(g + 320 + ((k * 8 + c) * kPackRows + r) * 4, qs + 32 * k + 4 * c, 4);
+}
+
+// Q5_K super-block (d, dmin, scales[12], qh[32], qs[128]): element l of sub-block j has bit 4 in
+// bit j of qh[l] (ggml's dequantize_row_q5_K).
+void pack_q5k_block(const uint8_t* blk, uint8_t* g, int r) {
+  pack_q4k_block(blk, g, r, blk + 48);
+  const uint8_t* qh = blk + 16;
+  for (int k = 0; k < 4; ++k)
+    for (int c = 0; c < 8; ++c) {
+      uint8_t h = 0;
+      for (int e = 0; e < 4; ++e) {
+        h = static_cast<uint8_t>(h | (((qh[4 * c + e] >> (2 * k)) & 1) << e));
+        h = static_cast<uint8_t>(h | (((qh[4 * c + e] >> (2 * k + 1)) & 1) << (4 + e)));
+      }
+      g[pd::kQ4KGroupBlockBytes + (k * 8 + c) * kPackRows + r] = h;
+    }
 }
 
 // Q6_K super-block of one row -> its slice of the group (see packed_impl.h).
@@ -260,7 +280,7 @@ std::unique_ptr<PackedWeights> PackedWeights::rows_view(const PackedWeights& of,
 
 bool PackedWeights::supported(GgmlType wt, int64_t N, int64_t K) {
   if (N <= 0 || K <= 0) return false;
-  if (wt == GgmlType::Q4_K || wt == GgmlType::Q6_K) return K % 256 == 0;
+  if (wt == GgmlType::Q4_K || wt == GgmlType::Q5_K || wt == GgmlType::Q6_K) return K % 256 == 0;
   return (wt == GgmlType::Q4_0 || wt == GgmlType::Q8_0) && K % 64 == 0;
 }
 
@@ -276,6 +296,7 @@ std::unique_ptr<PackedWeights> PackedWeights::pack(GgmlType wt, const void* W, i
   const int64_t nb = K / 32;
   const size_t qb = block_quant_bytes(wt);
   p->group_bytes_ = wt == GgmlType::Q4_K   ? static_cast<size_t>(K / 256) * pd::kQ4KGroupBlockBytes
+                    : wt == GgmlType::Q5_K ? static_cast<size_t>(K / 256) * pd::kQ5KGroupBlockBytes
                     : wt == GgmlType::Q6_K ? static_cast<size_t>(K / 256) * pd::kQ6KGroupBlockBytes
                                            : (static_cast<size_t>(nb) * (kBlockScaleBytes + qb) + 63) / 64 * 64;
   const size_t total = p->bytes();
@@ -303,7 +324,12 @@ std::unique_ptr<PackedWeights> PackedWeights::pack(GgmlType wt, const void* W, i
     for (int r = 0; r < nrows; ++r) {
       const uint8_t* src = static_cast<const uint8_t*>(W) + row_bytes * static_cast<size_t>(g * kPackRows + r);
       if (wt == GgmlType::Q4_K) {
-        for (int64_t i = 0; i < K / 256; ++i) pack_q4k_block(src + i * 144, dst + i * pd::kQ4KGroupBlockBytes, r);
+        for (int64_t i = 0; i < K / 256; ++i)
+          pack_q4k_block(src + i * 144, dst + i * pd::kQ4KGroupBlockBytes, r, src + i * 144 + 16);
+        continue;
+      }
+      if (wt == GgmlType::Q5_K) {
+        for (int64_t i = 0; i < K / 256; ++i) pack_q5k_block(src + i * 176, dst + i * pd::kQ5KGroupBlockBytes, r);
         continue;
       }
       if (wt == GgmlType::Q6_K) {
@@ -336,14 +362,16 @@ float PackedWeights::at(int64_t r, int64_t k) const {
     const auto sc = static_cast<int8_t>(sb[64 + (e / 16) * kPackRows + rr]);
     return fp16_to_f32(hd) * static_cast<float>(sc) * static_cast<float>(q6k_at(sb, rr, e) - 32);
   }
-  if (type_ == GgmlType::Q4_K) {
-    const uint8_t* sb = g + (k / 256) * pd::kQ4KGroupBlockBytes;
+  if (type_ == GgmlType::Q4_K || type_ == GgmlType::Q5_K) {
+    const bool q5 = type_ == GgmlType::Q5_K;
+    const uint8_t* sb = g + (k / 256) * (q5 ? pd::kQ5KGroupBlockBytes : pd::kQ4KGroupBlockBytes);
     const int e = static_cast<int>(k % 256), j = e / 32, kk = j / 2, c = (e % 32) / 4;
     uint16_t hd, hm;
     std::memcpy(&hd, sb + 2 * rr, 2);
     std::memcpy(&hm, sb + 32 + 2 * rr, 2);
     const uint8_t byte = sb[320 + ((kk * 8 + c) * kPackRows + rr) * 4 + e % 4];
-    const int q = j % 2 ? byte >> 4 : byte & 0x0F;
+    int q = j % 2 ? byte >> 4 : byte & 0x0F;
+    if (q5) q |= ((sb[pd::kQ4KGroupBlockBytes + (kk * 8 + c) * kPackRows + rr] >> (4 * (j % 2) + e % 4)) & 1) << 4;
     const int sc = sb[64 + j * kPackRows + rr], m = sb[192 + ((j / 2) * kPackRows + rr) * 2 + j % 2];
     return fp16_to_f32(hd) * static_cast<float>(sc) * static_cast<float>(q) - fp16_to_f32(hm) * static_cast<float>(m);
   }

@@ -16,7 +16,7 @@ namespace llmchain::kernels::packed_detail {
 // layout: float d; int16 bsums16[16]; int16 bsums32[8]; pad; int8 qs[256]) for Q4_K.
 enum class ActKind { kQ8_0, kQ8_K };
 inline ActKind act_kind(GgmlType wt) {
-  return wt == GgmlType::Q4_K || wt == GgmlType::Q6_K ? ActKind::kQ8_K : ActKind::kQ8_0;
+  return wt == GgmlType::Q4_K || wt == GgmlType::Q5_K || wt == GgmlType::Q6_K ? ActKind::kQ8_K : ActKind::kQ8_0;
 }
 
 inline size_t act_bytes(ActKind kind, int64_t K) {
@@ -34,6 +34,10 @@ inline int chunks_per_block(GgmlType wt) { return wt == GgmlType::Q4_0 ? 4 : 8; 
 //   fp16 d[16], fp16 dmin[16], uint8 sc[8][16], uint8 mins[4][16][2], uint8 qs[4][8][16][4]
 // qs[k][c][r]: bytes 32k+4c..32k+4c+3 of row r's nibbles (low = sub-block 2k, high = 2k+1).
 constexpr size_t kQ4KGroupBlockBytes = 32 + 32 + 128 + 128 + 2048;
+// Q5_K group, per super-block (2880 bytes): the Q4_K layout (the low 4 bits in qs), then the high
+// bits uint8 qh[4][8][16]: byte (k, c, r) holds bit 4 of row r's elements 4c..4c+3 of sub-block 2k
+// (bits 0..3) and of sub-block 2k+1 (bits 4..7), the elements whose nibbles qs[k][c][r] holds.
+constexpr size_t kQ5KGroupBlockBytes = kQ4KGroupBlockBytes + 512;
 // Q6_K group, per super-block (3392 bytes): fp16 d[16], pad 32, int8 sc[16][16] (sub-block of 16,
 // row), uint8 ql[4][8][16][4], uint8 qh[4][4][16][4]. Element e of pair k (64k + e, e < 64):
 //   low 4 bits: ql[k][(e % 32) / 4][r][e % 4], low nibble for e < 32, high nibble otherwise;

@@ -1,4 +1,5 @@
-// AVX-512 VNNI kernels for packed Q4_0 / Q8_0 weights (layout in kernels/packed.h).
+// AVX-512 VNNI kernels for packed Q4_0 / Q8_0 / Q4_K / Q5_K / Q6_K weights (layout in
+// kernels/packed.h and packed_impl.h).
 //
 // One register holds quants 4j..4j+3 of a block for 16 rows; vpdpbusd against the broadcast
 // activation dword x[4j..4j+3] adds 4 products to each row's lane, so a 32-element block costs 8
@@ -109,15 +110,22 @@ void group_kernel(const uint8_t* group, int64_t K, const uint8_t* X, size_t xs, 
 
 // Q4_K: per super-block, isum_j of each 32-element sub-block by vpdpbusd, sumi += sc_j * isum_j
 // (exact int32), the mins term by vpdpwssd of (m_2p, m_2p+1) with the activation's 32-sums.
-template <int C>
+// Q5_K (kQ5): the same, with bit 4 of each quant set from the group's qh bytes (one byte per row
+// and 8 elements: widened to the row's 4 lanes, tested against the element's bit).
+template <int C, bool kQ5 = false>
 void q4k_kernel(const uint8_t* group, int64_t K, const uint8_t* X, size_t xs, float* Y, int64_t ldy, int nrows) {
+  constexpr size_t kBlock = kQ5 ? pd::kQ5KGroupBlockBytes : pd::kQ4KGroupBlockBytes;
   __m512 acc[C];
   for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
-  const __m512i m4 = _mm512_set1_epi8(0x0F);
-  const uint8_t* next = group + (K / 256) * pd::kQ4KGroupBlockBytes;
+  const __m512i m4 = _mm512_set1_epi8(0x0F), b4 = _mm512_set1_epi8(0x10);
+  // Each row's qh byte (after widening to its dword) copied to the dword's 4 bytes; element e of
+  // the low sub-block tests bit e, of the high one bit 4 + e.
+  const __m512i rep = _mm512_set4_epi32(0x0C0C0C0C, 0x08080808, 0x04040404, 0x00000000);
+  const __m512i bit_lo = _mm512_set1_epi32(0x08040201), bit_hi = _mm512_set1_epi32(static_cast<int>(0x80402010u));
+  const uint8_t* next = group + (K / 256) * kBlock;
   for (int64_t i = 0; i < K / 256; ++i) {
-    const uint8_t* g = group + i * pd::kQ4KGroupBlockBytes;
-    prefetch_range(next + i * pd::kQ4KGroupBlockBytes, pd::kQ4KGroupBlockBytes);
+    const uint8_t* g = group + i * kBlock;
+    prefetch_range(next + i * kBlock, kBlock);
     const uint8_t* a[C];
     for (int c = 0; c < C; ++c) a[c] = X + c * xs + i * 320;
     __m512i sumi[C], msum[C];
@@ -134,6 +142,13 @@ void q4k_kernel(const uint8_t* group, int64_t K, const uint8_t* X, size_t xs, fl
       for (int cc = 0; cc < 8; ++cc) {
         const __m512i v = _mm512_load_si512(q + 64 * cc);
         w[cc] = _mm512_and_si512(j % 2 ? _mm512_srli_epi16(v, 4) : v, m4);
+        if constexpr (kQ5) {
+          const __m128i h16 =
+              _mm_load_si128(reinterpret_cast<const __m128i*>(g + pd::kQ4KGroupBlockBytes + ((j / 2) * 8 + cc) * 16));
+          const __m512i h = _mm512_shuffle_epi8(_mm512_cvtepu8_epi32(h16), rep);
+          const __mmask64 set = _mm512_test_epi8_mask(h, j % 2 ? bit_hi : bit_lo);
+          w[cc] = _mm512_mask_add_epi8(w[cc], set, w[cc], b4);
+        }
       }
       for (int c = 0; c < C; ++c) {
         const int8_t* x = reinterpret_cast<const int8_t*>(a[c] + 64 + 32 * j);
@@ -257,6 +272,9 @@ void packed_group_avx512(GgmlType wt, const uint8_t* group, int64_t K, const uin
                          int64_t ldy, int nrows) {
   if (wt == GgmlType::Q4_K)
     by4_dispatch<q4k_kernel<1>, q4k_kernel<2>, q4k_kernel<3>, q4k_kernel<4>>(group, K, X, xs, ncols, Y, ldy, nrows);
+  else if (wt == GgmlType::Q5_K)
+    by4_dispatch<q4k_kernel<1, true>, q4k_kernel<2, true>, q4k_kernel<3, true>, q4k_kernel<4, true>>(
+        group, K, X, xs, ncols, Y, ldy, nrows);
   else if (wt == GgmlType::Q6_K)
     by4_dispatch<q6k_kernel<1>, q6k_kernel<2>, q6k_kernel<3>, q6k_kernel<4>>(group, K, X, xs, ncols, Y, ldy, nrows);
   else if (wt == GgmlType::Q4_0)
