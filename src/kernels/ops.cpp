@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 #include "kernels/fp16.h"
 #include "kernels/kernels.h"
@@ -96,23 +97,37 @@ LLMC_MULTI_ISA void softmax(float* x, int64_t n) {
 }
 
 namespace {
-// ggml's GELU table entry: the tanh approximation at x rounded to f16, rounded to f16; 0 below
-// -10, the identity above 10.
-float gelu_f16(float x) {
-  constexpr float kCoefA = 0.044715f, kSqrt2OverPi = 0.79788456080286535587989211986876f;
+// ggml's GELU table (ggml_table_gelu_f16): for every f16 input, the tanh approximation rounded to
+// f16. Built once; a lookup instead of a tanhf per element.
+const uint16_t* gelu_table() {
+  static const std::vector<uint16_t> table = [] {
+    constexpr float kCoefA = 0.044715f, kSqrt2OverPi = 0.79788456080286535587989211986876f;
+    std::vector<uint16_t> t(65536);
+    for (uint32_t h = 0; h < 65536; ++h) {
+      const float x = fp16_to_f32(static_cast<uint16_t>(h));
+      t[h] = f32_to_fp16(0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * x * (1.0f + kCoefA * x * x))));
+    }
+    return t;
+  }();
+  return table.data();
+}
+
+// The table entry at x rounded to f16; 0 below -10, the identity above 10 (as ggml_vec_gelu_f32).
+inline float gelu_f16(const uint16_t* table, float x) {
   if (x <= -10.0f) return 0.0f;
   if (x >= 10.0f) return x;
-  const float xh = fp16_to_f32(f32_to_fp16(x));
-  return fp16_to_f32(f32_to_fp16(0.5f * xh * (1.0f + std::tanh(kSqrt2OverPi * xh * (1.0f + kCoefA * xh * xh)))));
+  return fp16_to_f32(table[f32_to_fp16(x)]);
 }
 }  // namespace
 
 void gelu_mul(const float* g, const float* u, float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] = gelu_f16(g[i]) * u[i];
+  const uint16_t* t = gelu_table();
+  for (int64_t i = 0; i < n; ++i) y[i] = gelu_f16(t, g[i]) * u[i];
 }
 
 void gelu(const float* x, float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] = gelu_f16(x[i]);
+  const uint16_t* t = gelu_table();
+  for (int64_t i = 0; i < n; ++i) y[i] = gelu_f16(t, x[i]);
 }
 
 LLMC_MULTI_ISA void silu_mul(const float* g, const float* u, float* y, int64_t n) {

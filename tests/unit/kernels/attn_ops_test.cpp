@@ -404,5 +404,30 @@ TEST(AttnOps, AttendF16SoftcapIsTheSoftmaxOfCappedScores) {
   }
 }
 
+// GELU as ggml's table: the tanh approximation at the input rounded to f16, rounded to f16; 0 at
+// or below -10, the identity at or above 10; gelu_mul multiplies by u after the rounding.
+TEST(Ops, GeluIsGgmlsF16Table) {
+  std::vector<float> x;
+  for (float v = -12.0f; v <= 12.0f; v += 0.01953125f) x.push_back(v);
+  for (float v : {-10.0f, 10.0f, 0.0f, -0.0f, 1e-6f, -1e-6f, 3.14159f, 65504.0f, -65504.0f}) x.push_back(v);
+  std::vector<float> y(x.size()), ym(x.size()), u(x.size(), 0.75f);
+  ops::gelu(x.data(), y.data(), static_cast<int64_t>(x.size()));
+  ops::gelu_mul(x.data(), u.data(), ym.data(), static_cast<int64_t>(x.size()));
+  for (size_t i = 0; i < x.size(); ++i) {
+    float want;
+    if (x[i] <= -10.0f) {
+      want = 0.0f;
+    } else if (x[i] >= 10.0f) {
+      want = x[i];
+    } else {
+      const float h = ops::fp16_to_fp32(ops::fp32_to_fp16(x[i]));
+      want = ops::fp16_to_fp32(
+          ops::fp32_to_fp16(0.5f * h * (1.0f + std::tanh(0.7978845608f * h * (1.0f + 0.044715f * h * h)))));
+    }
+    EXPECT_EQ(y[i], want) << x[i];
+    EXPECT_EQ(ym[i], want * 0.75f) << x[i];
+  }
+}
+
 }  // namespace
 }  // namespace llmchain::kernels
