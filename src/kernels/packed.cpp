@@ -171,6 +171,10 @@ void packed_group_scalar(GgmlType wt, const uint8_t* group, int64_t K, const uin
             if (wt == GgmlType::Q4_0) {
               isum += (w4[i] & 0x0F) * xq[b * 32 + 4 * j + i];
               isum += (w4[i] >> 4) * xq[b * 32 + 16 + 4 * j + i];
+            } else if (wt == GgmlType::Q5_0) {
+              const uint8_t h = group[nb * (kBlockScaleBytes + qb) + (b * 4 + j) * kPackRows + r];
+              isum += ((w4[i] & 0x0F) | (((h >> i) & 1) << 4)) * xq[b * 32 + 4 * j + i];
+              isum += ((w4[i] >> 4) | (((h >> (4 + i)) & 1) << 4)) * xq[b * 32 + 16 + 4 * j + i];
             } else {
               isum += w4[i] * xq[b * 32 + 4 * j + i];
             }
@@ -281,7 +285,7 @@ std::unique_ptr<PackedWeights> PackedWeights::rows_view(const PackedWeights& of,
 bool PackedWeights::supported(GgmlType wt, int64_t N, int64_t K) {
   if (N <= 0 || K <= 0) return false;
   if (wt == GgmlType::Q4_K || wt == GgmlType::Q5_K || wt == GgmlType::Q6_K) return K % 256 == 0;
-  return (wt == GgmlType::Q4_0 || wt == GgmlType::Q8_0) && K % 64 == 0;
+  return (wt == GgmlType::Q4_0 || wt == GgmlType::Q5_0 || wt == GgmlType::Q8_0) && K % 64 == 0;
 }
 
 bool PackedWeights::fast_path_available() { return best_supported_isa() == Isa::kAvx512; }
@@ -298,7 +302,9 @@ std::unique_ptr<PackedWeights> PackedWeights::pack(GgmlType wt, const void* W, i
   p->group_bytes_ = wt == GgmlType::Q4_K   ? static_cast<size_t>(K / 256) * pd::kQ4KGroupBlockBytes
                     : wt == GgmlType::Q5_K ? static_cast<size_t>(K / 256) * pd::kQ5KGroupBlockBytes
                     : wt == GgmlType::Q6_K ? static_cast<size_t>(K / 256) * pd::kQ6KGroupBlockBytes
-                                           : (static_cast<size_t>(nb) * (kBlockScaleBytes + qb) + 63) / 64 * 64;
+                                           : (static_cast<size_t>(nb) * (kBlockScaleBytes + qb +
+                                                                            (wt == GgmlType::Q5_0 ? pd::kQ5HighBytes : 0)) +
+                                              63) / 64 * 64;
   const size_t total = p->bytes();
   // Large matrices go on 2 MiB-aligned memory the kernel may back with huge pages: the kernels stream
   // every byte once per token, and fewer TLB misses show in decode speed.
@@ -314,7 +320,7 @@ std::unique_ptr<PackedWeights> PackedWeights::pack(GgmlType wt, const void* W, i
   if (N % kPackRows) std::memset(p->data_.get() + p->group_bytes_ * (p->groups() - 1), 0, p->group_bytes_);
 
   const size_t row_bytes = ggml_row_bytes(wt, K);
-  const size_t src_block = wt == GgmlType::Q4_0 ? 18 : 34;
+  const size_t src_block = wt == GgmlType::Q4_0 ? 18 : wt == GgmlType::Q5_0 ? 22 : 34;
   const int chunks = pd::chunks_per_block(wt);
   for (int64_t g = 0; g < p->groups(); ++g) {
     uint8_t* dst = p->data_.get() + p->group_bytes_ * static_cast<size_t>(g);
@@ -340,11 +346,23 @@ std::unique_ptr<PackedWeights> PackedWeights::pack(GgmlType wt, const void* W, i
         const uint8_t* blk = src + b * src_block;
         std::memcpy(&scales[b * kPackRows + r], blk, 2);
         uint8_t* q = quants + b * qb;
+        const int qs = wt == GgmlType::Q5_0 ? 6 : 2;  // Q5_0: d, qh[4], qs[16]
         for (int j = 0; j < chunks; ++j)
           for (int i = 0; i < 4; ++i) {
-            const uint8_t v = blk[2 + 4 * j + i];
+            const uint8_t v = blk[qs + 4 * j + i];
             q[(j * kPackRows + r) * 4 + i] = wt == GgmlType::Q8_0 ? static_cast<uint8_t>(v ^ 0x80) : v;
           }
+        if (wt == GgmlType::Q5_0) {  // element e's bit 4 is bit e of qh (ggml's dequantize_row_q5_0)
+          uint32_t qh;
+          std::memcpy(&qh, blk + 2, 4);
+          uint8_t* hb = quants + nb * qb + b * pd::kQ5HighBytes;
+          for (int j = 0; j < 4; ++j) {
+            uint8_t h = 0;
+            for (int i = 0; i < 4; ++i)
+              h = static_cast<uint8_t>(h | (((qh >> (4 * j + i)) & 1) << i) | (((qh >> (16 + 4 * j + i)) & 1) << (4 + i)));
+            hb[j * kPackRows + r] = h;
+          }
+        }
       }
     }
   }
@@ -381,10 +399,14 @@ float PackedWeights::at(int64_t r, int64_t k) const {
   std::memcpy(&h, g + (b * kPackRows + rr) * 2, 2);
   const uint8_t* q = g + nb * kBlockScaleBytes + b * block_quant_bytes(type_);
   int v;
-  if (type_ == GgmlType::Q4_0) {
+  if (type_ == GgmlType::Q4_0 || type_ == GgmlType::Q5_0) {
     const int byte = e % 16;
     const uint8_t x = q[((byte / 4) * kPackRows + rr) * 4 + byte % 4];
     v = (e < 16 ? (x & 0x0F) : (x >> 4)) - 8;
+    if (type_ == GgmlType::Q5_0) {
+      const uint8_t h = g[nb * (kBlockScaleBytes + block_quant_bytes(type_)) + (b * 4 + byte / 4) * kPackRows + rr];
+      v += 8 + (((h >> ((e < 16 ? 0 : 4) + byte % 4)) & 1) << 4) - 16;
+    }
   } else {
     v = static_cast<int>(q[((e / 4) * kPackRows + rr) * 4 + e % 4]) - 128;
   }

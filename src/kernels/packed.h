@@ -26,7 +26,7 @@ constexpr int kPackRows = 16;
 
 class PackedWeights {
  public:
-  // True for the types and shapes that have a packed layout (Q4_0, Q8_0 with K a multiple of 64;
+  // True for the types and shapes that have a packed layout (Q4_0, Q5_0, Q8_0 with K a multiple of 64;
   // Q4_K, Q5_K, Q6_K with K a multiple of 256).
   static bool supported(GgmlType wt, int64_t N, int64_t K);
   // Repacks N rows of K elements in ggml layout. Throws kUnsupported when !supported().
@@ -71,7 +71,7 @@ struct PackedProduct {
 // Computes every product for the same activations X (T rows of K floats) in one pass over the pool:
 // X is quantized to Q8_0 once (as llama.cpp's CPU backend does) and the groups of all products are
 // shared out among the threads. All products must have K columns and the same activation format
-// (compatible(): Q4_0 with Q8_0; Q4_K, Q5_K and Q6_K). Must not be called from inside a
+// (compatible(): Q4_0, Q5_0 and Q8_0; Q4_K, Q5_K and Q6_K). Must not be called from inside a
 // job of the same pool.
 void matmul_packed(const PackedProduct* products, int n_products, const float* X, int64_t T, ThreadPool& pool);
 

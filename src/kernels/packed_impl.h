@@ -27,8 +27,12 @@ inline const float* act_d(const uint8_t* row, int64_t K) { return reinterpret_ca
 inline const int32_t* act_nsum(const uint8_t* row, int64_t K) {
   return reinterpret_cast<const int32_t*>(row + K) + K / 32;
 }
-inline int quant_offset(GgmlType wt) { return wt == GgmlType::Q4_0 ? 8 : 128; }
-inline int chunks_per_block(GgmlType wt) { return wt == GgmlType::Q4_0 ? 4 : 8; }
+inline int quant_offset(GgmlType wt) { return wt == GgmlType::Q4_0 ? 8 : wt == GgmlType::Q5_0 ? 16 : 128; }
+inline int chunks_per_block(GgmlType wt) { return wt == GgmlType::Q4_0 || wt == GgmlType::Q5_0 ? 4 : 8; }
+// Q5_0 groups: the Q4_0 layout (scales, then the nibbles) followed by the high bits,
+// uint8 qh[nb][4][16]: byte (b, j, r) holds bit 4 of row r's elements 4j..4j+3 (bits 0..3) and
+// 16+4j..16+4j+3 (bits 4..7) of block b, the elements whose nibbles chunk j holds.
+constexpr size_t kQ5HighBytes = 4 * 16;
 
 // Q4_K group, per 256-element super-block (2368 bytes, a multiple of 64):
 //   fp16 d[16], fp16 dmin[16], uint8 sc[8][16], uint8 mins[4][16][2], uint8 qs[4][8][16][4]

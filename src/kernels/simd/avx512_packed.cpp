@@ -239,6 +239,61 @@ void q6k_kernel(const uint8_t* group, int64_t K, const uint8_t* X, size_t xs, fl
   store_rows<C>(acc, Y, ldy, nrows);
 }
 
+// Q5_0: the Q4_0 nibbles with bit 4 from the group's high-bit bytes (as Q5_K: widened to the
+// row's 4 lanes, tested against each element's bit), offset 16 folded in through the activation
+// sums; the high nibbles are shifted down (16 * a 5-bit value does not fit a byte).
+template <int C>
+void q50_kernel(const uint8_t* group, int64_t K, const uint8_t* X, size_t xs, float* Y, int64_t ldy, int nrows) {
+  const int64_t nb = K / 32;
+  const auto* scales = reinterpret_cast<const __m256i*>(group);
+  const uint8_t* quants = group + nb * 32;
+  const uint8_t* highs = quants + nb * 256;
+  const int8_t* xq[C];
+  const float* dx[C];
+  const int32_t* ns[C];
+  for (int c = 0; c < C; ++c) {
+    xq[c] = reinterpret_cast<const int8_t*>(X + c * xs);
+    dx[c] = pd::act_d(X + c * xs, K);
+    ns[c] = pd::act_nsum(X + c * xs, K);
+  }
+  __m512 acc[C];
+  for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
+  const __m512i m4 = _mm512_set1_epi8(0x0F), b4 = _mm512_set1_epi8(0x10);
+  const __m512i rep = _mm512_set4_epi32(0x0C0C0C0C, 0x08080808, 0x04040404, 0x00000000);
+  const __m512i bit_lo = _mm512_set1_epi32(0x08040201), bit_hi = _mm512_set1_epi32(static_cast<int>(0x80402010u));
+  const int64_t group_bytes = nb * (32 + 256 + pd::kQ5HighBytes);
+  for (int64_t b = 0; b < nb; ++b) {
+    prefetch_range(quants + group_bytes + b * 256, 256);  // the next group's quants, at the same pace
+    const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256(scales + b));
+    const uint8_t* q = quants + b * 256;
+    __m512i w[8];
+    for (int j = 0; j < 4; ++j) {
+      const __m512i v = _mm512_load_si512(q + 64 * j);
+      const __m512i h = _mm512_shuffle_epi8(
+          _mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(highs + b * 64 + 16 * j))), rep);
+      const __m512i lo = _mm512_and_si512(v, m4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+      w[j] = _mm512_mask_add_epi8(lo, _mm512_test_epi8_mask(h, bit_lo), lo, b4);
+      w[j + 4] = _mm512_mask_add_epi8(hi, _mm512_test_epi8_mask(h, bit_hi), hi, b4);
+    }
+    for (int c = 0; c < C; ++c) {
+      const int8_t* x = xq[c] + b * 32;
+      __m512i s0 = _mm512_set1_epi32(16 * ns[c][b]);
+      __m512i s1 = _mm512_setzero_si512();
+      s0 = _mm512_dpbusd_epi32(s0, w[0], bcast(x + 0));
+      s1 = _mm512_dpbusd_epi32(s1, w[4], bcast(x + 16));
+      s0 = _mm512_dpbusd_epi32(s0, w[1], bcast(x + 4));
+      s1 = _mm512_dpbusd_epi32(s1, w[5], bcast(x + 20));
+      s0 = _mm512_dpbusd_epi32(s0, w[2], bcast(x + 8));
+      s1 = _mm512_dpbusd_epi32(s1, w[6], bcast(x + 24));
+      s0 = _mm512_dpbusd_epi32(s0, w[3], bcast(x + 12));
+      s1 = _mm512_dpbusd_epi32(s1, w[7], bcast(x + 28));
+      const __m512 sum = _mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1));
+      acc[c] = _mm512_fmadd_ps(sum, _mm512_mul_ps(dw, _mm512_set1_ps(dx[c][b])), acc[c]);
+    }
+  }
+  store_rows<C>(acc, Y, ldy, nrows);
+}
+
 using KernelFn = void (*)(const uint8_t* group, int64_t K, const uint8_t* X, size_t xs, float* Y, int64_t ldy,
                           int nrows);
 
@@ -279,6 +334,8 @@ void packed_group_avx512(GgmlType wt, const uint8_t* group, int64_t K, const uin
     by4_dispatch<q6k_kernel<1>, q6k_kernel<2>, q6k_kernel<3>, q6k_kernel<4>>(group, K, X, xs, ncols, Y, ldy, nrows);
   else if (wt == GgmlType::Q4_0)
     dispatch<true>(group, K, X, xs, ncols, Y, ldy, nrows);
+  else if (wt == GgmlType::Q5_0)
+    by4_dispatch<q50_kernel<1>, q50_kernel<2>, q50_kernel<3>, q50_kernel<4>>(group, K, X, xs, ncols, Y, ldy, nrows);
   else
     dispatch<false>(group, K, X, xs, ncols, Y, ldy, nrows);
 }

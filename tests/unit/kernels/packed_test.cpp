@@ -77,6 +77,8 @@ TEST_P(PackedMatmul, MatchesReferenceOnEveryPath) {
 INSTANTIATE_TEST_SUITE_P(Shapes, PackedMatmul,
                          ::testing::Values(Case{GgmlType::Q4_0, 16, 64, 1}, Case{GgmlType::Q4_0, 37, 128, 3},
                                            Case{GgmlType::Q4_0, 64, 256, 9}, Case{GgmlType::Q4_0, 100, 512, 17},
+                                           Case{GgmlType::Q5_0, 16, 64, 1}, Case{GgmlType::Q5_0, 37, 128, 3},
+                                           Case{GgmlType::Q5_0, 64, 256, 9}, Case{GgmlType::Q5_0, 100, 512, 17},
                                            Case{GgmlType::Q8_0, 16, 64, 1}, Case{GgmlType::Q8_0, 37, 128, 8},
                                            Case{GgmlType::Q8_0, 64, 256, 9}, Case{GgmlType::Q8_0, 100, 512, 20},
                                            Case{GgmlType::Q4_K, 16, 256, 1}, Case{GgmlType::Q4_K, 37, 512, 3},
@@ -115,20 +117,21 @@ TEST(PackedMatmulFused, SeveralProductsInOnePass) {
 }
 
 TEST(PackedWeightsTest, RejectsUnsupportedTypesAndShapes) {
-  EXPECT_FALSE(PackedWeights::supported(GgmlType::Q5_0, 16, 256));
+  EXPECT_FALSE(PackedWeights::supported(GgmlType::Q5_1, 16, 256));
   EXPECT_FALSE(PackedWeights::supported(GgmlType::Q5_K, 16, 128));  // K must be a multiple of 256
   EXPECT_FALSE(PackedWeights::supported(GgmlType::Q4_K, 16, 128));  // K must be a multiple of 256
   EXPECT_FALSE(PackedWeights::supported(GgmlType::Q4_0, 16, 32));   // K must be a multiple of 64
   EXPECT_TRUE(PackedWeights::supported(GgmlType::Q8_0, 1, 64));
-  std::vector<uint8_t> w(ggml_row_bytes(GgmlType::Q5_0, 256) * 16);
-  EXPECT_THROW(PackedWeights::pack(GgmlType::Q5_0, w.data(), 16, 256), Error);
+  std::vector<uint8_t> w(ggml_row_bytes(GgmlType::Q5_1, 256) * 16);
+  EXPECT_THROW(PackedWeights::pack(GgmlType::Q5_1, w.data(), 16, 256), Error);
 }
 
 // A rows view (one expert of a mixture packed as one tensor) computes exactly those rows of the
 // whole matrix's product; views off the groups are refused.
 TEST(PackedWeightsTest, RowsViewIsThoseRowsOfTheWhole) {
   ThreadPool pool(2);
-  for (GgmlType type : {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
+  for (GgmlType type :
+       {GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
     SCOPED_TRACE(ggml_type_name(static_cast<uint32_t>(type)));
     const int64_t N = 64, K = 256, T = 3;
     const auto W = quantize_matrix(type, random_vector(N * K, 11), N, K);
