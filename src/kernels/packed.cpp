@@ -13,6 +13,7 @@
 #endif
 
 #include "base/error.h"
+#include "kernels/blocks.h"
 #include "kernels/fp16.h"
 #include "kernels/kernels.h"
 #include "kernels/packed_impl.h"
@@ -285,7 +286,8 @@ std::unique_ptr<PackedWeights> PackedWeights::rows_view(const PackedWeights& of,
 bool PackedWeights::supported(GgmlType wt, int64_t N, int64_t K) {
   if (N <= 0 || K <= 0) return false;
   if (wt == GgmlType::Q4_K || wt == GgmlType::Q5_K || wt == GgmlType::Q6_K) return K % 256 == 0;
-  return (wt == GgmlType::Q4_0 || wt == GgmlType::Q5_0 || wt == GgmlType::Q8_0) && K % 64 == 0;
+  return (wt == GgmlType::Q4_0 || wt == GgmlType::Q5_0 || wt == GgmlType::Q8_0 || wt == GgmlType::IQ4_NL) &&
+         K % 64 == 0;
 }
 
 bool PackedWeights::fast_path_available() { return best_supported_isa() == Isa::kAvx512; }
@@ -293,6 +295,21 @@ bool PackedWeights::fast_path_available() { return best_supported_isa() == Isa::
 std::unique_ptr<PackedWeights> PackedWeights::pack(GgmlType wt, const void* W, int64_t N, int64_t K) {
   if (!supported(wt, N, K))
     fail(ErrorCode::kUnsupported, "cannot pack {} weights of {} x {}", ggml_type_name(uint32_t(wt)), N, K);
+  if (wt == GgmlType::IQ4_NL) {
+    // IQ4_NL is exactly Q8_0 with the grid values as quants (d * grid[q], |grid| <= 127, the same
+    // Q8_0 activations in llama.cpp): it is packed, and computed, as Q8_0.
+    const int64_t nb = K / 32;
+    std::vector<BlockQ8_0> q8(static_cast<size_t>(N * nb));
+    const auto* src = static_cast<const BlockIQ4NL*>(W);
+    for (int64_t b = 0; b < N * nb; ++b) {
+      q8[b].d = src[b].d;
+      for (int j = 0; j < 16; ++j) {
+        q8[b].qs[j] = kIq4nlValues[src[b].qs[j] & 0x0F];
+        q8[b].qs[j + 16] = kIq4nlValues[src[b].qs[j] >> 4];
+      }
+    }
+    return pack(GgmlType::Q8_0, q8.data(), N, K);
+  }
   auto p = std::unique_ptr<PackedWeights>(new PackedWeights());
   p->type_ = wt;
   p->n_ = N;

@@ -26,7 +26,8 @@ constexpr int kPackRows = 16;
 
 class PackedWeights {
  public:
-  // True for the types and shapes that have a packed layout (Q4_0, Q5_0, Q8_0 with K a multiple of 64;
+  // True for the types and shapes that have a packed layout (Q4_0, Q5_0, Q8_0 with K a multiple of 64,
+  // and IQ4_NL, packed as the Q8_0 it exactly is;
   // Q4_K, Q5_K, Q6_K with K a multiple of 256).
   static bool supported(GgmlType wt, int64_t N, int64_t K);
   // Repacks N rows of K elements in ggml layout. Throws kUnsupported when !supported().

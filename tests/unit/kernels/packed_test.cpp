@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <vector>
 
 #include "base/error.h"
@@ -148,6 +149,35 @@ TEST(PackedWeightsTest, RowsViewIsThoseRowsOfTheWhole) {
     }
     EXPECT_THROW(PackedWeights::rows_view(*whole, 8, 16), Error);
     EXPECT_THROW(PackedWeights::rows_view(*whole, 48, 32), Error);
+  }
+}
+
+// IQ4_NL is packed as the Q8_0 it exactly is (quants = grid values): same dequantized values,
+// same products as its unpacked kernel (both on Q8_0 activations).
+TEST(PackedWeightsTest, Iq4NlIsPackedAsExactQ8_0) {
+  const int64_t N = 40, K = 256, T = 3;
+  std::vector<uint8_t> W(ggml_row_bytes(GgmlType::IQ4_NL, K) * N);
+  uint32_t s = 12345;
+  for (auto& b : W) b = static_cast<uint8_t>((s = s * 1664525u + 1013904223u) >> 24);
+  const size_t blk = ggml_row_bytes(GgmlType::IQ4_NL, 32);
+  for (size_t o = 0; o < W.size(); o += blk) {  // finite scales around 1/64
+    const uint16_t d = static_cast<uint16_t>(0x2000 + (W[o] & 0x3F));
+    std::memcpy(&W[o], &d, 2);
+  }
+  auto pw = PackedWeights::pack(GgmlType::IQ4_NL, W.data(), N, K);
+  EXPECT_EQ(pw->type(), GgmlType::Q8_0);
+  std::vector<float> row(K);
+  for (int64_t r : {int64_t{0}, int64_t{17}, N - 1}) {
+    dequantize_row(GgmlType::IQ4_NL, W.data() + r * ggml_row_bytes(GgmlType::IQ4_NL, K), row.data(), K);
+    for (int64_t k = 0; k < K; ++k) ASSERT_EQ(pw->at(r, k), row[k]) << r << " " << k;
+  }
+  const auto X = random_vector(T * K, 5);
+  ThreadPool pool(2);
+  std::vector<float> unpacked(T * N);
+  matmul(GgmlType::IQ4_NL, W.data(), N, K, X.data(), T, unpacked.data(), N, pool);
+  for (Isa isa : {Isa::kScalar, best_supported_isa()}) {
+    const auto y = run_packed(*pw, X, T, N, isa, pool);
+    EXPECT_LT(normalized_error(y, unpacked), 1e-5) << isa_name(isa);
   }
 }
 
