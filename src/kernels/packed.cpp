@@ -316,12 +316,13 @@ std::unique_ptr<PackedWeights> PackedWeights::pack(GgmlType wt, const void* W, i
   p->k_ = K;
   const int64_t nb = K / 32;
   const size_t qb = block_quant_bytes(wt);
-  p->group_bytes_ = wt == GgmlType::Q4_K   ? static_cast<size_t>(K / 256) * pd::kQ4KGroupBlockBytes
-                    : wt == GgmlType::Q5_K ? static_cast<size_t>(K / 256) * pd::kQ5KGroupBlockBytes
-                    : wt == GgmlType::Q6_K ? static_cast<size_t>(K / 256) * pd::kQ6KGroupBlockBytes
-                                           : (static_cast<size_t>(nb) * (kBlockScaleBytes + qb +
-                                                                            (wt == GgmlType::Q5_0 ? pd::kQ5HighBytes : 0)) +
-                                              63) / 64 * 64;
+  p->group_bytes_ =
+      wt == GgmlType::Q4_K   ? static_cast<size_t>(K / 256) * pd::kQ4KGroupBlockBytes
+      : wt == GgmlType::Q5_K ? static_cast<size_t>(K / 256) * pd::kQ5KGroupBlockBytes
+      : wt == GgmlType::Q6_K
+          ? static_cast<size_t>(K / 256) * pd::kQ6KGroupBlockBytes
+          : (static_cast<size_t>(nb) * (kBlockScaleBytes + qb + (wt == GgmlType::Q5_0 ? pd::kQ5HighBytes : 0)) + 63) /
+                64 * 64;
   const size_t total = p->bytes();
   // Large matrices go on 2 MiB-aligned memory the kernel may back with huge pages: the kernels stream
   // every byte once per token, and fewer TLB misses show in decode speed.
@@ -376,7 +377,8 @@ std::unique_ptr<PackedWeights> PackedWeights::pack(GgmlType wt, const void* W, i
           for (int j = 0; j < 4; ++j) {
             uint8_t h = 0;
             for (int i = 0; i < 4; ++i)
-              h = static_cast<uint8_t>(h | (((qh >> (4 * j + i)) & 1) << i) | (((qh >> (16 + 4 * j + i)) & 1) << (4 + i)));
+              h = static_cast<uint8_t>(h | (((qh >> (4 * j + i)) & 1) << i) |
+                                       (((qh >> (16 + 4 * j + i)) & 1) << (4 + i)));
             hb[j * kPackRows + r] = h;
           }
         }
