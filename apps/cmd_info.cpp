@@ -12,6 +12,7 @@
 #include "apps/command.h"
 #include "base/ggml_types.h"
 #include "gguf/gguf.h"
+#include "model/model.h"
 
 namespace llmchain::apps {
 namespace {
@@ -106,7 +107,10 @@ void print_text(const gguf::File& f, const InfoOptions& o) {
   int n_hparams = 0;
   for (const auto& [k, v] : f.metadata()) {
     if (!is_hparam(k, arch)) continue;
-    fmt::print("  {:<{}} = {}\n", k, width, gguf::format_value(v, max_items, max_string));
+    std::string note;  // the pooling's name (llama.cpp's numbering)
+    if (k == arch + ".pooling_type" && v.is_integer() && v.as_int() >= 0 && v.as_int() <= 4)
+      note = fmt::format(" ({})", model::to_string(static_cast<model::Pooling>(v.as_int())));
+    fmt::print("  {:<{}} = {}{}\n", k, width, gguf::format_value(v, max_items, max_string), note);
     ++n_hparams;
   }
   if (!n_hparams) fmt::print("  (none)\n");
