@@ -76,9 +76,22 @@ Expected<std::vector<float>> Encoder::run(const std::vector<int32_t>& tokens, Th
       acc16_.resize(pool.size() * HD);
     }
     for (const LayerWeights& L : m.layers()) {
-      linear(L.wq, L.bq, x_.data(), q_.data(), T, pool);
-      linear(L.wk, L.bk, x_.data(), k_.data(), T, pool);
-      linear(L.wv, L.bv, x_.data(), v_.data(), T, pool);
+      if (L.wq.packed && L.wk.packed && L.wv.packed && kernels::PackedWeights::compatible(L.wq.type, L.wk.type) &&
+          kernels::PackedWeights::compatible(L.wq.type, L.wv.type)) {
+        // One pass for Q, K and V (one activation quantization, one fork-join), then the biases.
+        const kernels::PackedProduct ps[3] = {
+            {L.wq.packed, q_.data(), QD}, {L.wk.packed, k_.data(), KVD}, {L.wv.packed, v_.data(), KVD}};
+        kernels::matmul_packed(ps, 3, x_.data(), T, pool);
+        for (int64_t t = 0; t < T; ++t) {
+          if (L.bq) ops::add(q_.data() + t * QD, L.bq.f32(), QD);
+          if (L.bk) ops::add(k_.data() + t * KVD, L.bk.f32(), KVD);
+          if (L.bv) ops::add(v_.data() + t * KVD, L.bv.f32(), KVD);
+        }
+      } else {
+        linear(L.wq, L.bq, x_.data(), q_.data(), T, pool);
+        linear(L.wk, L.bk, x_.data(), k_.data(), T, pool);
+        linear(L.wv, L.bv, x_.data(), v_.data(), T, pool);
+      }
       if (!m.arch().abs_pos) {
         for (int64_t t = 0; t < T; ++t) {
           const auto pos = static_cast<int32_t>(t);

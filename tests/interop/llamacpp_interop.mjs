@@ -318,7 +318,7 @@ if (fs.existsSync(vocab)) {
 }
 
 // A4. Encoders (bert with mean / cls pooling, nomic-bert, a bert cross-encoder), random weights
-// with bge's WordPiece vocabulary, F32 and F16: the embedding of each text (cosine with llama.cpp's
+// with bge's WordPiece vocabulary, F32, F16 and Q8_0 (packed kernels): the embedding of each text (cosine with llama.cpp's
 // >= 0.9999) and each document's rerank score (llama.cpp through node-llama-cpp gives
 // sigmoid(score); equal within 1e-4).
 const bge = path.join(args.shared, "testdata", "tokenizer", "ggml-vocab-bert-bge.gguf");
@@ -376,7 +376,7 @@ if (fs.existsSync(bge)) {
     "bert-rank": ["--arch", "bert", "--pooling", "rank"],
   };
   for (const [name, a] of Object.entries(encoders)) {
-    for (const t of name.endsWith("rank") ? ["f32"] : ["f32", "f16"]) {
+    for (const t of name.endsWith("rank") ? ["f32"] : ["f32", "f16", "q8_0"]) {
       const f = path.join(work, `tiny-${name}-${t}.gguf`);
       try {
         llmchain(["gen-model", "--shape", "tiny", ...a, "--type", t, "--vocab", bge, "-o", f, "--seed", "5", "-t", String(args.threads)]);
