@@ -40,13 +40,30 @@ inline void prefetch_range(const uint8_t* p, int64_t bytes) {
   for (int64_t l = 0; l < bytes; l += 64) _mm_prefetch(reinterpret_cast<const char*>(p + l), _MM_HINT_T0);
 }
 
-template <bool kQ4, int C>
+// Sets bit 4 of the 64 quants of one register (16 rows x 4 bytes) from 16 bytes, one per row:
+// bits 0..3 (low) or 4..7 (high) of row r's byte belong to its 4 lanes in order. The byte is
+// widened to the row's dword, copied to the dword's 4 bytes and tested against each lane's bit.
+inline __m512i with_bit4(__m512i w, const uint8_t* rows16, bool high) {
+  const __m512i rep = _mm512_set4_epi32(0x0C0C0C0C, 0x08080808, 0x04040404, 0x00000000);
+  const __m512i bits = high ? _mm512_set1_epi32(static_cast<int>(0x80402010u)) : _mm512_set1_epi32(0x08040201);
+  const __m512i h =
+      _mm512_shuffle_epi8(_mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(rows16))), rep);
+  return _mm512_mask_add_epi8(w, _mm512_test_epi8_mask(h, bits), w, _mm512_set1_epi8(0x10));
+}
+
+// The 32-element block types: Q4_0 and Q5_0 (nibbles; Q5_0 with bit 4 from the high-bit bytes
+// after the quants, see packed_impl.h) and Q8_0.
+enum class Legacy { kQ4_0, kQ5_0, kQ8_0 };
+
+template <Legacy kT, int C>
 void group_kernel(const uint8_t* group, int64_t K, const uint8_t* X, size_t xs, float* Y, int64_t ldy, int nrows) {
   const int64_t nb = K / 32;
   const auto* scales = reinterpret_cast<const __m256i*>(group);
   const uint8_t* quants = group + nb * 32;
-  constexpr int kOff = kQ4 ? 8 : 128;
-  constexpr size_t kQb = kQ4 ? 256 : 512;
+  constexpr bool kNibbles = kT != Legacy::kQ8_0;
+  constexpr int kOff = kT == Legacy::kQ4_0 ? 8 : kT == Legacy::kQ5_0 ? 16 : 128;
+  constexpr size_t kQb = kNibbles ? 256 : 512;
+  const uint8_t* highs = quants + nb * kQb;  // Q5_0
   const int8_t* xq[C];
   const float* dx[C];
   const int32_t* ns[C];
@@ -58,20 +75,27 @@ void group_kernel(const uint8_t* group, int64_t K, const uint8_t* X, size_t xs, 
   __m512 acc[C];
   for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
   const __m512i m4 = _mm512_set1_epi8(0x0F);
-  constexpr int64_t kBlockBytes = 32 + kQb;
+  constexpr int64_t kBlockBytes = 32 + kQb + (kT == Legacy::kQ5_0 ? pd::kQ5HighBytes : 0);
   const uint8_t* next = group + nb * kBlockBytes;
   for (int64_t b = 0; b < nb; ++b) {
     prefetch_range(next + b * kBlockBytes, kBlockBytes);
     const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256(scales + b));
     const uint8_t* q = quants + b * kQb;
     __m512i w[8];
-    if constexpr (kQ4) {
+    if constexpr (kT == Legacy::kQ4_0) {
       // High nibbles stay in place (16 * value): their dot products are scaled back by >> 4,
       // exact because every term is a multiple of 16. Saves a shift per register.
       for (int j = 0; j < 4; ++j) {
         const __m512i v = _mm512_load_si512(q + 64 * j);
         w[j] = _mm512_and_si512(v, m4);
         w[j + 4] = _mm512_andnot_si512(m4, v);
+      }
+    } else if constexpr (kT == Legacy::kQ5_0) {  // 16 * a 5-bit value does not fit a byte: shift down
+      for (int j = 0; j < 4; ++j) {
+        const __m512i v = _mm512_load_si512(q + 64 * j);
+        const uint8_t* h = highs + b * pd::kQ5HighBytes + 16 * j;
+        w[j] = with_bit4(_mm512_and_si512(v, m4), h, false);
+        w[j + 4] = with_bit4(_mm512_and_si512(_mm512_srli_epi16(v, 4), m4), h, true);
       }
     } else {
       for (int j = 0; j < 8; ++j) w[j] = _mm512_load_si512(q + 64 * j);
@@ -81,7 +105,7 @@ void group_kernel(const uint8_t* group, int64_t K, const uint8_t* X, size_t xs, 
       // Two chains so one token's eight vpdpbusd are not all serial.
       __m512i s0 = _mm512_set1_epi32(kOff * ns[c][b]);
       __m512i s1 = _mm512_setzero_si512();
-      if constexpr (kQ4) {  // s0: low nibbles (elements 0..15), s1: 16 x high nibbles (16..31)
+      if constexpr (kNibbles) {  // s0: low nibbles (elements 0..15), s1: high nibbles (16..31)
         s0 = _mm512_dpbusd_epi32(s0, w[0], bcast(x + 0));
         s1 = _mm512_dpbusd_epi32(s1, w[4], bcast(x + 16));
         s0 = _mm512_dpbusd_epi32(s0, w[1], bcast(x + 4));
@@ -90,7 +114,7 @@ void group_kernel(const uint8_t* group, int64_t K, const uint8_t* X, size_t xs, 
         s1 = _mm512_dpbusd_epi32(s1, w[6], bcast(x + 24));
         s0 = _mm512_dpbusd_epi32(s0, w[3], bcast(x + 12));
         s1 = _mm512_dpbusd_epi32(s1, w[7], bcast(x + 28));
-        s1 = _mm512_srai_epi32(s1, 4);
+        if constexpr (kT == Legacy::kQ4_0) s1 = _mm512_srai_epi32(s1, 4);
       } else {
         s0 = _mm512_dpbusd_epi32(s0, w[0], bcast(x + 0));
         s1 = _mm512_dpbusd_epi32(s1, w[1], bcast(x + 4));
@@ -110,18 +134,13 @@ void group_kernel(const uint8_t* group, int64_t K, const uint8_t* X, size_t xs, 
 
 // Q4_K: per super-block, isum_j of each 32-element sub-block by vpdpbusd, sumi += sc_j * isum_j
 // (exact int32), the mins term by vpdpwssd of (m_2p, m_2p+1) with the activation's 32-sums.
-// Q5_K (kQ5): the same, with bit 4 of each quant set from the group's qh bytes (one byte per row
-// and 8 elements: widened to the row's 4 lanes, tested against the element's bit).
+// Q5_K (kQ5): the same, with bit 4 of each quant set from the group's qh bytes (with_bit4).
 template <int C, bool kQ5 = false>
 void q4k_kernel(const uint8_t* group, int64_t K, const uint8_t* X, size_t xs, float* Y, int64_t ldy, int nrows) {
   constexpr size_t kBlock = kQ5 ? pd::kQ5KGroupBlockBytes : pd::kQ4KGroupBlockBytes;
   __m512 acc[C];
   for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
-  const __m512i m4 = _mm512_set1_epi8(0x0F), b4 = _mm512_set1_epi8(0x10);
-  // Each row's qh byte (after widening to its dword) copied to the dword's 4 bytes; element e of
-  // the low sub-block tests bit e, of the high one bit 4 + e.
-  const __m512i rep = _mm512_set4_epi32(0x0C0C0C0C, 0x08080808, 0x04040404, 0x00000000);
-  const __m512i bit_lo = _mm512_set1_epi32(0x08040201), bit_hi = _mm512_set1_epi32(static_cast<int>(0x80402010u));
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
   const uint8_t* next = group + (K / 256) * kBlock;
   for (int64_t i = 0; i < K / 256; ++i) {
     const uint8_t* g = group + i * kBlock;
@@ -142,13 +161,7 @@ void q4k_kernel(const uint8_t* group, int64_t K, const uint8_t* X, size_t xs, fl
       for (int cc = 0; cc < 8; ++cc) {
         const __m512i v = _mm512_load_si512(q + 64 * cc);
         w[cc] = _mm512_and_si512(j % 2 ? _mm512_srli_epi16(v, 4) : v, m4);
-        if constexpr (kQ5) {
-          const __m128i h16 =
-              _mm_load_si128(reinterpret_cast<const __m128i*>(g + pd::kQ4KGroupBlockBytes + ((j / 2) * 8 + cc) * 16));
-          const __m512i h = _mm512_shuffle_epi8(_mm512_cvtepu8_epi32(h16), rep);
-          const __mmask64 set = _mm512_test_epi8_mask(h, j % 2 ? bit_hi : bit_lo);
-          w[cc] = _mm512_mask_add_epi8(w[cc], set, w[cc], b4);
-        }
+        if constexpr (kQ5) w[cc] = with_bit4(w[cc], g + pd::kQ4KGroupBlockBytes + ((j / 2) * 8 + cc) * 16, j % 2);
       }
       for (int c = 0; c < C; ++c) {
         const int8_t* x = reinterpret_cast<const int8_t*>(a[c] + 64 + 32 * j);
@@ -239,61 +252,6 @@ void q6k_kernel(const uint8_t* group, int64_t K, const uint8_t* X, size_t xs, fl
   store_rows<C>(acc, Y, ldy, nrows);
 }
 
-// Q5_0: the Q4_0 nibbles with bit 4 from the group's high-bit bytes (as Q5_K: widened to the
-// row's 4 lanes, tested against each element's bit), offset 16 folded in through the activation
-// sums; the high nibbles are shifted down (16 * a 5-bit value does not fit a byte).
-template <int C>
-void q50_kernel(const uint8_t* group, int64_t K, const uint8_t* X, size_t xs, float* Y, int64_t ldy, int nrows) {
-  const int64_t nb = K / 32;
-  const auto* scales = reinterpret_cast<const __m256i*>(group);
-  const uint8_t* quants = group + nb * 32;
-  const uint8_t* highs = quants + nb * 256;
-  const int8_t* xq[C];
-  const float* dx[C];
-  const int32_t* ns[C];
-  for (int c = 0; c < C; ++c) {
-    xq[c] = reinterpret_cast<const int8_t*>(X + c * xs);
-    dx[c] = pd::act_d(X + c * xs, K);
-    ns[c] = pd::act_nsum(X + c * xs, K);
-  }
-  __m512 acc[C];
-  for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
-  const __m512i m4 = _mm512_set1_epi8(0x0F), b4 = _mm512_set1_epi8(0x10);
-  const __m512i rep = _mm512_set4_epi32(0x0C0C0C0C, 0x08080808, 0x04040404, 0x00000000);
-  const __m512i bit_lo = _mm512_set1_epi32(0x08040201), bit_hi = _mm512_set1_epi32(static_cast<int>(0x80402010u));
-  const int64_t group_bytes = nb * (32 + 256 + pd::kQ5HighBytes);
-  for (int64_t b = 0; b < nb; ++b) {
-    prefetch_range(quants + group_bytes + b * 256, 256);  // the next group's quants, at the same pace
-    const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256(scales + b));
-    const uint8_t* q = quants + b * 256;
-    __m512i w[8];
-    for (int j = 0; j < 4; ++j) {
-      const __m512i v = _mm512_load_si512(q + 64 * j);
-      const __m512i h = _mm512_shuffle_epi8(
-          _mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(highs + b * 64 + 16 * j))), rep);
-      const __m512i lo = _mm512_and_si512(v, m4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
-      w[j] = _mm512_mask_add_epi8(lo, _mm512_test_epi8_mask(h, bit_lo), lo, b4);
-      w[j + 4] = _mm512_mask_add_epi8(hi, _mm512_test_epi8_mask(h, bit_hi), hi, b4);
-    }
-    for (int c = 0; c < C; ++c) {
-      const int8_t* x = xq[c] + b * 32;
-      __m512i s0 = _mm512_set1_epi32(16 * ns[c][b]);
-      __m512i s1 = _mm512_setzero_si512();
-      s0 = _mm512_dpbusd_epi32(s0, w[0], bcast(x + 0));
-      s1 = _mm512_dpbusd_epi32(s1, w[4], bcast(x + 16));
-      s0 = _mm512_dpbusd_epi32(s0, w[1], bcast(x + 4));
-      s1 = _mm512_dpbusd_epi32(s1, w[5], bcast(x + 20));
-      s0 = _mm512_dpbusd_epi32(s0, w[2], bcast(x + 8));
-      s1 = _mm512_dpbusd_epi32(s1, w[6], bcast(x + 24));
-      s0 = _mm512_dpbusd_epi32(s0, w[3], bcast(x + 12));
-      s1 = _mm512_dpbusd_epi32(s1, w[7], bcast(x + 28));
-      const __m512 sum = _mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1));
-      acc[c] = _mm512_fmadd_ps(sum, _mm512_mul_ps(dw, _mm512_set1_ps(dx[c][b])), acc[c]);
-    }
-  }
-  store_rows<C>(acc, Y, ldy, nrows);
-}
-
 using KernelFn = void (*)(const uint8_t* group, int64_t K, const uint8_t* X, size_t xs, float* Y, int64_t ldy,
                           int nrows);
 
@@ -306,18 +264,18 @@ void by4_dispatch(const uint8_t* group, int64_t K, const uint8_t* X, size_t xs, 
     kByCols[std::min(ncols - c0, 4) - 1](group, K, X + c0 * xs, xs, Y + c0 * ldy, ldy, nrows);
 }
 
-template <bool kQ4>
+template <Legacy kT>
 void dispatch(const uint8_t* group, int64_t K, const uint8_t* X, size_t xs, int ncols, float* Y, int64_t ldy,
               int nrows) {
   switch (ncols) {
-    case 8: return group_kernel<kQ4, 8>(group, K, X, xs, Y, ldy, nrows);
-    case 7: return group_kernel<kQ4, 7>(group, K, X, xs, Y, ldy, nrows);
-    case 6: return group_kernel<kQ4, 6>(group, K, X, xs, Y, ldy, nrows);
-    case 5: return group_kernel<kQ4, 5>(group, K, X, xs, Y, ldy, nrows);
-    case 4: return group_kernel<kQ4, 4>(group, K, X, xs, Y, ldy, nrows);
-    case 3: return group_kernel<kQ4, 3>(group, K, X, xs, Y, ldy, nrows);
-    case 2: return group_kernel<kQ4, 2>(group, K, X, xs, Y, ldy, nrows);
-    default: return group_kernel<kQ4, 1>(group, K, X, xs, Y, ldy, nrows);
+    case 8: return group_kernel<kT, 8>(group, K, X, xs, Y, ldy, nrows);
+    case 7: return group_kernel<kT, 7>(group, K, X, xs, Y, ldy, nrows);
+    case 6: return group_kernel<kT, 6>(group, K, X, xs, Y, ldy, nrows);
+    case 5: return group_kernel<kT, 5>(group, K, X, xs, Y, ldy, nrows);
+    case 4: return group_kernel<kT, 4>(group, K, X, xs, Y, ldy, nrows);
+    case 3: return group_kernel<kT, 3>(group, K, X, xs, Y, ldy, nrows);
+    case 2: return group_kernel<kT, 2>(group, K, X, xs, Y, ldy, nrows);
+    default: return group_kernel<kT, 1>(group, K, X, xs, Y, ldy, nrows);
   }
 }
 
@@ -333,11 +291,11 @@ void packed_group_avx512(GgmlType wt, const uint8_t* group, int64_t K, const uin
   else if (wt == GgmlType::Q6_K)
     by4_dispatch<q6k_kernel<1>, q6k_kernel<2>, q6k_kernel<3>, q6k_kernel<4>>(group, K, X, xs, ncols, Y, ldy, nrows);
   else if (wt == GgmlType::Q4_0)
-    dispatch<true>(group, K, X, xs, ncols, Y, ldy, nrows);
+    dispatch<Legacy::kQ4_0>(group, K, X, xs, ncols, Y, ldy, nrows);
   else if (wt == GgmlType::Q5_0)
-    by4_dispatch<q50_kernel<1>, q50_kernel<2>, q50_kernel<3>, q50_kernel<4>>(group, K, X, xs, ncols, Y, ldy, nrows);
+    dispatch<Legacy::kQ5_0>(group, K, X, xs, ncols, Y, ldy, nrows);
   else
-    dispatch<false>(group, K, X, xs, ncols, Y, ldy, nrows);
+    dispatch<Legacy::kQ8_0>(group, K, X, xs, ncols, Y, ldy, nrows);
 }
 
 void packed_act_q8k_avx2(const float* x, int64_t K, uint8_t* dst) { pack_act_q8_k(x, K, dst); }
