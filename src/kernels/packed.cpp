@@ -421,11 +421,12 @@ float PackedWeights::at(int64_t r, int64_t k) const {
   if (type_ == GgmlType::Q4_0 || type_ == GgmlType::Q5_0) {
     const int byte = e % 16;
     const uint8_t x = q[((byte / 4) * kPackRows + rr) * 4 + byte % 4];
-    v = (e < 16 ? (x & 0x0F) : (x >> 4)) - 8;
+    v = e < 16 ? (x & 0x0F) : (x >> 4);
     if (type_ == GgmlType::Q5_0) {
-      const uint8_t h = g[nb * (kBlockScaleBytes + block_quant_bytes(type_)) + (b * 4 + byte / 4) * kPackRows + rr];
-      v += 8 + (((h >> ((e < 16 ? 0 : 4) + byte % 4)) & 1) << 4) - 16;
+      const uint8_t hb = g[nb * (kBlockScaleBytes + block_quant_bytes(type_)) + (b * 4 + byte / 4) * kPackRows + rr];
+      v |= ((hb >> ((e < 16 ? 0 : 4) + byte % 4)) & 1) << 4;
     }
+    v -= pd::quant_offset(type_);
   } else {
     v = static_cast<int>(q[((e / 4) * kPackRows + rr) * 4 + e % 4]) - 128;
   }
