@@ -11,7 +11,9 @@
 
 namespace llmchain::engine {
 
-Expected<std::vector<int32_t>> rerank_tokens(const Engine& engine, const std::string& query, const std::string& doc);
+// The pair's sequence from the query's and the document's tokens (tokenized without special tokens).
+std::vector<int32_t> rerank_tokens(const ModelInfo& info, const std::vector<int32_t>& query,
+                                   const std::vector<int32_t>& doc);
 
 // The score of each document for the query, in the documents' order. kInvalidArgument when the
 // model is not a reranker or a pair does not fit its context.

@@ -356,19 +356,22 @@ HttpResponse Api::rerank(const HttpRequest& req) {
                               model_id(), info.pooling),
                   "model_not_supported");
   }
+  auto query = engine_.tokenize(p.query, false, false);
+  if (!query) throw ApiException(api_error_from(query.error()));
   std::vector<float> scores;
   int64_t total = 0;
   for (size_t i = 0; i < p.documents.size(); ++i) {
-    auto toks = engine::rerank_tokens(engine_, p.query, p.documents[i]);
-    if (!toks) throw ApiException(api_error_from(toks.error()));
-    if (info.n_ctx > 0 && static_cast<int64_t>(toks->size()) > info.n_ctx) {
+    auto doc = engine_.tokenize(p.documents[i], false, false);
+    if (!doc) throw ApiException(api_error_from(doc.error()));
+    const std::vector<int32_t> toks = engine::rerank_tokens(info, *query, *doc);
+    if (info.n_ctx > 0 && static_cast<int64_t>(toks.size()) > info.n_ctx) {
       throw_invalid(fmt::format("documents[{}]", i),
                     fmt::format("The query and 'documents[{}]' are {} tokens, longer than the context of {} tokens.", i,
-                                toks->size(), info.n_ctx),
+                                toks.size(), info.n_ctx),
                     "context_length_exceeded");
     }
-    total += static_cast<int64_t>(toks->size());
-    auto out = engine_.embed(*toks);
+    total += static_cast<int64_t>(toks.size());
+    auto out = engine_.embed(toks);
     if (!out) throw ApiException(api_error_from(out.error()));
     scores.push_back(out->empty() ? 0.0f : (*out)[0]);
   }
