@@ -258,20 +258,14 @@ void Scheduler::step_encoder() {
                     fmt::format("this is an embedding model ({}): it does not generate text", hp.arch)));
       continue;
     }
-    auto out = encoder_->run(s.req->embed_tokens, pool_);
+    // One vector per input: pooling "none" is served as the tokens' mean.
+    const auto pooling = hp.pooling == model::Pooling::kNone ? model::Pooling::kMean : hp.pooling;
+    auto out = encoder_->run(s.req->embed_tokens, pool_, pooling);
     if (!out) {
       fail(s, out.error());
       continue;
     }
     std::vector<float>& e = *out;
-    if (hp.pooling == model::Pooling::kNone) {  // one vector per input: the tokens' mean
-      const size_t D = hp.n_embd, T = e.size() / D;
-      std::vector<double> sum(D, 0.0);
-      for (size_t t = 0; t < T; ++t)
-        for (size_t d = 0; d < D; ++d) sum[d] += e[t * D + d];
-      e.assign(D, 0.0f);
-      for (size_t d = 0; d < D; ++d) e[d] = static_cast<float>(sum[d] / static_cast<double>(T));
-    }
     if (hp.pooling != model::Pooling::kRank) normalize(e);
     {
       std::lock_guard<std::mutex> lock(mu_);

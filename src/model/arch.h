@@ -20,7 +20,9 @@ struct ArchSpec {
   // Gemma: token embeddings scaled by sqrt(n_embd), RMS norms after attention and after the FFN
   // (attn_post_norm, ffn_post_norm) before each residual add, and GeGLU instead of SwiGLU.
   bool gemma = false;
-  int swa_pattern = 0;  // sliding-window layers: il % swa_pattern < swa_pattern - 1 (0: none)
+  // Sliding-window layers: il % swa_pattern < swa_pattern - 1 (0: none); the default where the file
+  // has no attention.sliding_window_pattern.
+  int swa_pattern = 0;
   // BERT-family encoders (model/encoder.h): bidirectional attention over one sequence, LayerNorm
   // with bias after attention and after the FFN, token-type and (abs_pos) position embeddings;
   // they embed and rerank, they do not generate.

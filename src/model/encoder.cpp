@@ -5,6 +5,7 @@
 
 #include "kernels/kernels.h"
 #include "kernels/ops.h"
+#include "model/linear.h"
 
 namespace llmchain::model {
 
@@ -12,16 +13,10 @@ namespace ops = kernels::ops;
 
 namespace {
 
-// y[rows x w.n_rows] = x[rows x w.n_cols] * w^T (+ b)
-void linear(const Tensor& w, const Tensor& b, const float* x, float* y, int64_t rows, ThreadPool& pool) {
-  if (w.packed) {
-    const kernels::PackedProduct p{w.packed, y, w.n_rows};
-    kernels::matmul_packed(&p, 1, x, rows, pool);
-  } else {
-    kernels::matmul(w.type, w.data, w.n_rows, w.n_cols, x, rows, y, w.n_rows, pool);
-  }
-  if (b)
-    for (int64_t t = 0; t < rows; ++t) ops::add(y + t * w.n_rows, b.f32(), w.n_rows);
+// y[rows x w.n_rows] = x[rows x w.n_cols] * w^T + b
+void affine(const Tensor& w, const Tensor& b, const float* x, float* y, int64_t rows, ThreadPool& pool) {
+  linear(w, x, y, rows, pool);
+  add_bias(y, b, w.n_rows, rows);
 }
 
 // Adds row r of an embedding matrix (any weight type) to y.
@@ -35,7 +30,7 @@ void add_row(const Tensor& e, int64_t r, float* y, std::vector<float>& tmp) {
 
 Encoder::Encoder(std::shared_ptr<const Model> model) : model_(std::move(model)) {}
 
-Expected<std::vector<float>> Encoder::run(const std::vector<int32_t>& tokens, ThreadPool& pool) {
+Expected<std::vector<float>> Encoder::run(const std::vector<int32_t>& tokens, ThreadPool& pool, Pooling pooling) {
   return capture([&]() -> std::vector<float> {
     const Model& m = *model_;
     const HParams& hp = m.hparams();
@@ -76,22 +71,10 @@ Expected<std::vector<float>> Encoder::run(const std::vector<int32_t>& tokens, Th
       acc16_.resize(pool.size() * HD);
     }
     for (const LayerWeights& L : m.layers()) {
-      if (L.wq.packed && L.wk.packed && L.wv.packed && kernels::PackedWeights::compatible(L.wq.type, L.wk.type) &&
-          kernels::PackedWeights::compatible(L.wq.type, L.wv.type)) {
-        // One pass for Q, K and V (one activation quantization, one fork-join), then the biases.
-        const kernels::PackedProduct ps[3] = {
-            {L.wq.packed, q_.data(), QD}, {L.wk.packed, k_.data(), KVD}, {L.wv.packed, v_.data(), KVD}};
-        kernels::matmul_packed(ps, 3, x_.data(), T, pool);
-        for (int64_t t = 0; t < T; ++t) {
-          if (L.bq) ops::add(q_.data() + t * QD, L.bq.f32(), QD);
-          if (L.bk) ops::add(k_.data() + t * KVD, L.bk.f32(), KVD);
-          if (L.bv) ops::add(v_.data() + t * KVD, L.bv.f32(), KVD);
-        }
-      } else {
-        linear(L.wq, L.bq, x_.data(), q_.data(), T, pool);
-        linear(L.wk, L.bk, x_.data(), k_.data(), T, pool);
-        linear(L.wv, L.bv, x_.data(), v_.data(), T, pool);
-      }
+      linear_multi({{&L.wq, q_.data()}, {&L.wk, k_.data()}, {&L.wv, v_.data()}}, x_.data(), T, pool);
+      add_bias(q_.data(), L.bq, QD, T);
+      add_bias(k_.data(), L.bk, KVD, T);
+      add_bias(v_.data(), L.bv, KVD, T);
       if (!m.arch().abs_pos) {
         for (int64_t t = 0; t < T; ++t) {
           const auto pos = static_cast<int32_t>(t);
@@ -114,20 +97,20 @@ Expected<std::vector<float>> Encoder::run(const std::vector<int32_t>& tokens, Th
         }
       });
       // x = LayerNorm(x + attention), then x = LayerNorm(x + FFN(x)).
-      linear(L.wo, L.bo, att_.data(), y_.data(), T, pool);
+      affine(L.wo, L.bo, att_.data(), y_.data(), T, pool);
       for (int64_t t = 0; t < T; ++t) {
         float* y = y_.data() + t * D;
         ops::add(y, x_.data() + t * D, D);
         ops::layer_norm(y, L.attn_out_norm.f32(), L.attn_out_norm_b.f32(), x_.data() + t * D, D, hp.norm_eps);
       }
-      linear(L.w_up, L.b_up, x_.data(), ff_.data(), T, pool);
+      affine(L.w_up, L.b_up, x_.data(), ff_.data(), T, pool);
       if (m.arch().gelu_ffn) {
         ops::gelu(ff_.data(), ff_.data(), T * F);
       } else {
-        linear(L.w_gate, Tensor{}, x_.data(), gate_.data(), T, pool);
+        linear(L.w_gate, x_.data(), gate_.data(), T, pool);
         for (int64_t t = 0; t < T; ++t) ops::silu_mul(gate_.data() + t * F, ff_.data() + t * F, ff_.data() + t * F, F);
       }
-      linear(L.w_down, L.b_down, ff_.data(), y_.data(), T, pool);
+      affine(L.w_down, L.b_down, ff_.data(), y_.data(), T, pool);
       for (int64_t t = 0; t < T; ++t) {
         float* y = y_.data() + t * D;
         ops::add(y, x_.data() + t * D, D);
@@ -135,7 +118,7 @@ Expected<std::vector<float>> Encoder::run(const std::vector<int32_t>& tokens, Th
       }
     }
 
-    switch (hp.pooling) {
+    switch (pooling) {
       case Pooling::kNone: return x_;
       case Pooling::kCls: return {x_.begin(), x_.begin() + D};
       case Pooling::kLast: return {x_.end() - D, x_.end()};
@@ -152,13 +135,13 @@ Expected<std::vector<float>> Encoder::run(const std::vector<int32_t>& tokens, Th
         std::vector<float> cur(x_.begin(), x_.begin() + D);
         if (enc.cls) {
           std::vector<float> h(D);
-          linear(enc.cls, enc.cls_b, cur.data(), h.data(), 1, pool);
+          affine(enc.cls, enc.cls_b, cur.data(), h.data(), 1, pool);
           for (float& v : h) v = std::tanh(v);
           cur = std::move(h);
         }
         if (enc.cls_out) {
           std::vector<float> s(enc.cls_out.n_rows);
-          linear(enc.cls_out, enc.cls_out_b, cur.data(), s.data(), 1, pool);
+          affine(enc.cls_out, enc.cls_out_b, cur.data(), s.data(), 1, pool);
           cur = std::move(s);
         }
         return cur;

@@ -17,11 +17,11 @@ class Encoder {
  public:
   explicit Encoder(std::shared_ptr<const Model> model);
 
-  // The pooled output of one sequence: mean / cls / last: n_embd floats (not normalised);
-  // rank: the classification head's n_cls_out scores; none: every token's n_embd floats.
-  // kInvalidArgument for an empty sequence, a token outside the vocabulary, or more tokens than
-  // the model's position embeddings cover.
-  Expected<std::vector<float>> run(const std::vector<int32_t>& tokens, ThreadPool& pool);
+  // The output of one sequence pooled as `pooling` says (the model's is hparams().pooling):
+  // mean / cls / last: n_embd floats (not normalised); rank: the classification head's n_cls_out
+  // scores; none: every token's n_embd floats. kInvalidArgument for an empty sequence, a token
+  // outside the vocabulary, or more tokens than the model's position embeddings cover.
+  Expected<std::vector<float>> run(const std::vector<int32_t>& tokens, ThreadPool& pool, Pooling pooling);
 
  private:
   std::shared_ptr<const Model> model_;

@@ -8,6 +8,7 @@
 #include "kernels/kernels.h"
 #include "kernels/ops.h"
 #include "kernels/packed.h"
+#include "model/linear.h"
 
 namespace llmchain::model {
 
@@ -103,39 +104,6 @@ Expected<bool> Context::decode(const std::vector<BatchToken>& batch, KvCache& kv
         for (int64_t t = b; t < e; ++t) ops::rms_norm(in + t * D, w.f32(), out + t * D, D, hp.rms_eps);
       });
     };
-    auto matmul = [&](const Tensor& w, const float* in, float* out, int64_t rows) {
-      if (w.packed) {
-        const kernels::PackedProduct p{w.packed, out, w.n_rows};
-        kernels::matmul_packed(&p, 1, in, rows, pool);
-        return;
-      }
-      kernels::matmul(w.type, w.data, w.n_rows, w.n_cols, in, rows, out, w.n_rows, pool);
-    };
-    // Products of the same input in one pass (one activation quantization, one fork-join) when all
-    // weights are packed; otherwise one matmul each.
-    auto matmul_multi = [&](std::initializer_list<std::pair<const Tensor*, float*>> prods, const float* in,
-                            int64_t rows) {
-      kernels::PackedProduct ps[4];
-      int n = 0;
-      for (const auto& [w, out] : prods) {
-        if (!w->packed || !kernels::PackedWeights::compatible(w->type, prods.begin()->first->type)) {
-          for (const auto& [w2, out2] : prods) matmul(*w2, in, out2, rows);
-          return;
-        }
-        ps[n++] = {w->packed, out, w->n_rows};
-      }
-      kernels::matmul_packed(ps, n, in, rows, pool);
-    };
-    auto add_bias = [&](float* y, const Tensor& b, int64_t n) {
-      if (!b) return;
-      for (int64_t t = 0; t < T; ++t) ops::add(y + t * n, b.f32(), n);
-    };
-
-    // Mixture of experts on xn_ (the normed input), added to x_, as llama.cpp's build_moe_ffn with
-    // softmax gating and renormalised weights: each token's router probabilities (softmax), its
-    // n_expert_used best experts (highest first), their weights divided by their sum; every
-    // expert runs once over all the tokens that chose it (only the chosen experts' weights are
-    // read); a token's output is the weighted outputs summed in the order of its choices.
     // Whether the chosen experts' gate and up matrices can share one matmul_packed call.
     auto fused_experts = [&](const LayerWeights& L, const int32_t* sel, int K) {
       const GgmlType t = L.experts[sel[0]].gate.type;
@@ -147,6 +115,42 @@ Expected<bool> Context::decode(const std::vector<BatchToken>& batch, KvCache& kv
       }
       return true;
     };
+    // Every (token, choice)'s weighted expert output into moe_out_: each expert runs once over all
+    // the tokens that chose it.
+    auto each_expert = [&](const LayerWeights& L, int64_t rows) {
+      const int E = hp.n_expert, K = hp.n_expert_used;
+      const int64_t FE = hp.n_ff_exp;
+      std::vector<int64_t> picks;  // (token * K + choice) of the tokens that chose expert e
+      for (int e = 0; e < E; ++e) {
+        picks.clear();
+        for (int64_t i = 0; i < rows * K; ++i)
+          if (moe_sel_[i] == e) picks.push_back(i);
+        if (picks.empty()) continue;
+        const auto n = static_cast<int64_t>(picks.size());
+        moe_x_.resize(n * D);
+        moe_g_.resize(n * FE);
+        moe_u_.resize(n * FE);
+        moe_y_.resize(n * D);
+        for (int64_t j = 0; j < n; ++j)
+          std::memcpy(moe_x_.data() + j * D, xn_.data() + (picks[j] / K) * D, sizeof(float) * D);
+        const auto& ex = L.experts[e];
+        linear_multi({{&ex.gate, moe_g_.data()}, {&ex.up, moe_u_.data()}}, moe_x_.data(), n, pool);
+        for (int64_t j = 0; j < n; ++j)
+          ops::silu_mul(moe_g_.data() + j * FE, moe_u_.data() + j * FE, moe_g_.data() + j * FE, FE);
+        linear(ex.down, moe_g_.data(), moe_y_.data(), n, pool);
+        for (int64_t j = 0; j < n; ++j) {
+          const float w = moe_w_[picks[j]];
+          float* out = moe_out_.data() + picks[j] * D;
+          const float* y = moe_y_.data() + j * D;
+          for (int64_t d = 0; d < D; ++d) out[d] = y[d] * w;
+        }
+      }
+    };
+    // Mixture of experts on xn_ (the normed input), added to x_, as llama.cpp's build_moe_ffn with
+    // softmax gating and renormalised weights: each token's router probabilities (softmax), its
+    // n_expert_used best experts (highest first), their weights divided by their sum; every
+    // expert runs once over all the tokens that chose it (only the chosen experts' weights are
+    // read); a token's output is the weighted outputs summed in the order of its choices.
     auto moe = [&](const LayerWeights& L, int64_t rows) {
       const int E = hp.n_expert, K = hp.n_expert_used;
       const int64_t FE = hp.n_ff_exp;
@@ -154,7 +158,7 @@ Expected<bool> Context::decode(const std::vector<BatchToken>& batch, KvCache& kv
       moe_sel_.resize(static_cast<size_t>(rows) * K);
       moe_w_.resize(static_cast<size_t>(rows) * K);
       moe_out_.resize(static_cast<size_t>(rows) * K * D);
-      matmul(L.router, xn_.data(), router_.data(), rows);
+      linear(L.router, xn_.data(), router_.data(), rows, pool);
       std::vector<int32_t> order(E);
       for (int64_t t = 0; t < rows; ++t) {
         float* p = router_.data() + t * E;
@@ -190,37 +194,11 @@ Expected<bool> Context::decode(const std::vector<BatchToken>& batch, KvCache& kv
           float* g = moe_g_.data() + k * FE;
           ops::silu_mul(g, moe_u_.data() + k * FE, g, FE);
           float* out = moe_out_.data() + k * D;
-          matmul(L.experts[moe_sel_[k]].down, g, out, 1);
+          linear(L.experts[moe_sel_[k]].down, g, out, 1, pool);
           for (int64_t d = 0; d < D; ++d) out[d] *= moe_w_[k];
         }
-        for (int k = 1; k < K; ++k) ops::add(moe_out_.data(), moe_out_.data() + k * D, D);
-        ops::add(x_.data(), moe_out_.data(), D);
-        return;
-      }
-      std::vector<int64_t> picks;  // (token * K + choice) of the tokens that chose expert e
-      for (int e = 0; e < E; ++e) {
-        picks.clear();
-        for (int64_t i = 0; i < rows * K; ++i)
-          if (moe_sel_[i] == e) picks.push_back(i);
-        if (picks.empty()) continue;
-        const auto n = static_cast<int64_t>(picks.size());
-        moe_x_.resize(n * D);
-        moe_g_.resize(n * FE);
-        moe_u_.resize(n * FE);
-        moe_y_.resize(n * D);
-        for (int64_t j = 0; j < n; ++j)
-          std::memcpy(moe_x_.data() + j * D, xn_.data() + (picks[j] / K) * D, sizeof(float) * D);
-        const auto& ex = L.experts[e];
-        matmul_multi({{&ex.gate, moe_g_.data()}, {&ex.up, moe_u_.data()}}, moe_x_.data(), n);
-        for (int64_t j = 0; j < n; ++j)
-          ops::silu_mul(moe_g_.data() + j * FE, moe_u_.data() + j * FE, moe_g_.data() + j * FE, FE);
-        matmul(ex.down, moe_g_.data(), moe_y_.data(), n);
-        for (int64_t j = 0; j < n; ++j) {
-          const float w = moe_w_[picks[j]];
-          float* out = moe_out_.data() + picks[j] * D;
-          const float* y = moe_y_.data() + j * D;
-          for (int64_t d = 0; d < D; ++d) out[d] = y[d] * w;
-        }
+      } else {
+        each_expert(L, rows);
       }
       for (int64_t t = 0; t < rows; ++t) {
         float* sum = moe_out_.data() + t * K * D;
@@ -235,10 +213,10 @@ Expected<bool> Context::decode(const std::vector<BatchToken>& batch, KvCache& kv
       const float rope_scale = hp.is_swa(il) ? hp.rope_freq_scale_swa : hp.rope_freq_scale;
       // Attention block.
       norm_rows(x_.data(), L.attn_norm, xn_.data(), T);
-      matmul_multi({{&L.wq, q_.data()}, {&L.wk, k_.data()}, {&L.wv, v_.data()}}, xn_.data(), T);
-      add_bias(q_.data(), L.bq, QD);
-      add_bias(k_.data(), L.bk, KVD);
-      add_bias(v_.data(), L.bv, KVD);
+      linear_multi({{&L.wq, q_.data()}, {&L.wk, k_.data()}, {&L.wv, v_.data()}}, xn_.data(), T, pool);
+      add_bias(q_.data(), L.bq, QD, T);
+      add_bias(k_.data(), L.bk, KVD, T);
+      add_bias(v_.data(), L.bv, KVD, T);
       if (L.q_norm) {  // each head of Q and K normalised on its own (qwen3)
         for (int64_t t = 0; t < T; ++t) {
           for (int h = 0; h < hp.n_head; ++h) {
@@ -263,7 +241,7 @@ Expected<bool> Context::decode(const std::vector<BatchToken>& batch, KvCache& kv
         ops::fp32_to_fp16_row(v_.data() + t * KVD, kv.v(il, bt.seq, bt.pos), KVD);
       }
       attention(batch, il, kv, pool);
-      matmul(L.wo, att_.data(), xn_.data(), T);
+      linear(L.wo, att_.data(), xn_.data(), T, pool);
       if (L.attn_post_norm) norm_rows(xn_.data(), L.attn_post_norm, xn_.data(), T);
       for (int64_t t = 0; t < T; ++t) ops::add(x_.data() + t * D, xn_.data() + t * D, D);
 
@@ -273,7 +251,7 @@ Expected<bool> Context::decode(const std::vector<BatchToken>& batch, KvCache& kv
         moe(L, T);
         continue;
       }
-      matmul_multi({{&L.w_gate, gate_.data()}, {&L.w_up, up_.data()}}, xn_.data(), T);
+      linear_multi({{&L.w_gate, gate_.data()}, {&L.w_up, up_.data()}}, xn_.data(), T, pool);
       const auto glu = m.arch().gemma ? ops::gelu_mul : ops::silu_mul;
       if (small) {
         for (int64_t t = 0; t < T; ++t) glu(gate_.data() + t * F, up_.data() + t * F, gate_.data() + t * F, F);
@@ -282,7 +260,7 @@ Expected<bool> Context::decode(const std::vector<BatchToken>& batch, KvCache& kv
           for (int64_t t = b; t < e; ++t) glu(gate_.data() + t * F, up_.data() + t * F, gate_.data() + t * F, F);
         });
       }
-      matmul(L.w_down, gate_.data(), xn_.data(), T);
+      linear(L.w_down, gate_.data(), xn_.data(), T, pool);
       if (L.ffn_post_norm) norm_rows(xn_.data(), L.ffn_post_norm, xn_.data(), T);
       for (int64_t t = 0; t < T; ++t) ops::add(x_.data() + t * D, xn_.data() + t * D, D);
     }
@@ -303,7 +281,7 @@ Expected<bool> Context::decode(const std::vector<BatchToken>& batch, KvCache& kv
       const Tensor& out = m.output();
       const size_t need = static_cast<size_t>(n_out_) * hp.n_vocab;
       if (logits_.size() < need) logits_.resize(need);
-      matmul(out, out_rows_.data(), logits_.data(), n_out_);
+      linear(out, out_rows_.data(), logits_.data(), n_out_, pool);
       if (const float c = hp.final_logit_softcapping; c > 0) {  // gemma2-style soft-capping
         for (size_t i = 0; i < need; ++i) logits_[i] = std::tanh(logits_[i] * (1.0f / c)) * c;
       }

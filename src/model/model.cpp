@@ -70,7 +70,8 @@ Expected<HParams> read_hparams(const gguf::File& f) {
       const bool g2 = hp.arch == "gemma2";
       hp.n_swa = static_cast<int32_t>(f.get_int(a + "attention.sliding_window", g2 ? 4096 : 0));
       if (hp.n_swa < 0) bad_model(f, fmt::format("bad attention.sliding_window {}", hp.n_swa));
-      hp.swa_pattern = static_cast<int32_t>(f.get_int(a + "attention.sliding_window_pattern", g2 ? 2 : 6));
+      hp.swa_pattern =
+          static_cast<int32_t>(f.get_int(a + "attention.sliding_window_pattern", find_arch(hp.arch)->swa_pattern));
       if (hp.swa_pattern <= 0) bad_model(f, fmt::format("bad attention.sliding_window_pattern {}", hp.swa_pattern));
       hp.rope_freq_base_swa =
           static_cast<float>(f.get_float(a + "rope.freq_base_swa", g2 ? hp.rope_freq_base : 10000.0));
