@@ -91,9 +91,11 @@ class Value {
   template <typename T>
   requires(std::is_integral_v<T> && !std::is_same_v<T, bool>) Value(T i) : v_(static_cast<int64_t>(i)) {}
   Value(double d) : v_(d) {}
-  Value(std::string s) : v_(std::move(s)) {}
-  Value(std::string_view s) : v_(std::string(s)) {}
-  Value(const char* s) : v_(std::string(s)) {}
+  // Strings are immutable and shared, as Python's: copying a value (a list repeated, an
+  // item appended) never copies its bytes.
+  Value(std::string s) : v_(std::make_shared<const std::string>(std::move(s))) {}
+  Value(std::string_view s) : Value(std::string(s)) {}
+  Value(const char* s) : Value(std::string(s)) {}
   Value(ArrayPtr a) : v_(std::move(a)) {}
   Value(ObjectPtr o) : v_(std::move(o)) {}
   Value(CallablePtr c) : v_(std::move(c)) {}
@@ -119,7 +121,7 @@ class Value {
   bool as_bool() const { return std::get<bool>(v_); }
   int64_t as_int() const { return is_bool() ? int64_t{as_bool()} : std::get<int64_t>(v_); }
   double as_double() const { return is_float() ? std::get<double>(v_) : static_cast<double>(as_int()); }
-  const std::string& as_string() const { return std::get<std::string>(v_); }
+  const std::string& as_string() const { return *std::get<StringPtr>(v_); }
   const ArrayPtr& as_array() const { return std::get<ArrayPtr>(v_); }
   const ObjectPtr& as_object() const { return std::get<ObjectPtr>(v_); }
   const CallablePtr& as_callable() const { return std::get<CallablePtr>(v_); }
@@ -131,7 +133,8 @@ class Value {
   int depth() const;
 
  private:
-  std::variant<Undefined, std::nullptr_t, bool, int64_t, double, std::string, ArrayPtr, ObjectPtr, CallablePtr> v_;
+  using StringPtr = std::shared_ptr<const std::string>;
+  std::variant<Undefined, std::nullptr_t, bool, int64_t, double, StringPtr, ArrayPtr, ObjectPtr, CallablePtr> v_;
 };
 
 // Constructors that compute the nesting depth; they fail past kMaxValueDepth.

@@ -135,6 +135,16 @@ TEST(Limits, HostileTemplatesFailCleanly) {
   e = limit_error("{{ [1] * 100000000000 }}");
   EXPECT_EQ(e.first, ErrorCode::kResourceExhausted) << e.second;
 
+  // Strings are shared by the values that hold them: a list of one big string repeated is
+  // a list of references (the fuzzer's 24 GB copy), and comparing it is charged as work.
+  auto big = Template::parse("{% set a = [range(60000)~'x'] * 60000 %}{{ a|length }}", "template");
+  ASSERT_TRUE(big.ok());
+  auto rendered = big->render(nlohmann::json::object());
+  ASSERT_TRUE(rendered.ok()) << rendered.error().message();
+  EXPECT_EQ(*rendered, "60000");
+  e = limit_error("{% set a = [range(60000)~'x'] * 60000 %}{{ a == a }}");
+  EXPECT_EQ(e.first, ErrorCode::kResourceExhausted) << e.second;
+
   TemplateOptions tiny;
   tiny.max_output_bytes = 100;
   e = limit_error("{% for i in range(1000) %}xxxxxxxxxx{% endfor %}", tiny);
