@@ -47,7 +47,8 @@ int64_t py_mod(int64_t a, int64_t b) {
 }
 
 Value repeat(Interpreter& in, const Value& seq, int64_t n) {
-  if (n <= 0) return seq.is_string() ? Value(std::string()) : make_list({});
+  const bool empty = seq.is_string() ? seq.as_string().empty() : seq.as_array()->items.empty();
+  if (n <= 0 || empty) return seq.is_string() ? Value(std::string()) : make_list({});
   if (seq.is_string()) {
     const std::string& s = seq.as_string();
     if (!s.empty() && static_cast<uint64_t>(n) > in.limits().max_output_bytes / s.size() + 1)

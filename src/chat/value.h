@@ -92,8 +92,9 @@ class Value {
   requires(std::is_integral_v<T> && !std::is_same_v<T, bool>) Value(T i) : v_(static_cast<int64_t>(i)) {}
   Value(double d) : v_(d) {}
   // Strings are immutable and shared, as Python's: copying a value (a list repeated, an
-  // item appended) never copies its bytes.
-  Value(std::string s) : v_(std::make_shared<const std::string>(std::move(s))) {}
+  // item appended) never copies its bytes. Making one is charged to the render's work budget
+  // (a byte per byte), so filters that build a string per item (upper, sort's keys) are bounded.
+  Value(std::string s) : v_(std::make_shared<const std::string>(std::move(s))) { charge_work(as_string().size()); }
   Value(std::string_view s) : Value(std::string(s)) {}
   Value(const char* s) : Value(std::string(s)) {}
   Value(ArrayPtr a) : v_(std::move(a)) {}
