@@ -22,7 +22,7 @@ namespace llmchain::apps {
 namespace {
 
 struct BenchOptions {
-  std::string model;
+  std::string model, backend = "cpu";
   int32_t threads = 0, n_prompt = 128, n_gen = 32, reps = 3, n_seq = 1;
   bool json = false;
 };
@@ -43,7 +43,7 @@ Stat stat_of(const std::vector<double>& v) {
 
 int bench(const BenchOptions& o) {
   init_command_logging("warn");
-  auto model = model::Model::load(o.model).value();
+  auto model = model::Model::load(o.model, *model::backend_named(o.backend).value()).value();
   const auto& hp = model->hparams();
   ThreadPool pool(o.threads);
   const int32_t n_ctx = std::max(o.n_prompt, o.n_gen) + 1;
@@ -114,6 +114,7 @@ LLMC_REGISTER_COMMAND(bench, [](CLI::App& app) -> CommandAction {
   auto o = std::make_shared<BenchOptions>();
   auto* sub = app.add_subcommand("bench", "Measure prompt processing (pp) and generation (tg) speed");
   sub->add_option("-m,--model", o->model, "GGUF model file")->required();
+  add_backend_option(sub, o->backend);
   sub->add_option("-t,--threads", o->threads, "threads (default: all cores)");
   sub->add_option("-p,--n-prompt", o->n_prompt, "prompt tokens for pp (0: skip)")->check(CLI::NonNegativeNumber);
   sub->add_option("-n,--n-gen", o->n_gen, "generated tokens for tg (0: skip)")->check(CLI::NonNegativeNumber);

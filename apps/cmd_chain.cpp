@@ -26,6 +26,7 @@ struct ChainOptions {
   bool stream = false;
   int threads = 0;
   int n_ctx = 0;
+  std::string backend = "cpu";
 };
 
 // ---- local models ------------------------------------------------------------------------
@@ -33,10 +34,12 @@ struct ChainOptions {
 // (the loader makes local models lazy). Each LocalLLM owns its engine.
 chain::LocalModelFactory local_model_factory(const ChainOptions& o) {
   int threads = o.threads, n_ctx = o.n_ctx;
-  return [threads, n_ctx](const chain::LocalModelSpec& spec) -> Expected<chain::LanguageModelPtr> {
+  std::string backend = o.backend;
+  return [threads, n_ctx, backend](const chain::LocalModelSpec& spec) -> Expected<chain::LanguageModelPtr> {
     engine::EngineOptions eo;
     eo.n_threads = threads;
     eo.n_ctx = n_ctx;
+    eo.backend = backend;
     eo.chat_template = spec.options.value("chat_template", "");
     eo.model_name = spec.name;
     chain::LocalLLMOptions lo;
@@ -143,6 +146,7 @@ LLMC_REGISTER_COMMAND(chain, [](CLI::App& app) -> CommandAction {
   run->add_flag("--stream", o->stream, "Print tokens as they are generated");
   run->add_option("-t,--threads", o->threads, "Threads for local models (0: all)");
   run->add_option("-c,--ctx-size", o->n_ctx, "Context size for local models (0: model default)");
+  add_backend_option(run, o->backend);
 
   auto* list = sub->add_subcommand("list", "List the chains of a YAML file and their inputs");
   list->add_option("file", o->file, "YAML file or folder")->required();

@@ -16,6 +16,7 @@ struct EmbedOptions {
   std::string model;
   std::vector<std::string> texts;
   std::string query;  // rerank
+  std::string backend = "cpu";
   int32_t threads = 0;
   int32_t ctx = 0;
 };
@@ -26,6 +27,7 @@ std::unique_ptr<engine::LocalEngine> load(const EmbedOptions& o) {
   eo.n_parallel = 1;
   eo.n_ctx = o.ctx;
   eo.n_threads = o.threads;
+  eo.backend = o.backend;
   return engine::LocalEngine::load(o.model, eo).value();
 }
 
@@ -66,6 +68,7 @@ LLMC_REGISTER_COMMAND(embed, [](CLI::App& app) -> CommandAction {
   sub->add_option("-m,--model", o->model, "GGUF model")->required();
   sub->add_option("texts", o->texts, "Texts to embed")->required();
   sub->add_option("-t,--threads", o->threads, "Threads (default: all cores)");
+  add_backend_option(sub, o->backend);
   sub->add_option("-c,--ctx", o->ctx, "Context size (default: the model's, at most 4096)");
   return {sub, [o] { return run_embed(*o); }};
 });
@@ -77,6 +80,7 @@ LLMC_REGISTER_COMMAND(rerank, [](CLI::App& app) -> CommandAction {
   sub->add_option("-q,--query", o->query, "The query")->required();
   sub->add_option("documents", o->texts, "Documents to score")->required();
   sub->add_option("-t,--threads", o->threads, "Threads (default: all cores)");
+  add_backend_option(sub, o->backend);
   sub->add_option("-c,--ctx", o->ctx, "Context size (default: the model's, at most 4096)");
   return {sub, [o] { return run_rerank(*o); }};
 });

@@ -24,7 +24,7 @@ namespace llmchain::apps {
 namespace {
 
 struct PerplexityCmdOptions {
-  std::string model, file, kl_base;
+  std::string model, file, kl_base, backend = "cpu";
   int32_t n_ctx = 512, n_batch = 0, threads = 0;
   bool json = false, kl = false, ctx_given = false;
 };
@@ -37,7 +37,7 @@ int run_kl_divergence(const PerplexityCmdOptions& o) {
     return 1;
   }
   const auto& h = reader->header();
-  auto model = model::Model::load(o.model);
+  auto model = model::Model::load(o.model, *model::backend_named(o.backend).value());
   if (!model) {
     std::fprintf(stderr, "error: %s\n", model.error().what());
     return 1;
@@ -128,7 +128,7 @@ int run_perplexity(const PerplexityCmdOptions& o) {
   std::stringstream ss;
   ss << in.rdbuf();
   const std::string text = ss.str();
-  auto model = model::Model::load(o.model);
+  auto model = model::Model::load(o.model, *model::backend_named(o.backend).value());
   if (!model) {
     std::fprintf(stderr, "error: %s\n", model.error().what());
     return 1;
@@ -199,6 +199,7 @@ LLMC_REGISTER_COMMAND(perplexity, [](CLI::App& app) -> CommandAction {
   auto o = std::make_shared<PerplexityCmdOptions>();
   auto* sub = app.add_subcommand("perplexity", "Perplexity of a model on a text file (as llama-perplexity)");
   sub->add_option("-m,--model", o->model, "GGUF model file")->required();
+  add_backend_option(sub, o->backend);
   sub->add_option("-f,--file", o->file, "text file (not with --kl-divergence: the base file holds the tokens)");
   auto* ctx = sub->add_option("-c,--ctx", o->n_ctx, "tokens per chunk")->check(CLI::Range(4, 1 << 20));
   sub->add_option("--kl-divergence-base", o->kl_base,

@@ -15,7 +15,7 @@ namespace llmchain::apps {
 namespace {
 
 struct RunOptions {
-  std::string model, prompt, prompt_file, json_schema_file, grammar_file, chat_template;
+  std::string model, prompt, prompt_file, json_schema_file, grammar_file, chat_template, backend = "cpu";
   int32_t n_predict = 128;
   int32_t threads = 0;
   int32_t ctx = 0;
@@ -50,6 +50,7 @@ int run(const RunOptions& o) {
   eo.n_ctx = o.ctx;
   eo.n_threads = o.threads;
   eo.chat_template = o.chat_template;
+  eo.backend = o.backend;
   auto eng = engine::LocalEngine::load(o.model, eo).value();
 
   std::string prompt = o.prompt;
@@ -104,6 +105,7 @@ LLMC_REGISTER_COMMAND(run, [](CLI::App& app) -> CommandAction {
   auto o = std::make_shared<RunOptions>();
   auto* sub = app.add_subcommand("run", "Generate text from a prompt (continuation to stdout)");
   sub->add_option("-m,--model", o->model, "GGUF model file")->required()->envname("LLMCHAIN_MODEL");
+  add_backend_option(sub, o->backend);
   sub->add_option("-p,--prompt", o->prompt, "prompt text");
   sub->add_option("-f,--file", o->prompt_file, "read the prompt from a file");
   sub->add_option("-n,--n-predict", o->n_predict, "tokens to generate (-1: until end or context full)");

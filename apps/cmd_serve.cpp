@@ -29,6 +29,7 @@ namespace {
 
 struct ServeOptions {
   std::string model;
+  std::string backend = "cpu";
   std::string config;
   std::string chains;  // chains YAML; "" = --config when that file declares chains:
   std::string log_format = "text";
@@ -143,6 +144,7 @@ int run_serve(ServeOptions& o, CLI::App* sub) {
       from_config(*cfg, "api_key", sub->get_option("--api-key"), s.api_key);
       from_config(*cfg, "log_format", sub->get_option("--log-format"), o.log_format);
       from_config(*cfg, "threads", sub->get_option("--threads"), o.threads);
+      from_config(*cfg, "backend", sub->get_option("--backend"), o.backend);
       from_config(*cfg, "chat_template", sub->get_option("--chat-template"), s.chat_template);
       from_config(*cfg, "max_body", sub->get_option("--max-body"), s.max_body);
       from_config(*cfg, "max_queue", sub->get_option("--max-queue"), s.max_queue);
@@ -244,6 +246,7 @@ int run_serve(ServeOptions& o, CLI::App* sub) {
     eo.n_parallel = o.server.parallel;
     eo.n_ctx = o.ctx_size;
     eo.n_threads = o.threads;
+    eo.backend = o.backend;
     eo.max_queue = o.server.max_queue;
     eo.chat_template = o.server.chat_template;
     auto loaded = engine::LocalEngine::load(o.model, eo);
@@ -353,6 +356,7 @@ LLMC_REGISTER_COMMAND(serve, [](CLI::App& app) -> CommandAction {
                  ->capture_default_str(),
              "LOG_LEVEL");
   env_option(sub->add_option("--threads", o->threads, "Compute threads (0: all cores)"), "THREADS");
+  add_backend_option(sub, o->backend);
   env_option(sub->add_option("--chat-template", s.chat_template, "Built-in chat template overriding the model's"),
              "CHAT_TEMPLATE");
   env_option(sub->add_flag("--no-ui", o->no_ui, "Do not serve the playground at /"), "NO_UI");

@@ -37,6 +37,9 @@ struct RegisterCommand {
 // Reads LLMCHAIN_<NAME> into an option when the flag is absent (containers are configured that way).
 inline void env_option(CLI::Option* opt, const std::string& name) { opt->envname("LLMCHAIN_" + name); }
 
+// --backend NAME (LLMCHAIN_BACKEND): what runs the model's layers, one of kernels/backend.h's.
+void add_backend_option(CLI::App* sub, std::string& backend);
+
 // Exit codes (every subcommand): 0 done, 1 failure (a file, model or network problem), 2 usage
 // error (CLI11's parse errors and bad argument values found after parsing).
 inline constexpr int kExitFailure = 1;

@@ -5,8 +5,19 @@
 #include "apps/command.h"
 #include "base/error.h"
 #include "base/log.h"
+#include "kernels/backend.h"
 
 namespace llmchain::apps {
+
+void add_backend_option(CLI::App* sub, std::string& backend) {
+  std::vector<std::string> names;
+  for (auto n : kernels::backend_names()) names.emplace_back(n);
+  env_option(sub->add_option("--backend", backend,
+                             "What runs the model: cpu (SIMD kernels, packed weights) or reference (scalar twins)")
+                 ->check(CLI::IsMember(names))
+                 ->capture_default_str(),
+             "BACKEND");
+}
 
 std::vector<CommandRegistrar>& command_registry() {
   static std::vector<CommandRegistrar> registry;

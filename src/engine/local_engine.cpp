@@ -17,7 +17,7 @@ Expected<std::unique_ptr<LocalEngine>> LocalEngine::load(const std::string& path
   return capture([&]() -> std::unique_ptr<LocalEngine> {
     std::unique_ptr<LocalEngine> e(new LocalEngine());
     e->opts_ = opts_in;
-    e->model_ = model::Model::load(path).value();
+    e->model_ = model::Model::load(path, *model::backend_named(opts_in.backend).value()).value();
     e->tok_ = tokenizer::Tokenizer::from_gguf(e->model_->file()).value();
     const auto& hp = e->model_->hparams();
     if (e->tok_->n_vocab() != hp.n_vocab) {

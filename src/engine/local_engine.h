@@ -29,13 +29,14 @@ class Template;
 namespace llmchain::engine {
 
 struct EngineOptions {
-  int32_t n_parallel = 1;     // sequence slots
-  int32_t n_ctx = 0;          // context per slot; 0: min(model's training context, 4096)
-  int32_t n_batch = 256;      // maximum tokens per forward step (prefill chunk bound)
-  int32_t n_threads = 0;      // 0: all hardware threads
-  int32_t max_queue = 256;    // waiting requests before kResourceExhausted
-  std::string chat_template;  // built-in template name overriding the model's
-  std::string model_name;     // id shown to clients; default: file name
+  int32_t n_parallel = 1;       // sequence slots
+  int32_t n_ctx = 0;            // context per slot; 0: min(model's training context, 4096)
+  int32_t n_batch = 256;        // maximum tokens per forward step (prefill chunk bound)
+  int32_t n_threads = 0;        // 0: all hardware threads
+  int32_t max_queue = 256;      // waiting requests before kResourceExhausted
+  std::string backend = "cpu";  // what runs the model: cpu | reference (kernels/backend.h)
+  std::string chat_template;    // built-in template name overriding the model's
+  std::string model_name;       // id shown to clients; default: file name
   // Compiling a request's grammar or JSON schema (on the caller's thread) may take this long;
   // longer: the request fails with kInvalidArgument (400).
   double constraint_timeout_s = 5;

@@ -35,6 +35,10 @@ bool can_matmul(GgmlType t);
 void matmul(GgmlType wt, const void* W, int64_t N, int64_t K, const float* X, int64_t T, float* Y, int64_t ldy,
             ThreadPool& pool);
 
+// The same on the kernels of `isa` at most (Isa::kScalar: the scalar twins, as the reference backend).
+void matmul(GgmlType wt, const void* W, int64_t N, int64_t K, const float* X, int64_t T, float* Y, int64_t ldy,
+            ThreadPool& pool, Isa isa);
+
 // Scalar reference of the same (dequantize + double accumulation), single-threaded: the test oracle.
 void matmul_reference(GgmlType wt, const void* W, int64_t N, int64_t K, const float* X, int64_t T, float* Y,
                       int64_t ldy);

@@ -1,10 +1,15 @@
 // The matmul driver: picks the kernel, packs activations once per call into per-thread scratch,
 // and splits weight rows across the pool in tile-aligned ranges.
 #include <algorithm>
+#include <cmath>
+#include <cstring>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include "base/error.h"
+#include "kernels/blocks.h"
+#include "kernels/fp16.h"
 #include "kernels/kernels.h"
 #include "kernels/matmul_kernel.h"
 #include "kernels/quant.h"
@@ -17,9 +22,9 @@ namespace {
 // while the thread's weight rows stream past.
 constexpr size_t kActBlockBytes = 512 * 1024;  // half of a Zen 4/5 L2
 
-const MatmulKernel* select_kernel(GgmlType wt, int64_t K) {
+const MatmulKernel* select_kernel(GgmlType wt, int64_t K, Isa isa) {
   const MatmulKernel* k = nullptr;
-  switch (active_isa()) {
+  switch (isa) {
     case Isa::kAvx512:
       k = avx512_kernel(wt);
       if (k && K % k->k_multiple == 0) return k;
@@ -41,8 +46,13 @@ size_t round_up(size_t n, size_t m) { return (n + m - 1) / m * m; }
 
 void matmul(GgmlType wt, const void* W, int64_t N, int64_t K, const float* X, int64_t T, float* Y, int64_t ldy,
             ThreadPool& pool) {
+  matmul(wt, W, N, K, X, T, Y, ldy, pool, active_isa());
+}
+
+void matmul(GgmlType wt, const void* W, int64_t N, int64_t K, const float* X, int64_t T, float* Y, int64_t ldy,
+            ThreadPool& pool, Isa isa) {
   if (N <= 0 || T <= 0) return;
-  const MatmulKernel* kern = select_kernel(wt, K);
+  const MatmulKernel* kern = select_kernel(wt, K, isa);
   if (!kern) fail(ErrorCode::kUnsupported, "matmul: no kernel for {} with K={}", ggml_type_name(uint32_t(wt)), K);
   const size_t w_stride = ggml_row_bytes(wt, K);
   const size_t x_stride = round_up(kern->act_row_bytes(K), 64);
@@ -124,20 +134,132 @@ void matmul_reference(GgmlType wt, const void* W, int64_t N, int64_t K, const fl
 namespace {
 
 template <GgmlType WT>
+float legacy_dot(int64_t K, const uint8_t* w, const uint8_t* x);
+template <GgmlType WT>
+constexpr bool kLegacy = WT == GgmlType::Q4_0 || WT == GgmlType::Q4_1 || WT == GgmlType::Q5_0 || WT == GgmlType::Q5_1 ||
+                         WT == GgmlType::Q8_0;
+
+template <GgmlType WT>
 size_t scalar_act_bytes(int64_t K) {
   return ggml_row_bytes(type_traits(WT)->act_type, K);
 }
+// Activations of the 32-element block types as ggml's x86 quantize_row_q8_0 / q8_1 make them at
+// run time (multiplier 127 / max, halves rounded to even), not as the _ref variant that quantizes
+// weights (1 / (max / 127), halves away from zero): the bytes simd/avx2_pack.cpp writes.
+template <typename Block>
+void quantize_act_q8(const float* x, void* dst, int64_t K) {
+  auto* y = static_cast<Block*>(dst);
+  for (int64_t b = 0; b < K / 32; ++b, x += 32) {
+    float amax = 0.0f;
+    for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[j]));
+    const float d = amax / 127.f;
+    const float id = amax != 0.0f ? 127.f / amax : 0.0f;
+    int32_t sum = 0;
+    for (int j = 0; j < 32; ++j) {
+      y[b].qs[j] = static_cast<int8_t>(std::nearbyint(x[j] * id));
+      sum += y[b].qs[j];
+    }
+    y[b].d = f32_to_fp16(d);
+    if constexpr (std::is_same_v<Block, BlockQ8_1>) y[b].s = f32_to_fp16(static_cast<float>(sum) * d);
+  }
+}
+
 template <GgmlType WT>
 void scalar_pack(const float* x, int64_t K, void* dst) {
+  if constexpr (kLegacy<WT>) {
+    if constexpr (WT == GgmlType::Q4_1 || WT == GgmlType::Q5_1) {
+      quantize_act_q8<BlockQ8_1>(x, dst, K);
+    } else {
+      quantize_act_q8<BlockQ8_0>(x, dst, K);
+    }
+    return;
+  }
   type_traits(type_traits(WT)->act_type)->quantize(x, dst, K);
 }
+
 template <GgmlType WT>
 void scalar_tile(int64_t K, const uint8_t* W, size_t ws, int nr, const uint8_t* X, size_t xs, int nc, float* Y,
                  int64_t ldy) {
+  if constexpr (kLegacy<WT>) {
+    for (int r = 0; r < nr; ++r)
+      for (int c = 0; c < nc; ++c) Y[c * ldy + r] = legacy_dot<WT>(K, W + r * ws, X + c * xs);
+    return;
+  }
   const VecDotFn dot = type_traits(WT)->vec_dot;
   for (int r = 0; r < nr; ++r)
     for (int c = 0; c < nc; ++c) Y[c * ldy + r] = dot(K, W + r * ws, X + c * xs);
 }
+// The 32-element block types in the order of ggml's x86 kernels (and simd/avx2_legacy.cpp, bit for
+// bit): a block's products form 8 lanes of 4 consecutive elements, each lane's integer sum is
+// accumulated across blocks with fma(sum, d_w * d_x, acc), a block's min term (Q4_1, Q5_1) is added
+// to lane 0, and the lanes are summed as ((l0+l4) + (l2+l6)) + ((l1+l5) + (l3+l7)). ggml's scalar
+// vec_dot sums blocks in sequence instead; a CPU without AVX2 would then part from llama.cpp's
+// outputs at near-ties, so the scalar path (and the reference backend) computes this order.
+template <GgmlType WT>
+struct LegacyBlock;
+template <>
+struct LegacyBlock<GgmlType::Q4_0> {
+  using B = BlockQ4_0;
+  static void quants(const B& b, int8_t* q) {
+    for (int j = 0; j < 16; ++j)
+      q[j] = static_cast<int8_t>((b.qs[j] & 15) - 8), q[j + 16] = static_cast<int8_t>((b.qs[j] >> 4) - 8);
+  }
+};
+template <>
+struct LegacyBlock<GgmlType::Q4_1> {
+  using B = BlockQ4_1;
+  static void quants(const B& b, int8_t* q) {
+    for (int j = 0; j < 16; ++j)
+      q[j] = static_cast<int8_t>(b.qs[j] & 15), q[j + 16] = static_cast<int8_t>(b.qs[j] >> 4);
+  }
+};
+template <typename B>
+void q5_quants(const B& b, int8_t* q, int offset) {
+  uint32_t qh;
+  std::memcpy(&qh, b.qh, 4);
+  for (int j = 0; j < 16; ++j) {
+    q[j] = static_cast<int8_t>(((b.qs[j] & 15) | (((qh >> j) & 1) << 4)) - offset);
+    q[j + 16] = static_cast<int8_t>(((b.qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4)) - offset);
+  }
+}
+template <>
+struct LegacyBlock<GgmlType::Q5_0> {
+  using B = BlockQ5_0;
+  static void quants(const B& b, int8_t* q) { q5_quants(b, q, 16); }
+};
+template <>
+struct LegacyBlock<GgmlType::Q5_1> {
+  using B = BlockQ5_1;
+  static void quants(const B& b, int8_t* q) { q5_quants(b, q, 0); }
+};
+template <>
+struct LegacyBlock<GgmlType::Q8_0> {
+  using B = BlockQ8_0;
+  static void quants(const B& b, int8_t* q) { std::memcpy(q, b.qs, 32); }
+};
+
+template <GgmlType WT>
+float legacy_dot(int64_t K, const uint8_t* w, const uint8_t* x) {
+  using W = typename LegacyBlock<WT>::B;
+  constexpr bool kMin = WT == GgmlType::Q4_1 || WT == GgmlType::Q5_1;
+  using A = std::conditional_t<kMin, BlockQ8_1, BlockQ8_0>;
+  const auto* wb = reinterpret_cast<const W*>(w);
+  const auto* xb = reinterpret_cast<const A*>(x);
+  float acc[8] = {};
+  int8_t q[32];
+  for (int64_t b = 0; b < K / 32; ++b) {
+    LegacyBlock<WT>::quants(wb[b], q);
+    const float d = fp16_to_f32(wb[b].d) * fp16_to_f32(xb[b].d);
+    for (int l = 0; l < 8; ++l) {
+      int32_t sum = 0;
+      for (int j = 4 * l; j < 4 * l + 4; ++j) sum += q[j] * xb[b].qs[j];
+      acc[l] = std::fma(static_cast<float>(sum), d, acc[l]);
+    }
+    if constexpr (kMin) acc[0] += fp16_to_f32(wb[b].m) * fp16_to_f32(xb[b].s);
+  }
+  return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+}
+
 template <GgmlType WT>
 constexpr MatmulKernel make_scalar() {
   return {WT == GgmlType::F32 || WT == GgmlType::F16 || WT == GgmlType::BF16 ? 1

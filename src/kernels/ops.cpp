@@ -233,19 +233,23 @@ const x86::AttnOps* simd_attn_ops() {
   return nullptr;
 }
 
+}  // namespace
+
+namespace ref {
+
 // The scalar reference of the f16 ops. The SIMD twins must match these bit for bit: any change
 // here (order, rounding points) has to be made there too.
 
-void fp32_to_fp16_row_ref(const float* x, uint16_t* y, int64_t n) {
+void fp32_to_fp16_row(const float* x, uint16_t* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = fp32_to_fp16(x[i]);
 }
 
-void fp16_to_fp32_row_ref(const uint16_t* x, float* y, int64_t n) {
+void fp16_to_fp32_row(const uint16_t* x, float* y, int64_t n) {
   const float* t = half_table().v;
   for (int64_t i = 0; i < n; ++i) y[i] = t[x[i]];
 }
 
-float dot_f32_f16_ref(const float* a, const uint16_t* b, int64_t n) {
+float dot_f32_f16(const float* a, const uint16_t* b, int64_t n) {
   const float* t = half_table().v;
   float acc[8] = {};
   int64_t i = 0;
@@ -257,56 +261,56 @@ float dot_f32_f16_ref(const float* a, const uint16_t* b, int64_t n) {
   return s;
 }
 
-void mad_f16_ref(uint16_t* y, const uint16_t* x, float a, int64_t n) {
+void mad_f16(uint16_t* y, const uint16_t* x, float a, int64_t n) {
   const float* t = half_table().v;
   for (int64_t i = 0; i < n; ++i) y[i] = fp32_to_fp16(std::fma(t[x[i]], a, t[y[i]]));
 }
 
-void scale_f16_ref(uint16_t* y, float a, int64_t n) {
+void scale_f16(uint16_t* y, float a, int64_t n) {
   const float* t = half_table().v;
   for (int64_t i = 0; i < n; ++i) y[i] = fp32_to_fp16(t[y[i]] * a);
 }
 
-void attend_f16_ref(const float* q, const uint16_t* k, const uint16_t* v, int64_t stride, int n_pos, int hd,
-                    float scale, float softcap, float* out, float* q16, uint16_t* acc) {
+void attend_f16(const float* q, const uint16_t* k, const uint16_t* v, int64_t stride, int n_pos, int hd, float scale,
+                float softcap, float* out, float* q16, uint16_t* acc) {
   if (softcap != 0.0f) scale /= softcap;
   for (int d = 0; d < hd; ++d) q16[d] = fp16_to_fp32(fp32_to_fp16(q[d]));
   std::fill(acc, acc + hd, uint16_t{0});
   float M = -std::numeric_limits<float>::infinity(), S = 0.0f;
   for (int p = 0; p < n_pos; ++p) {
-    float s = dot_f32_f16_ref(q16, k + p * stride, hd) * scale;
+    float s = dot_f32_f16(q16, k + p * stride, hd) * scale;
     if (softcap != 0.0f) s = softcap * std::tanh(s);
     float ms = 1.0f, vs = 1.0f;
     if (s > M) {
       const float m_old = M;
       M = s;
       ms = std::exp(m_old - M);
-      scale_f16_ref(acc, ms, hd);
+      scale_f16(acc, ms, hd);
     } else {
       vs = std::exp(s - M);
     }
-    mad_f16_ref(acc, v + p * stride, vs, hd);
+    mad_f16(acc, v + p * stride, vs, hd);
     S = S * ms + vs;
   }
   const float inv = S == 0.0f ? 0.0f : 1.0f / S;
   for (int d = 0; d < hd; ++d) out[d] = fp16_to_fp32(acc[d]) * inv;
 }
 
-}  // namespace
+}  // namespace ref
 
 void fp32_to_fp16_row(const float* x, uint16_t* y, int64_t n) {
   if (const auto* simd = simd_attn_ops()) return simd->fp32_to_fp16_row(x, y, n);
-  fp32_to_fp16_row_ref(x, y, n);
+  ref::fp32_to_fp16_row(x, y, n);
 }
 
 void fp16_to_fp32_row(const uint16_t* x, float* y, int64_t n) {
   if (const auto* simd = simd_attn_ops()) return simd->fp16_to_fp32_row(x, y, n);
-  fp16_to_fp32_row_ref(x, y, n);
+  ref::fp16_to_fp32_row(x, y, n);
 }
 
 float dot_f32_f16(const float* a, const uint16_t* b, int64_t n) {
   if (const auto* simd = simd_attn_ops()) return simd->dot_f32_f16(a, b, n);
-  return dot_f32_f16_ref(a, b, n);
+  return ref::dot_f32_f16(a, b, n);
 }
 
 void axpy_f16(float* y, float a, const uint16_t* x, int64_t n) {
@@ -316,19 +320,19 @@ void axpy_f16(float* y, float a, const uint16_t* x, int64_t n) {
 
 void mad_f16(uint16_t* y, const uint16_t* x, float a, int64_t n) {
   if (const auto* simd = simd_attn_ops()) return simd->mad_f16(y, x, a, n);
-  mad_f16_ref(y, x, a, n);
+  ref::mad_f16(y, x, a, n);
 }
 
 void scale_f16(uint16_t* y, float a, int64_t n) {
   if (const auto* simd = simd_attn_ops()) return simd->scale_f16(y, a, n);
-  scale_f16_ref(y, a, n);
+  ref::scale_f16(y, a, n);
 }
 
 void attend_f16(const float* q, const uint16_t* k, const uint16_t* v, int64_t stride, int n_pos, int head_dim,
                 float scale, float softcap, float* out, float* q16, uint16_t* acc16) {
   if (const auto* simd = simd_attn_ops())
     return simd->attend_f16(q, k, v, stride, n_pos, head_dim, scale, softcap, out, q16, acc16);
-  attend_f16_ref(q, k, v, stride, n_pos, head_dim, scale, softcap, out, q16, acc16);
+  ref::attend_f16(q, k, v, stride, n_pos, head_dim, scale, softcap, out, q16, acc16);
 }
 
 }  // namespace llmchain::kernels::ops

@@ -3,27 +3,24 @@
 #include <cmath>
 #include <cstring>
 
-#include "kernels/kernels.h"
-#include "kernels/ops.h"
 #include "model/linear.h"
 
 namespace llmchain::model {
 
-namespace ops = kernels::ops;
-
 namespace {
 
 // y[rows x w.n_rows] = x[rows x w.n_cols] * w^T + b
-void affine(const Tensor& w, const Tensor& b, const float* x, float* y, int64_t rows, ThreadPool& pool) {
-  linear(w, x, y, rows, pool);
-  add_bias(y, b, w.n_rows, rows);
+void affine(const kernels::Backend& be, const Tensor& w, const Tensor& b, const float* x, float* y, int64_t rows,
+            ThreadPool& pool) {
+  be.linear(w, x, y, rows, pool);
+  add_bias(be, y, b, w.n_rows, rows);
 }
 
 // Adds row r of an embedding matrix (any weight type) to y.
-void add_row(const Tensor& e, int64_t r, float* y, std::vector<float>& tmp) {
+void add_row(const kernels::Backend& be, const Tensor& e, int64_t r, float* y, std::vector<float>& tmp) {
   tmp.resize(e.n_cols);
-  kernels::dequantize_row(e.type, static_cast<const uint8_t*>(e.data) + e.row_bytes() * r, tmp.data(), e.n_cols);
-  ops::add(y, tmp.data(), e.n_cols);
+  be.get_row(e, r, tmp.data());
+  be.add(y, tmp.data(), e.n_cols);
 }
 
 }  // namespace
@@ -33,6 +30,7 @@ Encoder::Encoder(std::shared_ptr<const Model> model) : model_(std::move(model)) 
 Expected<std::vector<float>> Encoder::run(const std::vector<int32_t>& tokens, ThreadPool& pool, Pooling pooling) {
   return capture([&]() -> std::vector<float> {
     const Model& m = *model_;
+    const kernels::Backend& be = m.backend();
     const HParams& hp = m.hparams();
     const auto& enc = m.encoder();
     const int64_t T = static_cast<int64_t>(tokens.size()), D = hp.n_embd, QD = hp.q_dim(), KVD = hp.kv_dim();
@@ -58,10 +56,10 @@ Expected<std::vector<float>> Encoder::run(const std::vector<int32_t>& tokens, Th
     // Input: token + token type 0 (llama.cpp's "sentence A" for every token) + position, then LayerNorm.
     for (int64_t t = 0; t < T; ++t) {
       float* x = x_.data() + t * D;
-      add_row(m.token_embd(), tokens[t], x, tmp);
-      if (enc.type_embd) add_row(enc.type_embd, 0, x, tmp);
-      if (enc.pos_embd) add_row(enc.pos_embd, t, x, tmp);
-      ops::layer_norm(x, enc.embd_norm.f32(), enc.embd_norm_b.f32(), x, D, hp.norm_eps);
+      add_row(be, m.token_embd(), tokens[t], x, tmp);
+      if (enc.type_embd) add_row(be, enc.type_embd, 0, x, tmp);
+      if (enc.pos_embd) add_row(be, enc.pos_embd, t, x, tmp);
+      be.layer_norm(x, enc.embd_norm.f32(), enc.embd_norm_b.f32(), x, D, hp.norm_eps);
     }
 
     const int H = hp.n_head, group = hp.n_head / hp.n_head_kv;
@@ -71,50 +69,50 @@ Expected<std::vector<float>> Encoder::run(const std::vector<int32_t>& tokens, Th
       acc16_.resize(pool.size() * HD);
     }
     for (const LayerWeights& L : m.layers()) {
-      linear_multi({{&L.wq, q_.data()}, {&L.wk, k_.data()}, {&L.wv, v_.data()}}, x_.data(), T, pool);
-      add_bias(q_.data(), L.bq, QD, T);
-      add_bias(k_.data(), L.bk, KVD, T);
-      add_bias(v_.data(), L.bv, KVD, T);
+      linear_multi(be, {{&L.wq, q_.data()}, {&L.wk, k_.data()}, {&L.wv, v_.data()}}, x_.data(), T, pool);
+      add_bias(be, q_.data(), L.bq, QD, T);
+      add_bias(be, k_.data(), L.bk, KVD, T);
+      add_bias(be, v_.data(), L.bv, KVD, T);
       if (!m.arch().abs_pos) {
         for (int64_t t = 0; t < T; ++t) {
           const auto pos = static_cast<int32_t>(t);
-          ops::rope(q_.data() + t * QD, H, static_cast<int>(HD), hp.n_rot, pos, hp.rope_freq_base, hp.rope_freq_scale,
-                    m.arch().rope_order, m.rope_freq_factors());
-          ops::rope(k_.data() + t * KVD, hp.n_head_kv, static_cast<int>(HD), hp.n_rot, pos, hp.rope_freq_base,
-                    hp.rope_freq_scale, m.arch().rope_order, m.rope_freq_factors());
+          be.rope(q_.data() + t * QD, H, static_cast<int>(HD), hp.n_rot, pos, hp.rope_freq_base, hp.rope_freq_scale,
+                  m.arch().rope_order, m.rope_freq_factors());
+          be.rope(k_.data() + t * KVD, hp.n_head_kv, static_cast<int>(HD), hp.n_rot, pos, hp.rope_freq_base,
+                  hp.rope_freq_scale, m.arch().rope_order, m.rope_freq_factors());
         }
       }
-      ops::fp32_to_fp16_row(k_.data(), k16_.data(), T * KVD);
-      ops::fp32_to_fp16_row(v_.data(), v16_.data(), T * KVD);
+      be.to_f16(k_.data(), k16_.data(), T * KVD);
+      be.to_f16(v_.data(), v16_.data(), T * KVD);
       pool.run([&](int ith, int nth) {
         float* q16 = q16_.data() + ith * HD;
         uint16_t* acc16 = acc16_.data() + ith * HD;
         for (int64_t item = ith; item < T * H; item += nth) {  // every query sees all T positions
           const int64_t t = item / H, h = item % H, hk = h / group;
-          ops::attend_f16(q_.data() + t * QD + h * HD, k16_.data() + hk * HD, v16_.data() + hk * HD, KVD,
-                          static_cast<int>(T), static_cast<int>(HD), scale, 0.0f, att_.data() + t * QD + h * HD, q16,
-                          acc16);
+          be.attend_f16(q_.data() + t * QD + h * HD, k16_.data() + hk * HD, v16_.data() + hk * HD, KVD,
+                        static_cast<int>(T), static_cast<int>(HD), scale, 0.0f, att_.data() + t * QD + h * HD, q16,
+                        acc16);
         }
       });
       // x = LayerNorm(x + attention), then x = LayerNorm(x + FFN(x)).
-      affine(L.wo, L.bo, att_.data(), y_.data(), T, pool);
+      affine(be, L.wo, L.bo, att_.data(), y_.data(), T, pool);
       for (int64_t t = 0; t < T; ++t) {
         float* y = y_.data() + t * D;
-        ops::add(y, x_.data() + t * D, D);
-        ops::layer_norm(y, L.attn_out_norm.f32(), L.attn_out_norm_b.f32(), x_.data() + t * D, D, hp.norm_eps);
+        be.add(y, x_.data() + t * D, D);
+        be.layer_norm(y, L.attn_out_norm.f32(), L.attn_out_norm_b.f32(), x_.data() + t * D, D, hp.norm_eps);
       }
-      affine(L.w_up, L.b_up, x_.data(), ff_.data(), T, pool);
+      affine(be, L.w_up, L.b_up, x_.data(), ff_.data(), T, pool);
       if (m.arch().gelu_ffn) {
-        ops::gelu(ff_.data(), ff_.data(), T * F);
+        be.gelu(ff_.data(), ff_.data(), T * F);
       } else {
-        linear(L.w_gate, x_.data(), gate_.data(), T, pool);
-        for (int64_t t = 0; t < T; ++t) ops::silu_mul(gate_.data() + t * F, ff_.data() + t * F, ff_.data() + t * F, F);
+        be.linear(L.w_gate, x_.data(), gate_.data(), T, pool);
+        for (int64_t t = 0; t < T; ++t) be.silu_mul(gate_.data() + t * F, ff_.data() + t * F, ff_.data() + t * F, F);
       }
-      affine(L.w_down, L.b_down, ff_.data(), y_.data(), T, pool);
+      affine(be, L.w_down, L.b_down, ff_.data(), y_.data(), T, pool);
       for (int64_t t = 0; t < T; ++t) {
         float* y = y_.data() + t * D;
-        ops::add(y, x_.data() + t * D, D);
-        ops::layer_norm(y, L.layer_out_norm.f32(), L.layer_out_norm_b.f32(), x_.data() + t * D, D, hp.norm_eps);
+        be.add(y, x_.data() + t * D, D);
+        be.layer_norm(y, L.layer_out_norm.f32(), L.layer_out_norm_b.f32(), x_.data() + t * D, D, hp.norm_eps);
       }
     }
 
@@ -135,13 +133,13 @@ Expected<std::vector<float>> Encoder::run(const std::vector<int32_t>& tokens, Th
         std::vector<float> cur(x_.begin(), x_.begin() + D);
         if (enc.cls) {
           std::vector<float> h(D);
-          affine(enc.cls, enc.cls_b, cur.data(), h.data(), 1, pool);
+          affine(be, enc.cls, enc.cls_b, cur.data(), h.data(), 1, pool);
           for (float& v : h) v = std::tanh(v);
           cur = std::move(h);
         }
         if (enc.cls_out) {
           std::vector<float> s(enc.cls_out.n_rows);
-          affine(enc.cls_out, enc.cls_out_b, cur.data(), s.data(), 1, pool);
+          affine(be, enc.cls_out, enc.cls_out_b, cur.data(), s.data(), 1, pool);
           cur = std::move(s);
         }
         return cur;

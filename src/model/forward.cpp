@@ -5,14 +5,9 @@
 #include <cstring>
 #include <limits>
 
-#include "kernels/kernels.h"
-#include "kernels/ops.h"
-#include "kernels/packed.h"
 #include "model/linear.h"
 
 namespace llmchain::model {
-
-namespace ops = kernels::ops;
 
 Context::Context(std::shared_ptr<const Model> model, int32_t max_batch)
     : model_(std::move(model)), max_batch_(max_batch) {
@@ -45,6 +40,7 @@ void Context::check_batch(const std::vector<BatchToken>& batch, const KvCache& k
 
 void Context::attention(const std::vector<BatchToken>& batch, int il, KvCache& kv, ThreadPool& pool) {
   const HParams& hp = model_->hparams();
+  const kernels::Backend& be = model_->backend();
   const int T = static_cast<int>(batch.size());
   const int H = hp.n_head, HD = hp.head_dim, group = hp.n_head / hp.n_head_kv;
   // Gemma scales the queries before attention (in f32, as llama.cpp); the others scale scores.
@@ -64,12 +60,12 @@ void Context::attention(const std::vector<BatchToken>& batch, int il, KvCache& k
     for (int item = ith; item < T * H; item += nth) {
       const int t = item / H, h = item % H, hk = h / group;
       const BatchToken& bt = batch[t];
-      // Same arithmetic as llama.cpp's CPU flash attention with an f16 cache (see ops::attend_f16).
+      // Same arithmetic as llama.cpp's CPU flash attention with an f16 cache (see kernels::ops::attend_f16).
       const float* q = q_.data() + static_cast<size_t>(t) * hp.q_dim() + h * HD;
       float* out = att_.data() + static_cast<size_t>(t) * hp.q_dim() + h * HD;
       const int32_t first = swa ? std::max(0, bt.pos - hp.n_swa + 1) : 0;
-      ops::attend_f16(q, kv.k(il, bt.seq, first) + hk * HD, kv.v(il, bt.seq, first) + hk * HD, kv.kv_dim(),
-                      bt.pos + 1 - first, HD, scale, hp.attn_logit_softcapping, out, q16, acc16);
+      be.attend_f16(q, kv.k(il, bt.seq, first) + hk * HD, kv.v(il, bt.seq, first) + hk * HD, kv.kv_dim(),
+                    bt.pos + 1 - first, HD, scale, hp.attn_logit_softcapping, out, q16, acc16);
     }
   });
 }
@@ -78,6 +74,7 @@ Expected<bool> Context::decode(const std::vector<BatchToken>& batch, KvCache& kv
   return capture([&] {
     check_batch(batch, kv);
     const Model& m = *model_;
+    const kernels::Backend& be = m.backend();
     const HParams& hp = m.hparams();
     const int64_t T = static_cast<int64_t>(batch.size());
     const int64_t D = hp.n_embd, QD = hp.q_dim(), KVD = hp.kv_dim(), F = hp.n_ff;
@@ -85,8 +82,7 @@ Expected<bool> Context::decode(const std::vector<BatchToken>& batch, KvCache& kv
     // Token embeddings (any weight type: rows are dequantized).
     const Tensor& emb = m.token_embd();
     for (int64_t t = 0; t < T; ++t) {
-      const auto* row = static_cast<const uint8_t*>(emb.data) + emb.row_bytes() * batch[t].token;
-      kernels::dequantize_row(emb.type, row, x_.data() + t * D, D);
+      be.get_row(emb, batch[t].token, x_.data() + t * D);
       if (m.arch().gemma) {  // gemma: embeddings scaled by sqrt(n_embd)
         const float s = std::sqrt(static_cast<float>(D));
         for (int64_t i = 0; i < D; ++i) x_[t * D + i] *= s;
@@ -97,23 +93,12 @@ Expected<bool> Context::decode(const std::vector<BatchToken>& batch, KvCache& kv
     const bool small = T < 2 * pool.size();
     auto norm_rows = [&](const float* in, const Tensor& w, float* out, int64_t rows) {
       if (small) {
-        for (int64_t t = 0; t < rows; ++t) ops::rms_norm(in + t * D, w.f32(), out + t * D, D, hp.rms_eps);
+        for (int64_t t = 0; t < rows; ++t) be.rms_norm(in + t * D, w.f32(), out + t * D, D, hp.rms_eps);
         return;
       }
       pool.parallel_for(rows, [&](int64_t b, int64_t e, int) {
-        for (int64_t t = b; t < e; ++t) ops::rms_norm(in + t * D, w.f32(), out + t * D, D, hp.rms_eps);
+        for (int64_t t = b; t < e; ++t) be.rms_norm(in + t * D, w.f32(), out + t * D, D, hp.rms_eps);
       });
-    };
-    // Whether the chosen experts' gate and up matrices can share one matmul_packed call.
-    auto fused_experts = [&](const LayerWeights& L, const int32_t* sel, int K) {
-      const GgmlType t = L.experts[sel[0]].gate.type;
-      for (int k = 0; k < K; ++k) {
-        const auto& ex = L.experts[sel[k]];
-        if (!ex.gate.packed || !ex.up.packed || !kernels::PackedWeights::compatible(ex.gate.type, t) ||
-            !kernels::PackedWeights::compatible(ex.up.type, t))
-          return false;
-      }
-      return true;
     };
     // Every (token, choice)'s weighted expert output into moe_out_: each expert runs once over all
     // the tokens that chose it.
@@ -134,10 +119,10 @@ Expected<bool> Context::decode(const std::vector<BatchToken>& batch, KvCache& kv
         for (int64_t j = 0; j < n; ++j)
           std::memcpy(moe_x_.data() + j * D, xn_.data() + (picks[j] / K) * D, sizeof(float) * D);
         const auto& ex = L.experts[e];
-        linear_multi({{&ex.gate, moe_g_.data()}, {&ex.up, moe_u_.data()}}, moe_x_.data(), n, pool);
+        linear_multi(be, {{&ex.gate, moe_g_.data()}, {&ex.up, moe_u_.data()}}, moe_x_.data(), n, pool);
         for (int64_t j = 0; j < n; ++j)
-          ops::silu_mul(moe_g_.data() + j * FE, moe_u_.data() + j * FE, moe_g_.data() + j * FE, FE);
-        linear(ex.down, moe_g_.data(), moe_y_.data(), n, pool);
+          be.silu_mul(moe_g_.data() + j * FE, moe_u_.data() + j * FE, moe_g_.data() + j * FE, FE);
+        be.linear(ex.down, moe_g_.data(), moe_y_.data(), n, pool);
         for (int64_t j = 0; j < n; ++j) {
           const float w = moe_w_[picks[j]];
           float* out = moe_out_.data() + picks[j] * D;
@@ -158,7 +143,7 @@ Expected<bool> Context::decode(const std::vector<BatchToken>& batch, KvCache& kv
       moe_sel_.resize(static_cast<size_t>(rows) * K);
       moe_w_.resize(static_cast<size_t>(rows) * K);
       moe_out_.resize(static_cast<size_t>(rows) * K * D);
-      linear(L.router, xn_.data(), router_.data(), rows, pool);
+      be.linear(L.router, xn_.data(), router_.data(), rows, pool);
       std::vector<int32_t> order(E);
       for (int64_t t = 0; t < rows; ++t) {
         float* p = router_.data() + t * E;
@@ -179,22 +164,22 @@ Expected<bool> Context::decode(const std::vector<BatchToken>& batch, KvCache& kv
         }
       }
       // One token (generation): its experts share one input, so every gate and up product runs in
-      // one fused call (one activation quantization, one fork-join instead of one per expert).
-      if (rows == 1 && K <= 64 && fused_experts(L, moe_sel_.data(), K)) {
+      // one call (where the backend can: one activation quantization, one fork-join, not K).
+      if (rows == 1) {
         moe_g_.resize(K * FE);
         moe_u_.resize(K * FE);
-        kernels::PackedProduct ps[128];
+        moe_prods_.clear();
         for (int k = 0; k < K; ++k) {
           const auto& ex = L.experts[moe_sel_[k]];
-          ps[2 * k] = {ex.gate.packed, moe_g_.data() + k * FE, FE};
-          ps[2 * k + 1] = {ex.up.packed, moe_u_.data() + k * FE, FE};
+          moe_prods_.push_back({&ex.gate, moe_g_.data() + k * FE});
+          moe_prods_.push_back({&ex.up, moe_u_.data() + k * FE});
         }
-        kernels::matmul_packed(ps, 2 * K, xn_.data(), 1, pool);
+        be.linear_multi(moe_prods_, xn_.data(), 1, pool);
         for (int k = 0; k < K; ++k) {
           float* g = moe_g_.data() + k * FE;
-          ops::silu_mul(g, moe_u_.data() + k * FE, g, FE);
+          be.silu_mul(g, moe_u_.data() + k * FE, g, FE);
           float* out = moe_out_.data() + k * D;
-          linear(L.experts[moe_sel_[k]].down, g, out, 1, pool);
+          be.linear(L.experts[moe_sel_[k]].down, g, out, 1, pool);
           for (int64_t d = 0; d < D; ++d) out[d] *= moe_w_[k];
         }
       } else {
@@ -202,8 +187,8 @@ Expected<bool> Context::decode(const std::vector<BatchToken>& batch, KvCache& kv
       }
       for (int64_t t = 0; t < rows; ++t) {
         float* sum = moe_out_.data() + t * K * D;
-        for (int k = 1; k < K; ++k) ops::add(sum, sum + k * D, D);
-        ops::add(x_.data() + t * D, sum, D);
+        for (int k = 1; k < K; ++k) be.add(sum, sum + k * D, D);
+        be.add(x_.data() + t * D, sum, D);
       }
     };
 
@@ -213,37 +198,37 @@ Expected<bool> Context::decode(const std::vector<BatchToken>& batch, KvCache& kv
       const float rope_scale = hp.is_swa(il) ? hp.rope_freq_scale_swa : hp.rope_freq_scale;
       // Attention block.
       norm_rows(x_.data(), L.attn_norm, xn_.data(), T);
-      linear_multi({{&L.wq, q_.data()}, {&L.wk, k_.data()}, {&L.wv, v_.data()}}, xn_.data(), T, pool);
-      add_bias(q_.data(), L.bq, QD, T);
-      add_bias(k_.data(), L.bk, KVD, T);
-      add_bias(v_.data(), L.bv, KVD, T);
+      linear_multi(be, {{&L.wq, q_.data()}, {&L.wk, k_.data()}, {&L.wv, v_.data()}}, xn_.data(), T, pool);
+      add_bias(be, q_.data(), L.bq, QD, T);
+      add_bias(be, k_.data(), L.bk, KVD, T);
+      add_bias(be, v_.data(), L.bv, KVD, T);
       if (L.q_norm) {  // each head of Q and K normalised on its own (qwen3)
         for (int64_t t = 0; t < T; ++t) {
           for (int h = 0; h < hp.n_head; ++h) {
             float* q = q_.data() + t * QD + h * hp.head_dim;
-            ops::rms_norm(q, L.q_norm.f32(), q, hp.head_dim, hp.rms_eps);
+            be.rms_norm(q, L.q_norm.f32(), q, hp.head_dim, hp.rms_eps);
           }
           for (int h = 0; h < hp.n_head_kv; ++h) {
             float* k = k_.data() + t * KVD + h * hp.head_dim;
-            ops::rms_norm(k, L.k_norm.f32(), k, hp.head_dim, hp.rms_eps);
+            be.rms_norm(k, L.k_norm.f32(), k, hp.head_dim, hp.rms_eps);
           }
         }
       }
       for (int64_t t = 0; t < T; ++t) {
         const BatchToken& bt = batch[t];
-        ops::rope(q_.data() + t * QD, hp.n_head, hp.head_dim, hp.n_rot, bt.pos, rope_base, rope_scale,
-                  m.arch().rope_order, m.rope_freq_factors());
-        ops::rope(k_.data() + t * KVD, hp.n_head_kv, hp.head_dim, hp.n_rot, bt.pos, rope_base, rope_scale,
-                  m.arch().rope_order, m.rope_freq_factors());
+        be.rope(q_.data() + t * QD, hp.n_head, hp.head_dim, hp.n_rot, bt.pos, rope_base, rope_scale,
+                m.arch().rope_order, m.rope_freq_factors());
+        be.rope(k_.data() + t * KVD, hp.n_head_kv, hp.head_dim, hp.n_rot, bt.pos, rope_base, rope_scale,
+                m.arch().rope_order, m.rope_freq_factors());
         if (m.arch().gemma)
           for (float* q = q_.data() + t * QD; q != q_.data() + (t + 1) * QD; ++q) *q *= hp.attn_scale;
-        ops::fp32_to_fp16_row(k_.data() + t * KVD, kv.k(il, bt.seq, bt.pos), KVD);
-        ops::fp32_to_fp16_row(v_.data() + t * KVD, kv.v(il, bt.seq, bt.pos), KVD);
+        be.to_f16(k_.data() + t * KVD, kv.k(il, bt.seq, bt.pos), KVD);
+        be.to_f16(v_.data() + t * KVD, kv.v(il, bt.seq, bt.pos), KVD);
       }
       attention(batch, il, kv, pool);
-      linear(L.wo, att_.data(), xn_.data(), T, pool);
+      be.linear(L.wo, att_.data(), xn_.data(), T, pool);
       if (L.attn_post_norm) norm_rows(xn_.data(), L.attn_post_norm, xn_.data(), T);
-      for (int64_t t = 0; t < T; ++t) ops::add(x_.data() + t * D, xn_.data() + t * D, D);
+      for (int64_t t = 0; t < T; ++t) be.add(x_.data() + t * D, xn_.data() + t * D, D);
 
       // Feed-forward block (SwiGLU), or the mixture of experts.
       norm_rows(x_.data(), L.ffn_norm, xn_.data(), T);
@@ -251,8 +236,11 @@ Expected<bool> Context::decode(const std::vector<BatchToken>& batch, KvCache& kv
         moe(L, T);
         continue;
       }
-      linear_multi({{&L.w_gate, gate_.data()}, {&L.w_up, up_.data()}}, xn_.data(), T, pool);
-      const auto glu = m.arch().gemma ? ops::gelu_mul : ops::silu_mul;
+      linear_multi(be, {{&L.w_gate, gate_.data()}, {&L.w_up, up_.data()}}, xn_.data(), T, pool);
+      const bool gelu = m.arch().gemma;
+      auto glu = [&](const float* g, const float* u, float* y, int64_t n) {
+        gelu ? be.gelu_mul(g, u, y, n) : be.silu_mul(g, u, y, n);
+      };
       if (small) {
         for (int64_t t = 0; t < T; ++t) glu(gate_.data() + t * F, up_.data() + t * F, gate_.data() + t * F, F);
       } else {
@@ -260,9 +248,9 @@ Expected<bool> Context::decode(const std::vector<BatchToken>& batch, KvCache& kv
           for (int64_t t = b; t < e; ++t) glu(gate_.data() + t * F, up_.data() + t * F, gate_.data() + t * F, F);
         });
       }
-      linear(L.w_down, gate_.data(), xn_.data(), T, pool);
+      be.linear(L.w_down, gate_.data(), xn_.data(), T, pool);
       if (L.ffn_post_norm) norm_rows(xn_.data(), L.ffn_post_norm, xn_.data(), T);
-      for (int64_t t = 0; t < T; ++t) ops::add(x_.data() + t * D, xn_.data() + t * D, D);
+      for (int64_t t = 0; t < T; ++t) be.add(x_.data() + t * D, xn_.data() + t * D, D);
     }
 
     for (const auto& bt : batch) {
@@ -281,7 +269,7 @@ Expected<bool> Context::decode(const std::vector<BatchToken>& batch, KvCache& kv
       const Tensor& out = m.output();
       const size_t need = static_cast<size_t>(n_out_) * hp.n_vocab;
       if (logits_.size() < need) logits_.resize(need);
-      linear(out, out_rows_.data(), logits_.data(), n_out_, pool);
+      be.linear(out, out_rows_.data(), logits_.data(), n_out_, pool);
       if (const float c = hp.final_logit_softcapping; c > 0) {  // gemma2-style soft-capping
         for (size_t i = 0; i < need; ++i) logits_[i] = std::tanh(logits_[i] * (1.0f / c)) * c;
       }

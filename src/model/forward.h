@@ -49,8 +49,9 @@ class Context {
   // tokens gathered, its gate/up/down products, and every (token, choice)'s weighted output.
   std::vector<float> router_, moe_w_, moe_x_, moe_g_, moe_u_, moe_y_, moe_out_;
   std::vector<int32_t> moe_sel_;
-  std::vector<float> q16_;       // per thread: the query rounded to f16
-  std::vector<uint16_t> acc16_;  // per thread: f16 attention accumulator
+  std::vector<kernels::Product> moe_prods_;  // a generated token's expert products
+  std::vector<float> q16_;                   // per thread: the query rounded to f16
+  std::vector<uint16_t> acc16_;              // per thread: f16 attention accumulator
   int32_t n_out_ = 0;
 };
 

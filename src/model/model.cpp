@@ -14,8 +14,6 @@
 #include <unistd.h>
 #endif
 
-#include "kernels/kernels.h"
-
 namespace llmchain::model {
 namespace {
 
@@ -109,18 +107,20 @@ Expected<HParams> read_hparams(const gguf::File& f) {
   });
 }
 
-Expected<std::shared_ptr<const Model>> Model::load(const std::string& path) {
+Expected<std::shared_ptr<const Model>> Model::load(const std::string& path, const kernels::Backend& backend) {
   auto file = gguf::File::open(path);
   if (!file) return file.error();
-  return from_file(std::move(*file));
+  return from_file(std::move(*file), backend);
 }
 
-Expected<std::shared_ptr<const Model>> Model::from_file(std::shared_ptr<const gguf::File> file) {
+Expected<std::shared_ptr<const Model>> Model::from_file(std::shared_ptr<const gguf::File> file,
+                                                        const kernels::Backend& backend) {
   return capture([&]() -> std::shared_ptr<const Model> {
     auto m = std::shared_ptr<Model>(new Model());
     m->file_ = std::move(file);
+    m->backend_ = &backend;
     m->bind(*m->file_);
-    m->pack_weights();
+    m->prepare_weights();
     return m;
   });
 }
@@ -264,19 +264,16 @@ void Model::bind(const gguf::File& f) {
   }
 }
 
-void Model::pack_weights() {
-  const char* env = std::getenv("LLMCHAIN_REPACK");
-  if (env && std::string(env) == "0") return;
-  if (!kernels::PackedWeights::fast_path_available() || kernels::active_isa() != kernels::Isa::kAvx512) return;
+void Model::prepare_weights() {
   std::vector<Tensor*> todo;
-  // A mixture's experts are packed as one matrix per ffn_*_exps tensor (large: on huge pages, so a
-  // token's scattered expert reads do not miss the TLB on every 4 KiB), then viewed per expert.
+  // A mixture's experts are prepared as the one matrix per ffn_*_exps tensor they are stored in
+  // (the cpu backend packs it on huge pages, so a token's scattered expert reads do not miss the
+  // TLB on every 4 KiB), then viewed per expert.
   struct Stack {
     Tensor whole;
     std::vector<Tensor*> experts;
   };
   std::vector<Stack> stacks;
-  stacks.reserve(layers_.size() * 3);
   for (auto& L : layers_) {
     for (Tensor* t : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) {
       if (*t) todo.push_back(t);
@@ -284,30 +281,46 @@ void Model::pack_weights() {
     if (L.experts.empty()) continue;
     using Member = Tensor LayerWeights::Expert::*;
     for (Member m : {&LayerWeights::Expert::gate, &LayerWeights::Expert::up, &LayerWeights::Expert::down}) {
-      const Tensor& first = L.experts.front().*m;
-      if (first.n_rows % kernels::kPackRows != 0) {  // experts not on group boundaries: one by one
-        for (auto& ex : L.experts) todo.push_back(&(ex.*m));
-        continue;
-      }
-      Stack s{first, {}};
-      s.whole.n_rows = first.n_rows * static_cast<int64_t>(L.experts.size());
+      Stack s{L.experts.front().*m, {}};
+      s.whole.n_rows *= static_cast<int64_t>(L.experts.size());
       for (auto& ex : L.experts) s.experts.push_back(&(ex.*m));
       stacks.push_back(std::move(s));
     }
   }
   for (auto& s : stacks) todo.push_back(&s.whole);
   if (output_) todo.push_back(&output_);
-  std::erase_if(todo,
-                [](const Tensor* t) { return !kernels::PackedWeights::supported(t->type, t->n_rows, t->n_cols); });
-  packed_.resize(todo.size());
+  prepare_all(todo);
+  for (auto& s : stacks) {
+    if (!s.whole.prepared) continue;
+    std::shared_ptr<const kernels::PreparedWeight> whole;
+    for (const auto& p : prepared_)
+      if (p.get() == s.whole.prepared) whole = p;
+    const int64_t rows = s.experts.front()->n_rows;
+    std::vector<std::shared_ptr<const kernels::PreparedWeight>> views;
+    for (size_t e = 0; e < s.experts.size(); ++e) {
+      views.push_back(backend_->rows_of(whole, static_cast<int64_t>(e) * rows, rows));
+      if (!views.back()) break;
+    }
+    if (views.size() == s.experts.size() && views.back()) {
+      for (size_t e = 0; e < views.size(); ++e) s.experts[e]->prepared = views[e].get();
+      prepared_.insert(prepared_.end(), views.begin(), views.end());
+      continue;
+    }
+    std::erase(prepared_, whole);  // the backend cannot split it there: each expert on its own
+    prepare_all(s.experts);
+  }
+  if (token_embd_.data == output_.data) token_embd_.prepared = output_.prepared;
+}
+
+void Model::prepare_all(const std::vector<Tensor*>& todo) {
+  std::vector<std::shared_ptr<const kernels::PreparedWeight>> done(todo.size());
   // Repacking is a memory shuffle: a few threads make loading a large model noticeably faster.
   std::atomic<size_t> next{0};
   std::mutex mu;
   std::exception_ptr error;
   auto work = [&] {
     try {
-      for (size_t i; (i = next.fetch_add(1)) < todo.size();)
-        packed_[i] = kernels::PackedWeights::pack(todo[i]->type, todo[i]->data, todo[i]->n_rows, todo[i]->n_cols);
+      for (size_t i; (i = next.fetch_add(1)) < todo.size();) done[i] = backend_->prepare(*todo[i]);
     } catch (...) {
       std::lock_guard lock(mu);
       error = std::current_exception();
@@ -321,10 +334,12 @@ void Model::pack_weights() {
   for (auto& t : threads) t.join();
   if (error) std::rethrow_exception(error);
   for (size_t i = 0; i < todo.size(); ++i) {
-    todo[i]->packed = packed_[i].get();
+    if (!done[i]) continue;
+    todo[i]->prepared = done[i].get();
+    prepared_.push_back(std::move(done[i]));
 #if defined(__linux__)
-    // The kernels read only the packed copy from now on: let the file's pages go (they come back
-    // from the page cache or the file if anything reads them, e.g. tied embeddings).
+    // The backend reads only its prepared form from now on: let the file's pages go (they come
+    // back from the page cache or the file if anything reads them, e.g. tied embeddings).
     if (todo[i]->data == token_embd_.data) continue;
     const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
     const auto b = reinterpret_cast<uintptr_t>(todo[i]->data);
@@ -333,15 +348,13 @@ void Model::pack_weights() {
     if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
 #endif
   }
-  for (auto& s : stacks) {
-    if (!s.whole.packed) continue;
-    const int64_t rows = s.experts.front()->n_rows;
-    for (size_t e = 0; e < s.experts.size(); ++e) {
-      packed_.push_back(kernels::PackedWeights::rows_view(*s.whole.packed, static_cast<int64_t>(e) * rows, rows));
-      s.experts[e]->packed = packed_.back().get();
-    }
-  }
-  if (token_embd_.data == output_.data) token_embd_.packed = output_.packed;
+}
+
+Expected<const kernels::Backend*> backend_named(std::string_view name) {
+  if (const kernels::Backend* b = kernels::find_backend(name)) return b;
+  std::string known;
+  for (auto n : kernels::backend_names()) known += fmt::format("{}{}", known.empty() ? "" : ", ", n);
+  return Error(ErrorCode::kInvalidArgument, fmt::format("unknown backend '{}' (known: {})", name, known));
 }
 
 size_t Model::bytes_per_token() const {

@@ -10,7 +10,7 @@
 #include "base/error.h"
 #include "base/ggml_types.h"
 #include "gguf/gguf.h"
-#include "kernels/packed.h"
+#include "kernels/backend.h"
 #include "model/arch.h"
 
 namespace llmchain::model {
@@ -56,18 +56,9 @@ struct HParams {
   int32_t kv_dim() const { return n_head_kv * head_dim; }
 };
 
-// A weight matrix: n_rows rows of n_cols elements (ggml ne1 x ne0), or a vector (n_rows == 1).
-struct Tensor {
-  GgmlType type = GgmlType::F32;
-  const void* data = nullptr;
-  int64_t n_cols = 0;
-  int64_t n_rows = 0;
-  // The same weights re-laid out for the fast kernels (owned by the Model), or null.
-  const kernels::PackedWeights* packed = nullptr;
-  size_t row_bytes() const { return ggml_row_bytes(type, n_cols); }
-  const float* f32() const { return static_cast<const float*>(data); }
-  explicit operator bool() const { return data != nullptr; }
-};
+// A weight matrix (n_rows rows of n_cols elements, ggml ne1 x ne0) or vector, with the form the
+// model's backend prepared of it (kernels/backend.h).
+using Tensor = kernels::Weight;
 
 struct LayerWeights {
   Tensor attn_norm, wq, wk, wv, wo, bq, bk, bv;
@@ -87,8 +78,12 @@ struct LayerWeights {
 
 class Model {
  public:
-  static Expected<std::shared_ptr<const Model>> load(const std::string& path);
-  static Expected<std::shared_ptr<const Model>> from_file(std::shared_ptr<const gguf::File> file);
+  // The backend runs the forward passes on the weights it prepares here (kernels/backend.h).
+  static Expected<std::shared_ptr<const Model>> load(const std::string& path,
+                                                     const kernels::Backend& backend = kernels::cpu_backend());
+  static Expected<std::shared_ptr<const Model>> from_file(std::shared_ptr<const gguf::File> file,
+                                                          const kernels::Backend& backend = kernels::cpu_backend());
+  const kernels::Backend& backend() const { return *backend_; }
 
   const HParams& hparams() const { return hp_; }
   const ArchSpec& arch() const { return *arch_; }
@@ -115,9 +110,10 @@ class Model {
 
  private:
   void bind(const gguf::File& f);
-  // Repacks the matrices that have a packed layout when the CPU has the kernels for it
-  // (LLMCHAIN_REPACK=0 turns it off).
-  void pack_weights();
+  // Has the backend prepare every matrix a product reads.
+  void prepare_weights();
+  // Prepares each matrix (on a few threads) and keeps what the backend made.
+  void prepare_all(const std::vector<Tensor*>& todo);
 
   std::shared_ptr<const gguf::File> file_;
   const ArchSpec* arch_ = nullptr;
@@ -127,9 +123,14 @@ class Model {
   const float* rope_freqs_ = nullptr;
   EncoderWeights enc_;
   size_t weight_bytes_ = 0;
-  std::vector<std::unique_ptr<kernels::PackedWeights>> packed_;
+  const kernels::Backend* backend_ = nullptr;
+  std::vector<std::shared_ptr<const kernels::PreparedWeight>> prepared_;
 };
 
 Expected<HParams> read_hparams(const gguf::File& f);
+
+// The backend of that name (kernels/backend.h: "cpu", "reference"); kInvalidArgument naming the
+// known ones otherwise.
+Expected<const kernels::Backend*> backend_named(std::string_view name);
 
 }  // namespace llmchain::model

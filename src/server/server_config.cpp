@@ -49,7 +49,7 @@ Expected<nlohmann::json> load_server_config(const std::string& path) {
                                               "ctx_size",        "api_key",     "log_format",     "threads",
                                               "chat_template",   "ui",          "max_body",       "max_queue",
                                               "request_timeout", "model_alias", "shutdown_grace", "max_connections",
-                                              "header_timeout"};
+                                              "header_timeout",  "grpc_port",   "backend"};
   for (const auto& kv : section) {
     std::string key = kv.first.as<std::string>();
     if (!kKeys.count(key)) {

@@ -87,6 +87,23 @@ out=$("$BIN" perplexity -m "$SHARED/models/stories260K.gguf" --kl-divergence 2>&
 check "kl without a base file: usage error" 2 "$rc"
 rm -f "$kld" "$q8"
 
+# --backend: the scalar reference backend and the cpu backend (packed weights, SIMD) give the
+# same distributions, teacher-forced, on a mixture-of-experts K-quant file; unknown: usage error.
+moe=$(mktemp --suffix .gguf)
+kld=$(mktemp)
+"$BIN" gen-model --shape tiny --experts 8 --experts-used 2 --type q4_k_m \
+  --vocab "$SHARED/testdata/tokenizer/ggml-vocab-llama-spm.gguf" -o "$moe" --seed 5 >/dev/null 2>&1
+"$BIN" perplexity -m "$moe" -f "$(dirname "$0")/../data/perplexity.txt" --ctx 128 --backend reference \
+  --kl-divergence-base "$kld" >/dev/null 2>&1
+out=$("$BIN" perplexity -m "$moe" --backend cpu --kl-divergence-base "$kld" --kl-divergence --json 2>/dev/null)
+check "backends agree (reference vs cpu)" ok "$(node -e "const j=JSON.parse(process.argv[1]); console.log(j.mean_kld < 1e-4 && j.same_top > 0.95 && Math.abs(j.ppl_ratio - 1) < 1e-3 ? 'ok' : JSON.stringify(j))" "$out")"
+a=$("$BIN" run -m "$SHARED/models/stories260K.gguf" -p "Once upon a time" -n 24 --temp 0 --backend reference 2>/dev/null)
+b=$(LLMCHAIN_BACKEND=cpu "$BIN" run -m "$SHARED/models/stories260K.gguf" -p "Once upon a time" -n 24 --temp 0 2>/dev/null)
+check "run --backend reference = cpu" "$b" "$a"
+"$BIN" run -m "$SHARED/models/stories260K.gguf" -p "x" -n 1 --backend cuda >/dev/null 2>&1; rc=$?
+check "unknown backend: usage error" 2 "$rc"
+rm -f "$moe" "$kld"
+
 # Encoders: embed prints OpenAI's list of L2-normalised vectors; rerank scores documents with a
 # cross-encoder; an encoder does not generate; rerank on a model without rank pooling fails (1).
 vocab_bge="$SHARED/testdata/tokenizer/ggml-vocab-bert-bge.gguf"

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <tuple>
 
 #include "base/thread_pool.h"
 #include "model/forward.h"
@@ -44,13 +45,16 @@ std::vector<int32_t> greedy(const std::shared_ptr<const model::Model>& m, const 
   return out;
 }
 
-class Golden : public ::testing::TestWithParam<std::string> {};
+// (golden file, backend): every backend must pass the goldens.
+class Golden : public ::testing::TestWithParam<std::tuple<std::string, std::string>> {};
 
 TEST_P(Golden, GreedyMatchesLlamaCpp) {
-  std::ifstream in(kShared + "/testdata/golden/" + GetParam() + ".json");
-  ASSERT_TRUE(in) << "missing golden file for " << GetParam();
+  const auto& [name, backend] = GetParam();
+  std::ifstream in(kShared + "/testdata/golden/" + name + ".json");
+  ASSERT_TRUE(in) << "missing golden file for " << name;
   auto golden = nlohmann::json::parse(in);
-  auto m = model::Model::load(kShared + "/models/" + golden["model"].get<std::string>());
+  auto m = model::Model::load(kShared + "/models/" + golden["model"].get<std::string>(),
+                              *model::backend_named(backend).value());
   ASSERT_TRUE(m.ok()) << m.error().what();
   for (int threads : {1, 2}) {
     ThreadPool pool(threads);
@@ -66,11 +70,21 @@ TEST_P(Golden, GreedyMatchesLlamaCpp) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(SharedModels, Golden, ::testing::Values("stories260K", "TinyStories-656K-Q8_0"));
+INSTANTIATE_TEST_SUITE_P(SharedModels, Golden,
+                         ::testing::Combine(::testing::Values("stories260K", "TinyStories-656K-Q8_0"),
+                                            ::testing::Values("cpu", "reference")),
+                         [](const auto& info) {
+                           std::string n = std::get<0>(info.param) + "_" + std::get<1>(info.param);
+                           std::replace(n.begin(), n.end(), '-', '_');
+                           return n;
+                         });
 
-TEST(Golden, Stories260KStepZeroLogits) {
-  auto m = model::Model::load(kShared + "/models/stories260K.gguf");
+class GoldenLogits : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(GoldenLogits, Stories260KStepZero) {
+  auto m = model::Model::load(kShared + "/models/stories260K.gguf", *model::backend_named(GetParam()).value());
   ASSERT_TRUE(m.ok()) << m.error().what();
+  EXPECT_EQ((*m)->backend().name(), GetParam());
   ThreadPool pool(1);
   model::KvCache kv((*m)->hparams(), 1, 16);
   model::Context ctx(*m, 1);
@@ -79,6 +93,15 @@ TEST(Golden, Stories260KStepZeroLogits) {
   // (id, logit) from SOURCES.md, computed in float64.
   const std::pair<int, double> ref[] = {{403, 17.0235}, {385, 15.4062}, {410, 13.1083}, {317, 12.7692}, {407, 12.4181}};
   for (auto [id, v] : ref) EXPECT_NEAR(l[id], v, 1e-3) << "token " << id;
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, GoldenLogits, ::testing::Values("cpu", "reference"));
+
+TEST(Golden, UnknownBackendIsNamed) {
+  auto b = model::backend_named("cuda");
+  ASSERT_FALSE(b.ok());
+  EXPECT_EQ(b.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_STREQ(b.error().what(), "unknown backend 'cuda' (known: cpu, reference)");
 }
 
 TEST(Golden, QuantizedVariantsLoadAndGenerate) {

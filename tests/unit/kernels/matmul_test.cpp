@@ -96,6 +96,24 @@ TEST_P(MatmulAllTypes, SimdMatchesScalarPath) {
   }
 }
 
+// The 32-element block types: the scalar path quantizes activations and sums in the AVX2 kernels'
+// way (matmul.cpp), so the two are bit-identical and a CPU without AVX2 (and the reference
+// backend) gives llama.cpp's x86 results.
+TEST(Matmul, ScalarLegacyTypesEqualAvx2BitForBit) {
+  if (best_supported_isa() < Isa::kAvx2) GTEST_SKIP() << "no AVX2";
+  ThreadPool pool(2);
+  for (GgmlType t : {GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0}) {
+    for (int64_t T : {1, 3, 6}) {
+      Problem p = make_problem(t, 21, 32 * 19, T, 400 + T);
+      EXPECT_EQ(run(p, Isa::kScalar, pool), run(p, Isa::kAvx2, pool)) << ggml_type_name(uint32_t(t)) << " T=" << T;
+      // Activations on rounding ties (block maximum 127: x * 127 / max = x): ggml's x86
+      // quantizer rounds halves to even, its _ref variant away from zero.
+      for (size_t i = 0; i < p.X.size(); ++i) p.X[i] = i % 32 == 0 ? 127.0f : static_cast<float>(i % 61) - 30.5f;
+      EXPECT_EQ(run(p, Isa::kScalar, pool), run(p, Isa::kAvx2, pool)) << ggml_type_name(uint32_t(t)) << " ties";
+    }
+  }
+}
+
 TEST_P(MatmulAllTypes, ThreadCountDoesNotChangeResult) {
   const Problem p = make_problem(GetParam(), 67, 256, 6, 300);
   ThreadPool one(1), three(3);
