@@ -84,6 +84,8 @@ class Api {
     std::string text;  // prompt text, for echo
   };
   HttpResponse run_completion(const HttpRequest& req, const CompletionParams& p, std::vector<Prepared> prompts);
+  void check_prompts(const CompletionParams& p, const std::vector<Prepared>& prompts) const;
+  std::optional<HttpResponse> refuse_generation(std::shared_ptr<AdmissionTicket>& ticket);
   engine::GenerateRequest make_generate_request(const CompletionParams& p, const Prepared& prompt) const;
   std::optional<Clock::time_point> deadline_from(Clock::time_point start) const;
   AdmissionTicket admit();

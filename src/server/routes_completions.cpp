@@ -2,8 +2,8 @@
 #include <fmt/format.h>
 
 #include "server/api.h"
+#include "server/completion_choice.h"
 #include "server/openai_response.h"
-#include "server/tool_calls.h"
 
 namespace llmchain::server {
 
@@ -44,12 +44,134 @@ HttpResponse client_gone_response() {
       .to_response();
 }
 
-// Per-prompt output collected for the non-streaming response.
-struct ChoiceOutput {
-  std::string text;
-  std::string finish_reason;
-  std::vector<engine::TokenEvent> logprobs;
+// The choices of one request running in the engine: a job per choice, choice k answering
+// prompt k / n (OpenAI's order), all generated together in the engine's batch.
+struct Choices {
+  std::vector<std::shared_ptr<GenerationJob>> jobs;
+  std::vector<std::string> prompt_texts;  // per choice, for echo
+  ChunkHeader header;
+  Clock::time_point wait_limit;  // the request's deadline, or far away
+  double timeout_s = 0;
+  // Cancels the choices from k on (a client gone, a failure: the others need not run on).
+  void cancel_from(size_t k) {
+    for (; k < jobs.size(); ++k) jobs[k]->cancel();
+  }
+  void add_usage(Usage& u, const engine::GenerateResult& r) const {
+    u.prompt_tokens += r.prompt_tokens;
+    u.completion_tokens += r.completion_tokens;
+    u.cached_tokens += r.cached_prompt_tokens;
+  }
 };
+
+// Waits for every choice, then answers with them all (chat.completion / text_completion). Nothing
+// is written until the end, so the client is checked for between waits: one that disconnected
+// cancels its sequences, which frees the slots at the next decode step.
+HttpResponse whole_response(const HttpRequest& req, const CompletionParams& p, Choices& run) {
+  json choices = json::array();
+  Usage usage;
+  for (size_t k = 0; k < run.jobs.size(); ++k) {
+    const auto& job = run.jobs[k];
+    bool done = false, gone = false;
+    while (!done && !gone && Clock::now() < run.wait_limit) {
+      done = job->wait_done(std::min(run.wait_limit, Clock::now() + kClientCheckInterval));
+      gone = !done && req.client_gone && req.client_gone();
+    }
+    if (gone || !done || job->timed_out() || !job->result().ok()) {
+      run.cancel_from(0);
+      if (gone) return client_gone_response();
+      if (!done || job->timed_out()) return timeout_response(run.timeout_s);
+      return error_response(job->result().error());
+    }
+    const auto& r = *job->result();
+    choices.push_back(ChoiceRenderer(p, run.header, static_cast<int>(k), run.prompt_texts[k]).whole(r));
+    run.add_usage(usage, r);
+  }
+  json out = {{"id", run.header.id},
+              {"object", p.chat ? "chat.completion" : "text_completion"},
+              {"created", run.header.created},
+              {"model", run.header.model},
+              {"system_fingerprint", "llmchain"},
+              {"choices", std::move(choices)},
+              {"usage", usage.to_json()}};
+  HttpResponse res;
+  res.body = out.dump(-1, ' ', false, json::error_handler_t::replace);
+  return res;
+}
+
+// Sends one choice's chunks as its tokens come. False when the stream ended: the client went
+// away (its choices from k on are cancelled) or the choice failed (an error event was sent).
+bool stream_choice(const CompletionParams& p, Choices& run, size_t k, std::vector<engine::TokenEvent> events,
+                   Usage& usage, const ChunkWriter& write) {
+  const auto& job = run.jobs[k];
+  ChoiceRenderer choice(p, run.header, static_cast<int>(k), run.prompt_texts[k]);
+  auto send = [&](const json& chunk) { return write(sse_data(chunk)); };
+  auto gone = [&] {
+    run.cancel_from(k);
+    return false;
+  };
+  auto failed = [&](const ApiError& e) {
+    run.cancel_from(0);
+    write(sse_data(e.to_json()));
+    return false;
+  };
+  for (const json& c : choice.opening())
+    if (!send(c)) return gone();
+  for (;;) {
+    for (const auto& ev : events)
+      if (auto chunk = choice.on_event(ev); chunk && !send(*chunk)) return gone();
+    events.clear();
+    auto st = job->next(events, std::min(run.wait_limit, Clock::now() + std::chrono::seconds(2)));
+    if (st == GenerationJob::Wait::kEvents) continue;
+    if (st == GenerationJob::Wait::kDone) break;
+    if (Clock::now() >= run.wait_limit) return failed(timeout_error(run.timeout_s));
+    // Silence (queued or slow prompt): an SSE comment finds clients that left.
+    if (!write(": keep-alive\n\n")) return gone();
+  }
+  if (job->timed_out()) return failed(timeout_error(run.timeout_s));
+  const auto& r = job->result();
+  if (!r.ok()) return failed(api_error_from(r.error()));
+  run.add_usage(usage, *r);
+  for (const json& c : choice.closing(*r))
+    if (!send(c)) return gone();
+  return true;
+}
+
+// SSE: the choices one after the other (generated together, later ones are mostly ready by the
+// time their turn comes), the usage chunk when asked for, [DONE]. The first choice's first
+// event (or its failure) is awaited before answering, so errors found by the engine still get
+// a proper status.
+HttpResponse stream_response(const CompletionParams& p, std::shared_ptr<Choices> run) {
+  std::vector<engine::TokenEvent> first_events;
+  const auto& first = run->jobs.front();
+  const auto w = first->next(first_events, run->wait_limit);
+  if (w == GenerationJob::Wait::kTimeout || first->timed_out()) {
+    run->cancel_from(0);
+    return timeout_response(run->timeout_s);
+  }
+  if (w == GenerationJob::Wait::kDone && !first->result().ok()) {
+    run->cancel_from(0);
+    return error_response(first->result().error());
+  }
+  HttpResponse res;
+  res.content_type = "text/event-stream";
+  res.headers.emplace_back("Cache-Control", "no-cache");
+  res.headers.emplace_back("X-Accel-Buffering", "no");
+  auto params = std::make_shared<CompletionParams>(p);
+  auto pending = std::make_shared<std::vector<engine::TokenEvent>>(std::move(first_events));
+  res.stream = [params, run, pending](const ChunkWriter& write) {
+    const CompletionParams& p = *params;
+    Usage usage;
+    for (size_t k = 0; k < run->jobs.size(); ++k) {
+      std::vector<engine::TokenEvent> events;
+      if (k == 0) events.swap(*pending);
+      if (!stream_choice(p, *run, k, std::move(events), usage, write)) return;
+    }
+    const char* object = p.chat ? "chat.completion.chunk" : "text_completion";
+    if (p.include_usage && !write(sse_data(usage_chunk(run->header, object, usage)))) return;
+    write(kSseDone);
+  };
+  return res;
+}
 
 }  // namespace
 
@@ -116,8 +238,9 @@ AdmissionTicket Api::admit() {
   return AdmissionTicket(&admission_);
 }
 
-HttpResponse Api::run_completion(const HttpRequest& req, const CompletionParams& p, std::vector<Prepared> prompts) {
-  const auto start = Clock::now();
+// Prompts that can never fit are the request's fault (400 naming the field); so is asking for
+// more sequences than the engine can ever hold at once (it would be refused part-way: 429).
+void Api::check_prompts(const CompletionParams& p, const std::vector<Prepared>& prompts) const {
   const int32_t n_ctx = engine_.info().n_ctx;
   for (size_t i = 0; i < prompts.size(); ++i) {
     std::string param = p.chat ? "messages" : (prompts.size() == 1 ? "prompt" : fmt::format("prompt[{}]", i));
@@ -131,8 +254,6 @@ HttpResponse Api::run_completion(const HttpRequest& req, const CompletionParams&
                     "context_length_exceeded");
     }
   }
-  // Every choice is a sequence of its own: more than the engine can ever hold at once would be
-  // refused part-way through (429, which tells clients to retry), so it is the request's fault.
   const size_t sequences = prompts.size() * static_cast<size_t>(p.n);
   const size_t holdable = static_cast<size_t>(std::max(1, opts_.parallel) + std::max(0, opts_.max_queue));
   if (sequences > holdable) {
@@ -141,251 +262,45 @@ HttpResponse Api::run_completion(const HttpRequest& req, const CompletionParams&
                               "hold at once ({}: --parallel {} + --max-queue {}).",
                               sequences, prompts.size(), p.n, holdable, opts_.parallel, opts_.max_queue));
   }
-  if (shutting_down_.load()) {
-    ApiError e{503, "The server is shutting down.", "service_unavailable", std::nullopt, "shutting_down"};
-    return e.to_response();
-  }
-  if (!engine_.ready()) {
-    ApiError e{503, "The model is not loaded yet.", "service_unavailable", std::nullopt, "not_ready"};
-    return e.to_response();
-  }
-  auto ticket = std::make_shared<AdmissionTicket>(admit());
-  if (!ticket->valid()) {
-    metrics_.record_rejection();
-    return rejected_response(
-        fmt::format("Too many requests: {} are already running or queued (--parallel {} + "
-                    "--max-queue {}). Retry later.",
-                    admission_.capacity(), opts_.parallel, opts_.max_queue));
-  }
+}
+
+// 503 while shutting down or loading; 429 when the admitted requests fill --parallel +
+// --max-queue. Otherwise nothing, and `ticket` holds the admission.
+std::optional<HttpResponse> Api::refuse_generation(std::shared_ptr<AdmissionTicket>& ticket) {
+  if (shutting_down_.load())
+    return ApiError{503, "The server is shutting down.", "service_unavailable", std::nullopt, "shutting_down"}
+        .to_response();
+  if (!engine_.ready())
+    return ApiError{503, "The model is not loaded yet.", "service_unavailable", std::nullopt, "not_ready"}
+        .to_response();
+  ticket = std::make_shared<AdmissionTicket>(admit());
+  if (ticket->valid()) return std::nullopt;
+  metrics_.record_rejection();
+  return rejected_response(
+      fmt::format("Too many requests: {} are already running or queued (--parallel {} + --max-queue {}). Retry later.",
+                  admission_.capacity(), opts_.parallel, opts_.max_queue));
+}
+
+HttpResponse Api::run_completion(const HttpRequest& req, const CompletionParams& p, std::vector<Prepared> prompts) {
+  const auto start = Clock::now();
+  check_prompts(p, prompts);
+  std::shared_ptr<AdmissionTicket> ticket;
+  if (auto refused = refuse_generation(ticket)) return std::move(*refused);
   const auto deadline = deadline_from(start);
-  const auto wait_limit = deadline.value_or(start + kFarFuture);
-  const double timeout_s = opts_.request_timeout_s;
-
-  ChunkHeader h;
-  h.id = make_id(p.chat ? "chatcmpl-" : "cmpl-");
-  h.created = unix_now();
-  h.model = model_id();
-  h.include_usage = p.include_usage;
-
-  // One job per choice: n per prompt, choice k answers prompt k / n (OpenAI's order). All run
-  // together in the engine's batch; with a seed, choice j of a prompt samples with seed + j.
-  const int n = p.n;
-  auto request_for = [&](size_t k) {
+  auto run = std::make_shared<Choices>();
+  run->header = {make_id(p.chat ? "chatcmpl-" : "cmpl-"), unix_now(), model_id(), p.include_usage};
+  run->wait_limit = deadline.value_or(start + kFarFuture);
+  run->timeout_s = opts_.request_timeout_s;
+  // With a seed, choice j of a prompt samples with seed + j.
+  const auto n = static_cast<size_t>(p.n);
+  for (size_t k = 0; k < prompts.size() * n; ++k) {
     engine::GenerateRequest g = make_generate_request(p, prompts[k / n]);
-    const auto j = static_cast<uint64_t>(k % n);
-    if (j > 0 && g.sampling.seed) *g.sampling.seed += j;
-    return g;
-  };
-  const size_t n_choices = prompts.size() * static_cast<size_t>(n);
-  auto jobs = std::make_shared<std::vector<std::shared_ptr<GenerationJob>>>();
-  for (size_t k = 0; k < n_choices; ++k) {
-    jobs->push_back(GenerationJob::start(engine_, request_for(k), start, deadline, jobs_, &metrics_, h.model, ticket));
+    if (k % n > 0 && g.sampling.seed) *g.sampling.seed += k % n;
+    run->prompt_texts.push_back(prompts[k / n].text);
+    run->jobs.push_back(
+        GenerationJob::start(engine_, std::move(g), start, deadline, jobs_, &metrics_, run->header.model, ticket));
   }
-  auto cancel_from = [jobs](size_t k) {
-    for (; k < jobs->size(); ++k) (*jobs)[k]->cancel();
-  };
-
-  if (!p.stream) {
-    std::vector<ChoiceOutput> outs;
-    Usage usage;
-    for (size_t k = 0; k < n_choices; ++k) {
-      const auto& job = (*jobs)[k];
-      const Prepared& pr = prompts[k / n];
-      // Nothing is written until the end, so the client is checked for between waits: one
-      // that disconnected cancels its sequences, which frees the slots at the next decode step.
-      bool done = false, gone = false;
-      while (!done && !gone && Clock::now() < wait_limit) {
-        done = job->wait_done(std::min(wait_limit, Clock::now() + kClientCheckInterval));
-        gone = !done && req.client_gone && req.client_gone();
-      }
-      if (gone) {
-        cancel_from(0);
-        return client_gone_response();
-      }
-      if (!done || job->timed_out()) {
-        cancel_from(0);
-        return timeout_response(timeout_s);
-      }
-      const auto& r = job->result();
-      if (!r.ok()) {
-        cancel_from(0);
-        return error_response(r.error());
-      }
-      ChoiceOutput o;
-      o.text = p.echo ? pr.text + r->text : r->text;
-      o.finish_reason = openai_finish_reason(r->finish_reason);
-      o.logprobs = r->logprobs;
-      usage.prompt_tokens += r->prompt_tokens;
-      usage.completion_tokens += r->completion_tokens;
-      usage.cached_tokens += r->cached_prompt_tokens;
-      outs.push_back(std::move(o));
-    }
-    json choices = json::array();
-    for (size_t i = 0; i < outs.size(); ++i) {
-      const auto& o = outs[i];
-      if (p.chat) {
-        json message = {{"role", "assistant"}, {"content", o.text}, {"refusal", nullptr}};
-        std::string finish = o.finish_reason;
-        if (p.tools.any()) {
-          ToolOutput t = parse_tool_output(p.tools, o.text);
-          if (!t.calls.empty()) {
-            message["content"] = t.content.empty() ? json(nullptr) : json(t.content);
-            json calls = json::array();
-            for (const auto& c : t.calls) calls.push_back(c.to_json());
-            message["tool_calls"] = std::move(calls);
-            if (finish == "stop") finish = p.tools.calls_finish_reason();
-          }
-        }
-        choices.push_back({{"index", i},
-                           {"message", std::move(message)},
-                           {"logprobs", p.logprobs >= 0 ? chat_logprobs(o.logprobs) : json(nullptr)},
-                           {"finish_reason", finish}});
-      } else {
-        size_t offset = p.echo ? prompts[i / n].text.size() : 0;
-        choices.push_back({{"index", i},
-                           {"text", o.text},
-                           {"logprobs", p.logprobs >= 0 ? completion_logprobs(o.logprobs, offset) : json(nullptr)},
-                           {"finish_reason", o.finish_reason}});
-      }
-    }
-    json out = {{"id", h.id},
-                {"object", p.chat ? "chat.completion" : "text_completion"},
-                {"created", h.created},
-                {"model", h.model},
-                {"system_fingerprint", "llmchain"},
-                {"choices", choices},
-                {"usage", usage.to_json()}};
-    HttpResponse res;
-    res.body = out.dump(-1, ' ', false, json::error_handler_t::replace);
-    return res;
-  }
-
-  // Streaming: wait for the first choice's first token (or its failure) so that errors found
-  // by the engine still get a proper status. Choices are sent one after the other; they are
-  // generated together, so later ones are mostly ready by the time their turn comes.
-  auto first = jobs->front();
-  auto pending = std::make_shared<std::vector<engine::TokenEvent>>();
-  auto w = first->next(*pending, wait_limit);
-  if (w == GenerationJob::Wait::kTimeout || first->timed_out()) {
-    cancel_from(0);
-    return timeout_response(timeout_s);
-  }
-  if (w == GenerationJob::Wait::kDone && !first->result().ok()) {
-    cancel_from(0);
-    return error_response(first->result().error());
-  }
-
-  HttpResponse res;
-  res.content_type = "text/event-stream";
-  res.headers.emplace_back("Cache-Control", "no-cache");
-  res.headers.emplace_back("X-Accel-Buffering", "no");
-  auto params = std::make_shared<CompletionParams>(p);
-  auto shared_prompts = std::make_shared<std::vector<Prepared>>(std::move(prompts));
-  res.stream = [params, shared_prompts, jobs, cancel_from, pending, h, wait_limit,
-                timeout_s](const ChunkWriter& write) {
-    const CompletionParams& p = *params;
-    const int n = p.n;
-    Usage usage;
-    auto send_error = [&](const ApiError& e) { write(sse_data(e.to_json())); };
-    // Tools: a forced call streams its arguments as they come; otherwise the
-    // filter holds back what may be a call and the calls are sent at the end.
-    const ToolSpec* direct = p.chat ? p.tools.direct_target() : nullptr;
-    for (size_t k = 0; k < jobs->size(); ++k) {
-      const int index = static_cast<int>(k);
-      const Prepared& pr = (*shared_prompts)[k / n];
-      const auto& job = (*jobs)[k];
-      auto fail = [&] {  // the client went away: cancel this request's sequences only
-        cancel_from(k);
-      };
-      std::optional<ToolStreamFilter> filter;
-      if (p.chat && p.tools.any() && !direct) filter.emplace(p.tools);
-      if (p.chat) {
-        json role = {{"role", "assistant"}, {"content", direct ? json(nullptr) : json("")}};
-        if (direct) {
-          ToolCall call;
-          call.id = make_id("call_");
-          call.name = direct->name;
-          role["tool_calls"] = json::array({call.to_delta(0)});
-        }
-        if (!write(sse_data(chat_chunk(h, index, role, nullptr, std::nullopt)))) return fail();
-      }
-      std::vector<engine::TokenEvent> events;
-      if (k == 0) events.swap(*pending);
-      size_t offset = 0;
-      if (p.echo && !p.chat) {
-        if (!write(sse_data(completion_chunk(h, index, pr.text, nullptr, std::nullopt)))) return fail();
-        offset = pr.text.size();
-      }
-      for (;;) {
-        for (const auto& ev : events) {
-          bool with_lp = p.logprobs >= 0 && ev.chosen;
-          std::string text = filter ? filter->feed(ev.text) : ev.text;
-          if (text.empty() && !with_lp) continue;
-          std::vector<engine::TokenEvent> one{ev};
-          json delta = direct ? json{{"tool_calls", json::array({{{"index", 0}, {"function", {{"arguments", text}}}}})}}
-                              : json{{"content", text}};
-          json chunk = p.chat
-                           ? chat_chunk(h, index, delta, with_lp ? chat_logprobs(one) : json(nullptr), std::nullopt)
-                           : completion_chunk(h, index, text,
-                                              with_lp ? completion_logprobs(one, offset) : json(nullptr), std::nullopt);
-          offset += ev.text.size();
-          if (!write(sse_data(chunk))) return fail();
-        }
-        events.clear();
-        auto st = job->next(events, std::min(wait_limit, Clock::now() + std::chrono::seconds(2)));
-        if (st == GenerationJob::Wait::kEvents) continue;
-        if (st == GenerationJob::Wait::kTimeout) {
-          if (Clock::now() >= wait_limit) {
-            cancel_from(0);
-            send_error(timeout_error(timeout_s));
-            return;
-          }
-          // Silence (queued or slow prompt): an SSE comment finds clients that left.
-          if (!write(": keep-alive\n\n")) return fail();
-          continue;
-        }
-        break;  // done
-      }
-      const auto& r = job->result();
-      if (job->timed_out()) {
-        cancel_from(0);
-        send_error(timeout_error(timeout_s));
-        return;
-      }
-      if (!r.ok()) {
-        cancel_from(0);
-        send_error(api_error_from(r.error()));
-        return;
-      }
-      usage.prompt_tokens += r->prompt_tokens;
-      usage.completion_tokens += r->completion_tokens;
-      usage.cached_tokens += r->cached_prompt_tokens;
-      std::string reason = openai_finish_reason(r->finish_reason);
-      if (direct && reason == "stop") reason = p.tools.calls_finish_reason();
-      if (filter) {
-        ToolOutput t = filter->finish();
-        if (!t.content.empty() &&
-            !write(sse_data(chat_chunk(h, index, {{"content", t.content}}, nullptr, std::nullopt)))) {
-          return fail();
-        }
-        if (!t.calls.empty()) {
-          json deltas = json::array();
-          for (size_t c = 0; c < t.calls.size(); ++c) deltas.push_back(t.calls[c].to_delta(static_cast<int>(c)));
-          if (!write(sse_data(chat_chunk(h, index, {{"tool_calls", deltas}}, nullptr, std::nullopt)))) return fail();
-          if (reason == "stop") reason = p.tools.calls_finish_reason();
-        }
-      }
-      json last = p.chat ? chat_chunk(h, index, json::object(), nullptr, reason)
-                         : completion_chunk(h, index, "", nullptr, reason);
-      if (!write(sse_data(last))) return fail();
-    }
-    if (p.include_usage &&
-        !write(sse_data(usage_chunk(h, p.chat ? "chat.completion.chunk" : "text_completion", usage)))) {
-      return;
-    }
-    write(kSseDone);
-  };
-  return res;
+  return p.stream ? stream_response(p, std::move(run)) : whole_response(req, p, *run);
 }
 
 }  // namespace llmchain::server
