@@ -18,6 +18,7 @@ const MatmulKernel* avx2_kernel(GgmlType t) {
     case G::Q4_K: return &x86::kAvx2Q4_K;
     case G::Q5_K: return &x86::kAvx2Q5_K;
     case G::Q6_K: return &x86::kAvx2Q6_K;
+    case G::IQ4_XS: return &x86::kAvx2IQ4_XS;
     default: return nullptr;
   }
 }

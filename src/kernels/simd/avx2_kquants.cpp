@@ -1,8 +1,11 @@
-// AVX2 kernels for the K-quants against Q8_K activations. Each weight super-block is decoded once
-// per tile into unsigned quants in element order plus one int16 scale vector per 32 elements, then
-// reused for every token of the tile: vpmaddubsw, vpmaddwd with the scales, int32 accumulation.
+// AVX2 kernels for the K-quants and IQ4_XS against Q8_K activations. Each weight super-block is
+// decoded once per tile into unsigned quants in element order plus one int16 scale vector per 32
+// elements, then reused for every token of the tile: vpmaddubsw, vpmaddwd with the scales, int32
+// accumulation. IQ4_XS's grid values are signed: their magnitudes are stored and their signs moved
+// onto the activations (vpsignb), as for Q8_0.
 #include <immintrin.h>
 
+#include "kernels/blocks.h"
 #include "kernels/matmul_kernel.h"
 #include "kernels/simd/act_formats.h"
 #include "kernels/simd/x86_kernels.h"
@@ -11,15 +14,17 @@
 namespace llmchain::kernels::x86 {
 namespace {
 
-enum class Kind { kQ4_K, kQ5_K, kQ6_K };
+enum class Kind { kQ4_K, kQ5_K, kQ6_K, kIQ4_XS };
 
 template <Kind k>
-constexpr int kBlockBytes = k == Kind::kQ4_K   ? 144
-                            : k == Kind::kQ5_K ? 176
-                                               : 210;
+constexpr int kBlockBytes = k == Kind::kQ4_K     ? 144
+                            : k == Kind::kQ5_K   ? 176
+                            : k == Kind::kIQ4_XS ? 136
+                                                 : 210;
 
 struct alignas(32) Decoded {
   uint8_t q[256];
+  int8_t w[256];  // IQ4_XS: the signed grid values (q holds their magnitudes)
   __m256i sc[8];  // int16 scales for elements 32g..32g+31
   __m128i mins;   // Q4_K/Q5_K: 8 x int16
   __m256i sc16;   // Q6_K: 16 x int16
@@ -52,6 +57,23 @@ inline void decode(const uint8_t* b, Decoded* o) {
       }
       _mm256_store_si256(reinterpret_cast<__m256i*>(o->q + 64 * k), lo);
       _mm256_store_si256(reinterpret_cast<__m256i*>(o->q + 64 * k + 32), hi);
+    }
+  } else if constexpr (kKind == Kind::kIQ4_XS) {
+    o->d = h2f(load_u16(b));
+    const uint16_t sh = load_u16(b + 2);
+    const uint8_t* sl = b + 4;
+    const uint8_t* qs = b + 8;
+    const __m256i lut = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4nlValues)));
+    const __m128i m4x = _mm_set1_epi8(0x0F);
+    for (int g = 0; g < 8; ++g) {
+      const int ls = ((sl[g / 2] >> 4 * (g % 2)) & 0xf) | (((sh >> 2 * g) & 3) << 4);
+      o->sc[g] = _mm256_set1_epi16(static_cast<int16_t>(ls - 32));
+      // Elements 0..15 of the sub-block are the low nibbles, 16..31 the high ones.
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs + 16 * g));
+      const __m256i idx = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m4x), _mm_and_si128(v, m4x));
+      const __m256i w = _mm256_shuffle_epi8(lut, idx);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(o->w + 32 * g), w);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(o->q + 32 * g), _mm256_abs_epi8(w));
     }
   } else {
     o->d = h2f(load_u16(b + 208));
@@ -94,11 +116,16 @@ void tile_impl(int64_t K, const uint8_t* W, size_t ws, const uint8_t* X, size_t 
       for (int r = 0; r < R; ++r) {
         __m256i isum = _mm256_setzero_si256();
         for (int g = 0; g < 8; ++g) {
-          const __m256i p = _mm256_maddubs_epi16(_mm256_load_si256(reinterpret_cast<const __m256i*>(dec[r].q + 32 * g)),
-                                                 _mm256_load_si256(reinterpret_cast<const __m256i*>(a->qs + 32 * g)));
+          __m256i av = _mm256_load_si256(reinterpret_cast<const __m256i*>(a->qs + 32 * g));
+          if constexpr (kKind == Kind::kIQ4_XS)
+            av = _mm256_sign_epi8(av, _mm256_load_si256(reinterpret_cast<const __m256i*>(dec[r].w + 32 * g)));
+          const __m256i p =
+              _mm256_maddubs_epi16(_mm256_load_si256(reinterpret_cast<const __m256i*>(dec[r].q + 32 * g)), av);
           isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, dec[r].sc[g]));
         }
-        if constexpr (kKind == Kind::kQ6_K) {
+        if constexpr (kKind == Kind::kIQ4_XS) {
+          acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(dec[r].d * a->d), acc[r][c]);
+        } else if constexpr (kKind == Kind::kQ6_K) {
           const __m256i corr =
               _mm256_madd_epi16(dec[r].sc16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a->bsums16)));
           isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(corr, 5));
@@ -132,11 +159,13 @@ void tile_impl(int64_t K, const uint8_t* W, size_t ws, const uint8_t* X, size_t 
 LLMC_AVX2_KQUANT(q4_k, Kind::kQ4_K)
 LLMC_AVX2_KQUANT(q5_k, Kind::kQ5_K)
 LLMC_AVX2_KQUANT(q6_k, Kind::kQ6_K)
+LLMC_AVX2_KQUANT(iq4_xs, Kind::kIQ4_XS)
 
 }  // namespace
 
 const MatmulKernel kAvx2Q4_K = {256, 0, act_q8k_bytes, pack_act_q8_k, q4_k_tile};
 const MatmulKernel kAvx2Q5_K = {256, 0, act_q8k_bytes, pack_act_q8_k, q5_k_tile};
 const MatmulKernel kAvx2Q6_K = {256, 0, act_q8k_bytes, pack_act_q8_k, q6_k_tile};
+const MatmulKernel kAvx2IQ4_XS = {256, 0, act_q8k_bytes, pack_act_q8_k, iq4_xs_tile};
 
 }  // namespace llmchain::kernels::x86

@@ -204,6 +204,30 @@ TEST(LowBitTypes, MatmulRunsThemThroughTheDriver) {
   }
 }
 
+// The SIMD kernels (IQ4_XS on AVX2 and AVX-512 machines) against the scalar path.
+TEST(LowBitTypes, EveryIsaMatchesTheScalarPath) {
+  ThreadPool pool(2);
+  constexpr int64_t K = 1024, N = kN / K;
+  for (GgmlType t : kTypes) {
+    const auto* w = inputs().data(t);
+    for (int64_t T : {1, 4, 7}) {
+      auto x = testing::random_vector(K * T, 13 + T);
+      auto run = [&](Isa isa) {
+        set_isa_for_testing(isa);
+        std::vector<float> y(N * T);
+        matmul(t, w, N, K, x.data(), T, y.data(), N, pool);
+        set_isa_for_testing(best_supported_isa());
+        return y;
+      };
+      const auto scalar = run(Isa::kScalar);
+      for (Isa isa : {Isa::kAvx2, Isa::kAvx512}) {
+        if (isa > best_supported_isa()) continue;
+        EXPECT_LT(testing::normalized_error(run(isa), scalar), 2e-6) << name(t) << " " << isa_name(isa) << " T=" << T;
+      }
+    }
+  }
+}
+
 TEST(LowBitTypes, LoadableButNotWritable) {
   for (GgmlType t : kTypes) {
     EXPECT_TRUE(ggml_type_info(static_cast<uint32_t>(t))->compute_supported) << name(t);
