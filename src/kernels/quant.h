@@ -59,6 +59,8 @@ float vec_dot_q4_k_q8_k(int64_t n, const void* w, const void* act);
 float vec_dot_q5_k_q8_k(int64_t n, const void* w, const void* act);
 float vec_dot_q6_k_q8_k(int64_t n, const void* w, const void* act);
 float vec_dot_q2_k_q8_k(int64_t n, const void* w, const void* act);
+// Q3_K's 16 scales (6 bits each, stored 4 + 2 bits over 12 bytes), unpacked to -32..31.
+void unpack_q3_k_scales(const uint8_t* packed, int8_t* out);
 float vec_dot_q3_k_q8_k(int64_t n, const void* w, const void* act);
 float vec_dot_iq4_nl_q8_0(int64_t n, const void* w, const void* act);
 float vec_dot_iq4_xs_q8_k(int64_t n, const void* w, const void* act);

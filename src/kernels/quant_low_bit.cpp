@@ -10,9 +10,7 @@
 #include "kernels/quant.h"
 
 namespace llmchain::kernels {
-namespace {
 
-// Q3_K's 16 scales (6 bits each, stored 4 + 2 bits over 12 bytes), unpacked to -32..31.
 void unpack_q3_k_scales(const uint8_t* packed, int8_t* out) {
   constexpr uint32_t kmask1 = 0x03030303, kmask2 = 0x0f0f0f0f;
   uint32_t aux[4];
@@ -26,6 +24,8 @@ void unpack_q3_k_scales(const uint8_t* packed, int8_t* out) {
   std::memcpy(raw, aux, 16);
   for (int j = 0; j < 16; ++j) out[j] = static_cast<int8_t>(raw[j] - 32);
 }
+
+namespace {
 
 // Q3_K's 256 signed quants (-4..3), in element order.
 void unpack_q3_k(const BlockQ3K& b, int8_t* q) {

@@ -19,6 +19,8 @@ const MatmulKernel* avx2_kernel(GgmlType t) {
     case G::Q5_K: return &x86::kAvx2Q5_K;
     case G::Q6_K: return &x86::kAvx2Q6_K;
     case G::IQ4_XS: return &x86::kAvx2IQ4_XS;
+    case G::Q2_K: return &x86::kAvx2Q2_K;
+    case G::Q3_K: return &x86::kAvx2Q3_K;
     default: return nullptr;
   }
 }

@@ -1,4 +1,4 @@
-// AVX2 kernels for the K-quants and IQ4_XS against Q8_K activations. Each weight super-block is
+// AVX2 kernels for the K-quants (Q2_K to Q6_K) and IQ4_XS against Q8_K activations. Each weight super-block is
 // decoded once per tile into unsigned quants in element order plus one int16 scale vector per 32
 // elements, then reused for every token of the tile: vpmaddubsw, vpmaddwd with the scales, int32
 // accumulation. IQ4_XS's grid values are signed: their magnitudes are stored and their signs moved
@@ -7,6 +7,7 @@
 
 #include "kernels/blocks.h"
 #include "kernels/matmul_kernel.h"
+#include "kernels/quant.h"
 #include "kernels/simd/act_formats.h"
 #include "kernels/simd/x86_kernels.h"
 #include "kernels/simd/x86_util.h"
@@ -14,10 +15,12 @@
 namespace llmchain::kernels::x86 {
 namespace {
 
-enum class Kind { kQ4_K, kQ5_K, kQ6_K, kIQ4_XS };
+enum class Kind { kQ2_K, kQ3_K, kQ4_K, kQ5_K, kQ6_K, kIQ4_XS };
 
 template <Kind k>
-constexpr int kBlockBytes = k == Kind::kQ4_K     ? 144
+constexpr int kBlockBytes = k == Kind::kQ2_K     ? 84
+                            : k == Kind::kQ3_K   ? 110
+                            : k == Kind::kQ4_K   ? 144
                             : k == Kind::kQ5_K   ? 176
                             : k == Kind::kIQ4_XS ? 136
                                                  : 210;
@@ -27,7 +30,7 @@ struct alignas(32) Decoded {
   int8_t w[256];  // IQ4_XS: the signed grid values (q holds their magnitudes)
   __m256i sc[8];  // int16 scales for elements 32g..32g+31
   __m128i mins;   // Q4_K/Q5_K: 8 x int16
-  __m256i sc16;   // Q6_K: 16 x int16
+  __m256i sc16;   // Q3_K, Q6_K: 16 x int16 scales; Q2_K: 16 x int16 mins
   float d, dmin;
 };
 
@@ -57,6 +60,38 @@ inline void decode(const uint8_t* b, Decoded* o) {
       }
       _mm256_store_si256(reinterpret_cast<__m256i*>(o->q + 64 * k), lo);
       _mm256_store_si256(reinterpret_cast<__m256i*>(o->q + 64 * k + 32), hi);
+    }
+  } else if constexpr (kKind == Kind::kQ2_K || kKind == Kind::kQ3_K) {
+    // Group g of 32 elements (half h = g / 4, j = g % 4): bits 2j..2j+1 of the half's 32 quant
+    // bytes; Q3_K adds bit 4h + j of hmask as bit 2 (value - 4 through the scaled sums below).
+    // Scales per 16 elements: the low half of sc[g] for the first 16, the high half for the rest.
+    const uint8_t* qs = b + (kKind == Kind::kQ2_K ? 16 : 32);
+    int8_t s[16];
+    if constexpr (kKind == Kind::kQ2_K) {
+      o->d = h2f(load_u16(b + 80));
+      o->dmin = h2f(load_u16(b + 82));
+      const __m128i s8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b));
+      o->sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(s8, 4), _mm_set1_epi8(0x0F)));
+      for (int k = 0; k < 16; ++k) s[k] = static_cast<int8_t>(b[k] & 0x0F);
+    } else {
+      o->d = h2f(load_u16(b + 108));
+      unpack_q3_k_scales(b + 96, s);
+      o->sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s)));
+    }
+    for (int g = 0; g < 8; ++g)
+      o->sc[g] =
+          _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16(s[2 * g])), _mm_set1_epi16(s[2 * g + 1]), 1);
+    const __m256i m3 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
+    const __m256i hm = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b));
+    for (int h = 0; h < 2; ++h) {
+      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * h));
+      for (int j = 0; j < 4; ++j) {
+        __m256i u = _mm256_and_si256(_mm256_srl_epi16(v, _mm_cvtsi32_si128(2 * j)), m3);
+        if constexpr (kKind == Kind::kQ3_K)
+          u = _mm256_or_si256(
+              u, _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(hm, _mm_cvtsi32_si128(4 * h + j)), one), 2));
+        _mm256_store_si256(reinterpret_cast<__m256i*>(o->q + 32 * (4 * h + j)), u);
+      }
     }
   } else if constexpr (kKind == Kind::kIQ4_XS) {
     o->d = h2f(load_u16(b));
@@ -123,12 +158,16 @@ void tile_impl(int64_t K, const uint8_t* W, size_t ws, const uint8_t* X, size_t 
               _mm256_maddubs_epi16(_mm256_load_si256(reinterpret_cast<const __m256i*>(dec[r].q + 32 * g)), av);
           isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, dec[r].sc[g]));
         }
+        const __m256i bsums16 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a->bsums16));
         if constexpr (kKind == Kind::kIQ4_XS) {
           acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(dec[r].d * a->d), acc[r][c]);
-        } else if constexpr (kKind == Kind::kQ6_K) {
-          const __m256i corr =
-              _mm256_madd_epi16(dec[r].sc16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a->bsums16)));
-          isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(corr, 5));
+        } else if constexpr (kKind == Kind::kQ2_K) {  // minus dmin * sum(min * bsum) per 16
+          const __m256i msum = _mm256_madd_epi16(dec[r].sc16, bsums16);
+          acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(dec[r].d * a->d), acc[r][c]);
+          acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_set1_ps(-dec[r].dmin * a->d), acc[r][c]);
+        } else if constexpr (kKind == Kind::kQ3_K || kKind == Kind::kQ6_K) {  // quants stored + 4 / + 32
+          const __m256i corr = _mm256_madd_epi16(dec[r].sc16, bsums16);
+          isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(corr, kKind == Kind::kQ3_K ? 2 : 5));
           acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(dec[r].d * a->d), acc[r][c]);
         } else {
           const __m128i msum =
@@ -156,6 +195,8 @@ void tile_impl(int64_t K, const uint8_t* W, size_t ws, const uint8_t* X, size_t 
   }                                                                                                            \
   LLMC_DEFINE_TILE_DISPATCH(name##_tile, name##_rc)
 
+LLMC_AVX2_KQUANT(q2_k, Kind::kQ2_K)
+LLMC_AVX2_KQUANT(q3_k, Kind::kQ3_K)
 LLMC_AVX2_KQUANT(q4_k, Kind::kQ4_K)
 LLMC_AVX2_KQUANT(q5_k, Kind::kQ5_K)
 LLMC_AVX2_KQUANT(q6_k, Kind::kQ6_K)
@@ -163,6 +204,8 @@ LLMC_AVX2_KQUANT(iq4_xs, Kind::kIQ4_XS)
 
 }  // namespace
 
+const MatmulKernel kAvx2Q2_K = {256, 0, act_q8k_bytes, pack_act_q8_k, q2_k_tile};
+const MatmulKernel kAvx2Q3_K = {256, 0, act_q8k_bytes, pack_act_q8_k, q3_k_tile};
 const MatmulKernel kAvx2Q4_K = {256, 0, act_q8k_bytes, pack_act_q8_k, q4_k_tile};
 const MatmulKernel kAvx2Q5_K = {256, 0, act_q8k_bytes, pack_act_q8_k, q5_k_tile};
 const MatmulKernel kAvx2Q6_K = {256, 0, act_q8k_bytes, pack_act_q8_k, q6_k_tile};
