@@ -79,41 +79,6 @@ json metadata(const std::string& run_id, const std::string& name, const chain::R
   return m;
 }
 
-// While in scope, a helper thread checks every 20 ms that the client is still connected and
-// cancels `token` (the chain and its model call) once it is not: invoke and batch write nothing
-// until they are done.
-class DisconnectCanceller {
- public:
-  DisconnectCanceller(const HttpRequest& req, chain::CancellationToken token) {
-    if (!req.client_gone) return;
-    thread_ = std::thread([this, gone = req.client_gone, token] {
-      std::unique_lock lock(mu_);
-      while (!cv_.wait_for(lock, std::chrono::milliseconds(20), [&] { return stop_; })) {
-        if (gone()) {
-          token.cancel();
-          return;
-        }
-      }
-    });
-  }
-  ~DisconnectCanceller() {
-    {
-      std::lock_guard lock(mu_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    if (thread_.joinable()) thread_.join();
-  }
-  DisconnectCanceller(const DisconnectCanceller&) = delete;
-  DisconnectCanceller& operator=(const DisconnectCanceller&) = delete;
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
-  std::thread thread_;
-};
-
 // What the stream worker hands to the HTTP writer.
 struct StreamState {
   std::mutex mu;
@@ -260,7 +225,8 @@ HttpResponse ChainRoutes::invoke(const HttpRequest& req) {
   if (auto rejected = admit(ticket)) return *rejected;
   const auto t0 = Clock::now();
   ChainRunScope scope(runs_, cfg.cancel);
-  DisconnectCanceller on_disconnect(req, cfg.cancel);
+  // Nothing is written until the chain is done: a client that leaves cancels it.
+  auto watch = disconnects_.watch(req.client_gone, [token = cfg.cancel]() mutable { token.cancel(); });
   auto out = reg.invoke(name, input, cfg);
   report_guard_events(name, cfg);
   if (!out) throw_chain_error(out.error());
@@ -297,7 +263,7 @@ HttpResponse ChainRoutes::batch(const HttpRequest& req) {
   if (auto rejected = admit(ticket)) return *rejected;
   const auto t0 = Clock::now();
   ChainRunScope scope(runs_, cfg.cancel);
-  DisconnectCanceller on_disconnect(req, cfg.cancel);
+  auto watch = disconnects_.watch(req.client_gone, [token = cfg.cancel]() mutable { token.cancel(); });
   const auto input_list = inputs.get<std::vector<json>>();
   Expected<std::vector<Expected<json>>> each = std::vector<Expected<json>>{};
   if (per_input.empty()) {

@@ -28,6 +28,7 @@
 #include <string>
 
 #include "server/chain_runs.h"
+#include "server/disconnect_watch.h"
 #include "server/generation.h"
 #include "server/http_types.h"
 
@@ -96,7 +97,8 @@ class ChainRoutes {
   void report_guard_events(const std::string& name, const chain::RunConfig& cfg) const;
 
   ChainRoutesOptions opts_;
-  ChainRuns runs_;  // running chain calls, cancelled and awaited on shutdown
+  ChainRuns runs_;               // running chain calls, cancelled and awaited on shutdown
+  DisconnectWatch disconnects_;  // clients of invoke / batch (which write nothing until done)
   std::atomic<bool> shutting_down_{false};
 };
 
