@@ -11,79 +11,23 @@
 #include <thread>
 
 #include "chain/runnable.h"
-#include "server/access_log.h"
 #include "server/api_error.h"
 #include "server/chain_routes.h"
-#include "server/http_connection.h"
-#include "server/listen_socket.h"
-#include "server/openai_response.h"
+#include "server/http_front.h"
 #include "server/request_checks.h"
 
 namespace llmchain::server {
 
-namespace {
-
-using Clock = std::chrono::steady_clock;
-
-std::string request_id_of(const httplib::Request& req) {
-  std::string id = req.get_header_value("X-Request-Id");
-  if (!id.empty() && id.size() <= 128 &&
-      std::all_of(id.begin(), id.end(), [](unsigned char c) { return std::isalnum(c) || c == '-' || c == '_'; })) {
-    return id;
-  }
-  return make_id("req-");
-}
-
-// One request through the proxy: httplib in, HttpRequest/HttpResponse through, httplib out.
-void serve_one(GatewayProxy& proxy, const httplib::Request& req, httplib::Response& res, const std::string& body,
-               std::string& route, std::string& request_id) {
-  HttpRequest in;
-  in.method = req.method;
-  in.path = req.path;
-  in.body = body;
-  in.request_id = request_id = request_id_of(req);
-  in.client_gone = ConnectionServer::client_gone_check();
-  for (const auto& [k, v] : req.headers) {
-    std::string key = k;
-    std::transform(key.begin(), key.end(), key.begin(), [](unsigned char c) { return std::tolower(c); });
-    in.headers.emplace(std::move(key), v);
-  }
-  HttpResponse out = proxy.handle(in, route);
-  res.status = out.status;
-  for (auto& [k, v] : out.headers) res.set_header(k, v);
-  res.set_header("X-Request-Id", in.request_id);
-  if (out.stream) {
-    auto stream = std::make_shared<StreamBody>(std::move(out.stream));
-    res.set_chunked_content_provider(out.content_type, [stream](size_t, httplib::DataSink& sink) {
-      (*stream)([&sink](std::string_view chunk) { return sink.write(chunk.data(), chunk.size()); });
-      sink.done();
-      return true;
-    });
-  } else {
-    res.set_content(std::move(out.body), out.content_type);
-  }
-}
-
-struct RequestContext {
-  Clock::time_point start;
-  std::string route = "unmatched";
-  std::string request_id;
-};
-thread_local RequestContext t_ctx;
-
-void label_route(const char* route) { t_ctx.route = route; }
-
-}  // namespace
-
 void register_gateway_routes(httplib::Server& http, std::shared_ptr<GatewayProxy> proxy) {
   // No --max-body of its own here: the caller's httplib payload limit applies.
+  RouteHandler handler = [proxy](const HttpRequest& req, std::string& route) { return proxy->handle(req, route); };
   route_all_methods(
       http, std::numeric_limits<size_t>::max(),
-      [proxy](const httplib::Request& req, httplib::Response& res, const std::string& body) {
-        std::string route, id;
-        serve_one(*proxy, req, res, body, route, id);
+      [handler](const httplib::Request& req, httplib::Response& res, const std::string& body) {
+        std::string route;
+        serve_through(handler, req, res, body, route, request_id_of(req));
       },
-      label_route);
+      [](const char*) {});
 }
 
 void register_gateway_routes(httplib::Server& http, std::shared_ptr<UpstreamPool> pool, ServerOptions options,
@@ -123,82 +67,21 @@ struct GatewayServer::Impl {
   std::string internal_token;  // before proxy: set while the proxy's options are made
   GatewayProxy proxy;
   std::unique_ptr<ChainRoutes> chains;  // set before serving; after proxy: destroyed first
-  ConnectionServer http{connection_limits(opts)};
-  int port = -1;
-  std::thread thread;
+  HttpFront front{front_options(opts, "gateway"),
+                  [this](const HttpRequest& req, std::string& route) { return proxy.handle(req, route); }};
   std::mutex shutdown_mu;
   bool shut_down = false;
   bool shutdown_ok = true;
 };
 
 GatewayServer::GatewayServer(std::shared_ptr<UpstreamPool> pool, ServerOptions opts, GatewayOptions gateway)
-    : impl_(std::make_unique<Impl>(std::move(pool), std::move(opts), std::move(gateway))) {
-  auto& http = impl_->http;
-  const auto& o = impl_->opts;
-  http.set_payload_max_length(o.max_body);
-  http.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
-    t_ctx = RequestContext{Clock::now(), "unmatched", ""};
-    if (const char* refused = refuse_before_body(req, res)) {
-      label_route(refused);
-      return httplib::Server::HandlerResponse::Handled;
-    }
-    return httplib::Server::HandlerResponse::Unhandled;
-  });
-  route_all_methods(
-      http, o.max_body,
-      [this](const httplib::Request& req, httplib::Response& res, const std::string& body) {
-        serve_one(impl_->proxy, req, res, body, t_ctx.route, t_ctx.request_id);
-      },
-      label_route);
-  http.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request&, httplib::Response& res) {
-    if (!res.body.empty() || res.is_chunked_content_provider_) return httplib::Server::HandlerResponse::Unhandled;
-    ApiError e;
-    e.status = res.status;
-    e.message = res.status == 413 ? fmt::format("The request body is larger than the gateway's limit of {} bytes.",
-                                                impl_->opts.max_body)
-                                  : fmt::format("HTTP error {}.", res.status);
-    e.code = res.status == 413 ? "payload_too_large" : "bad_request";
-    res.set_content(e.body(), "application/json");
-    return httplib::Server::HandlerResponse::Handled;
-  }));
-  http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
-    ApiError e{500, "internal server error", "server_error", std::nullopt, "internal_error"};
-    res.status = 500;
-    res.set_content(e.body(), "application/json");
-  });
-  http.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
-    const int head = ConnectionServer::head_status();  // see http_server.cpp
-    if (head < 0) return;
-    if (head > 0) t_ctx = RequestContext{ConnectionServer::request_start(), "unmatched", ""};
-    double ms = std::chrono::duration<double, std::milli>(Clock::now() - ConnectionServer::request_start()).count();
-    write_access_log(impl_->opts.log_format, {t_ctx.request_id, req.method, req.path, t_ctx.route,
-                                              head > 0 ? head : res.status, ms, req.remote_addr});
-  });
-}
+    : impl_(std::make_unique<Impl>(std::move(pool), std::move(opts), std::move(gateway))) {}
 
-GatewayServer::~GatewayServer() {
-  shutdown();
-  if (impl_->thread.joinable()) impl_->thread.join();
-}
+GatewayServer::~GatewayServer() { shutdown(); }
 
-Expected<int> GatewayServer::bind() {
-  if (impl_->port > 0) return impl_->port;
-  auto port = bind_listener(impl_->http, impl_->opts.host, impl_->opts.port);
-  if (!port) return port;
-  impl_->http.raise_backlog(4096);
-  impl_->port = *port;
-  return port;
-}
-
-void GatewayServer::serve() { impl_->http.serve(); }
-
-Expected<int> GatewayServer::start() {
-  auto port = bind();
-  if (!port) return port;
-  impl_->thread = std::thread([this] { serve(); });
-  for (int i = 0; i < 500 && !impl_->http.running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  return port;
-}
+Expected<int> GatewayServer::bind() { return impl_->front.bind(); }
+void GatewayServer::serve() { impl_->front.serve(); }
+Expected<int> GatewayServer::start() { return impl_->front.start(); }
 
 bool GatewayServer::shutdown() {
   std::lock_guard lock(impl_->shutdown_mu);
@@ -218,12 +101,11 @@ bool GatewayServer::shutdown() {
     chains->cancel_all();
     chains->wait_idle(hard_deadline);
   }
-  impl_->http.stop_listening();
-  if (impl_->thread.joinable() && impl_->thread.get_id() != std::this_thread::get_id()) impl_->thread.join();
+  impl_->front.stop();
   return impl_->shutdown_ok;
 }
 
-int GatewayServer::port() const { return impl_->port; }
+int GatewayServer::port() const { return impl_->front.port(); }
 GatewayProxy& GatewayServer::proxy() { return impl_->proxy; }
 
 void GatewayServer::set_chains(std::shared_ptr<chain::ChainRegistry> chains) {
@@ -243,7 +125,7 @@ GatewaySelf GatewayServer::self_endpoint() const {
   if (host == "::" || host == "[::]") host = "::1";
   if (host.find(':') != std::string::npos && host.front() != '[') host = "[" + host + "]";
   GatewaySelf self;
-  self.base_url = fmt::format("http://{}:{}/v1", host, impl_->port);
+  self.base_url = fmt::format("http://{}:{}/v1", host, impl_->front.port());
   self.api_key = impl_->opts.api_key;
   self.headers.emplace_back(kGatewayInternalHeader, impl_->internal_token);
   return self;
