@@ -16,18 +16,6 @@ namespace llmchain::server {
 
 using nlohmann::json;
 
-namespace {
-
-// Constant-time comparison so the key cannot be guessed byte by byte from timings.
-bool equal_ct(const std::string& a, const std::string& b) {
-  if (a.size() != b.size() || b.empty()) return false;
-  unsigned char diff = 0;
-  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-  return diff == 0;
-}
-
-}  // namespace
-
 Api::Api(engine::Engine& engine, ServerOptions opts, Metrics& metrics)
     : engine_(engine),
       opts_(std::move(opts)),
@@ -37,7 +25,8 @@ Api::Api(engine::Engine& engine, ServerOptions opts, Metrics& metrics)
                                        [this] { metrics_.record_rejection(); },
                                        [this](const std::string& chain, const chain::GuardEvent& e) {
                                          metrics_.record_guard_event(chain, e.guard, e.action);
-                                       }}) {
+                                       }}),
+      router_(opts_.api_key) {
   using namespace std::placeholders;
   auto bind = [this](HttpResponse (Api::*fn)(const HttpRequest&)) {
     return [this, fn](const HttpRequest& r) { return (this->*fn)(r); };
@@ -93,29 +82,6 @@ Api::~Api() {
   chain_routes_.wait_idle(Clock::now() + std::chrono::seconds(30));
 }
 
-void Api::add(const std::string& method, const std::string& path_template, bool auth, Handler h) {
-  // The template, with any :path dropped, is the route's label: "/chains/{name}/invoke".
-  std::string re, label;
-  for (size_t i = 0; i < path_template.size();) {
-    const char c = path_template[i];
-    if (c == '{') {
-      const size_t end = path_template.find('}', i);
-      std::string param = path_template.substr(i + 1, end - i - 1);
-      const bool rest = param.ends_with(":path");
-      if (rest) param.resize(param.size() - 5);
-      re += rest ? "(.+)" : "([^/]+)";
-      label += "{" + param + "}";
-      i = end + 1;
-      continue;
-    }
-    if (std::string_view(".^$|()[]*+?\\").find(c) != std::string_view::npos) re += '\\';
-    re += c;
-    label += c;
-    ++i;
-  }
-  routes_.push_back({method, std::regex(re), std::move(label), auth, std::move(h)});
-}
-
 std::string Api::model_id() const {
   if (!opts_.model_id.empty()) return opts_.model_id;
   return opts_.model_aliases.empty() ? engine_.info().name : opts_.model_aliases.front();
@@ -137,14 +103,6 @@ void Api::require_served_model(const std::string& name) const {
                               "invalid_request_error", "model", "model_not_found"});
 }
 
-bool Api::authorized(const HttpRequest& req) const {
-  if (opts_.api_key.empty()) return true;
-  std::string h = req.header("authorization");
-  static const std::string kBearer = "Bearer ";
-  if (h.size() <= kBearer.size() || h.compare(0, kBearer.size(), kBearer) != 0) return false;
-  return equal_ct(h.substr(kBearer.size()), opts_.api_key);
-}
-
 HttpResponse Api::handle(const HttpRequest& in, std::string& route) {
   HttpResponse res = route_request(in, route);
   allow_any_origin(res);
@@ -156,42 +114,7 @@ HttpResponse Api::route_request(const HttpRequest& in, std::string& route) {
     route = "cors_preflight";
     return std::move(*pre);
   }
-  HttpRequest req = in;
-  bool path_matched = false;
-  const Route* hit = nullptr;
-  for (const auto& r : routes_) {
-    std::smatch m;
-    if (!std::regex_match(req.path, m, r.pattern)) continue;
-    path_matched = true;
-    // HEAD is GET without the body (httplib drops it).
-    if (r.method != req.method && !(req.method == "HEAD" && r.method == "GET")) continue;
-    hit = &r;
-    req.path_params.clear();
-    for (size_t i = 1; i < m.size(); ++i) req.path_params.push_back(m[i].str());
-    break;
-  }
-  if (!hit) {
-    route = path_matched ? "method_not_allowed" : "not_found";
-    ApiError e;
-    e.status = path_matched ? 405 : 404;
-    e.message = path_matched ? fmt::format("Method {} is not allowed on {}.", req.method, req.path)
-                             : fmt::format("Unknown endpoint: {} {}.", req.method, req.path);
-    e.code = path_matched ? "method_not_allowed" : "unknown_url";
-    return e.to_response();
-  }
-  route = hit->label;
-  if (hit->auth && !authorized(req)) {
-    ApiError e;
-    e.status = 401;
-    e.message = req.header("authorization").empty()
-                    ? "You didn't provide an API key. Provide it in the Authorization header (Bearer <key>)."
-                    : "Incorrect API key provided.";
-    e.code = "invalid_api_key";
-    HttpResponse res = e.to_response();
-    res.headers.emplace_back("WWW-Authenticate", "Bearer");
-    return res;
-  }
-  return respond([&] { return hit->handler(req); });
+  return router_.dispatch(in, route);
 }
 
 bool Api::ready(std::string* why) const {

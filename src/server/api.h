@@ -16,6 +16,7 @@
 #include "server/http_types.h"
 #include "server/metrics.h"
 #include "server/openai_request.h"
+#include "server/router.h"
 #include "server/server_options.h"
 
 namespace llmchain::server {
@@ -52,18 +53,10 @@ class Api {
 
  private:
   HttpResponse route_request(const HttpRequest& req, std::string& route);
-  using Handler = std::function<HttpResponse(const HttpRequest&)>;
-  struct Route {
-    std::string method;
-    std::regex pattern;
-    std::string label;
-    bool auth;
-    Handler handler;
-  };
-  // path_template: literal path with {param} for one segment, {param:path} for the rest
-  // (slashes included); the params land in HttpRequest::path_params in order.
-  void add(const std::string& method, const std::string& path_template, bool auth, Handler h);
-  bool authorized(const HttpRequest& req) const;
+  using Handler = Router::Handler;
+  void add(const std::string& method, const std::string& path_template, bool auth, Handler h) {
+    router_.add(method, path_template, auth, std::move(h));
+  }
 
   HttpResponse health_live(const HttpRequest&);
   HttpResponse health_ready(const HttpRequest&);
@@ -97,7 +90,7 @@ class Api {
   JobTracker jobs_;
   ChainRoutes chain_routes_;  // /chains (chain_routes.h); its running calls are awaited on shutdown
   std::atomic<bool> shutting_down_{false};
-  std::vector<Route> routes_;
+  Router router_;  // routes and auth (server/router.h)
 };
 
 }  // namespace llmchain::server

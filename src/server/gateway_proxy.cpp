@@ -164,24 +164,6 @@ HttpResponse error_response(int status, const std::string& message, const std::s
   return res;
 }
 
-HttpResponse unauthorized(const HttpRequest& req) {
-  HttpResponse res = error_response(401,
-                                    req.header("authorization").empty()
-                                        ? "You didn't provide an API key. Provide it in the Authorization header "
-                                          "(Bearer <key>)."
-                                        : "Incorrect API key provided.",
-                                    "invalid_request_error", "invalid_api_key");
-  res.headers.emplace_back("WWW-Authenticate", "Bearer");
-  return res;
-}
-
-bool equal_ct(const std::string& a, const std::string& b) {
-  if (a.size() != b.size() || b.empty()) return false;
-  unsigned char diff = 0;
-  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-  return diff == 0;
-}
-
 // Headers that describe one connection, not the request: never forwarded.
 bool hop_by_hop(const std::string& lower) {
   static const char* kSkip[] = {"connection", "keep-alive",     "proxy-authenticate", "proxy-authorization",
@@ -248,7 +230,24 @@ HttpResponse client_gone_response() {
 }  // namespace
 
 GatewayProxy::GatewayProxy(std::shared_ptr<UpstreamPool> pool, ServerOptions opts, GatewayOptions gw)
-    : pool_(std::move(pool)), opts_(std::move(opts)), gw_(std::move(gw)) {
+    : pool_(std::move(pool)), opts_(std::move(opts)), gw_(std::move(gw)), router_(opts_.api_key) {
+  // Proxied to the engines (with the key); the gateway's own health, metrics and upstreams.
+  auto fwd = [this](const HttpRequest& r) { return forward(r); };
+  for (const char* path : {"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/rerank", "/rerank",
+                           "/tokenize", "/detokenize"})
+    router_.add("POST", path, true, fwd);
+  router_.add("GET", "/v1/models", true, fwd);
+  router_.add("GET", "/v1/models/{model:path}", true, fwd);
+  router_.add("GET", "/health", false, [this](const HttpRequest& r) { return health_ready(r); });
+  router_.add("GET", "/health/ready", false, [this](const HttpRequest& r) { return health_ready(r); });
+  router_.add("GET", "/health/live", false, [](const HttpRequest&) { return json_response({{"status", "ok"}}); });
+  router_.add("GET", "/metrics", false, [this](const HttpRequest&) {
+    HttpResponse res;
+    res.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    res.body = metrics_text();
+    return res;
+  });
+  router_.add("GET", "/gateway/upstreams", true, [this](const HttpRequest& r) { return upstreams(r); });
   if (gw_.make_engine) {
     engine_ = gw_.make_engine(pool_, counters_);
     ServerOptions api = opts_;
@@ -308,14 +307,6 @@ bool GatewayProxy::ready(std::string* why) const {
   return true;
 }
 
-bool GatewayProxy::authorized(const HttpRequest& req) const {
-  if (opts_.api_key.empty()) return true;
-  std::string h = req.header("authorization");
-  static const std::string kBearer = "Bearer ";
-  if (h.size() <= kBearer.size() || h.compare(0, kBearer.size(), kBearer) != 0) return false;
-  return equal_ct(h.substr(kBearer.size()), opts_.api_key);
-}
-
 HttpResponse GatewayProxy::handle(const HttpRequest& req, std::string& route) {
   HttpResponse res = route_request(req, route);
   allow_any_origin(res);
@@ -328,26 +319,18 @@ HttpResponse GatewayProxy::route_request(const HttpRequest& req, std::string& ro
     return std::move(*pre);
   }
   const std::string& path = req.path;
-  const std::string& m = req.method;
-  bool proxied_post = path == "/v1/chat/completions" || path == "/v1/completions" || path == "/v1/embeddings" ||
-                      path == "/v1/rerank" || path == "/rerank" || path == "/tokenize" || path == "/detokenize";
-  bool proxied_get = path == "/v1/models" || (path.rfind("/v1/models/", 0) == 0 && path.size() > 11);
-  bool own = path == "/health" || path == "/health/live" || path == "/health/ready" || path == "/metrics" ||
-             path == "/gateway/upstreams";
-  route = proxied_get && path != "/v1/models" ? "/v1/models/{model}" : path;
   if (ResponsesApi::handles(path)) {
-    if (!authorized(req)) {
+    if (!router_.authorized(req)) {
       route = path == "/v1/responses" ? path : "/v1/responses/{id}";
       return unauthorized(req);
     }
     return responses_->serve(req, route, [this](const HttpRequest& chat) { return forward(chat); });
   }
-  if (!proxied_post && !proxied_get && !own && gw_.extra_routes) {
-    if (!authorized(req)) {
-      HttpResponse res = error_response(401, "Provide the API key in the Authorization header (Bearer <key>).",
-                                        "invalid_request_error", "invalid_api_key");
-      res.headers.emplace_back("WWW-Authenticate", "Bearer");
-      return res;
+  // Paths of no route of ours: the gateway's chains (and a caller's extra routes), with the key.
+  if (!router_.knows(path) && gw_.extra_routes) {
+    if (!router_.authorized(req)) {
+      route = "unauthorized";
+      return unauthorized(req);
     }
     try {
       if (auto res = gw_.extra_routes(req, route)) return std::move(*res);
@@ -355,41 +338,7 @@ HttpResponse GatewayProxy::route_request(const HttpRequest& req, std::string& ro
       return internal_error(ex).to_response();
     }
   }
-  if (!proxied_post && !proxied_get && !own) {
-    route = "not_found";
-    return error_response(404, fmt::format("Unknown endpoint: {} {}.", m, path), "invalid_request_error",
-                          "unknown_url");
-  }
-  if ((proxied_post && m != "POST") || (!proxied_post && m != "GET" && m != "HEAD")) {
-    route = "method_not_allowed";
-    return error_response(405, fmt::format("Method {} is not allowed on {}.", m, path), "invalid_request_error",
-                          "method_not_allowed");
-  }
-  bool needs_auth = proxied_post || proxied_get || path == "/gateway/upstreams";
-  if (needs_auth && !authorized(req)) {
-    HttpResponse res =
-        error_response(401,
-                       req.header("authorization").empty()
-                           ? "You didn't provide an API key. Provide it in the Authorization header (Bearer <key>)."
-                           : "Incorrect API key provided.",
-                       "invalid_request_error", "invalid_api_key");
-    res.headers.emplace_back("WWW-Authenticate", "Bearer");
-    return res;
-  }
-  try {
-    if (path == "/health/live") return json_response({{"status", "ok"}});
-    if (path == "/health" || path == "/health/ready") return health_ready(req);
-    if (path == "/gateway/upstreams") return upstreams(req);
-    if (path == "/metrics") {
-      HttpResponse res;
-      res.content_type = "text/plain; version=0.0.4; charset=utf-8";
-      res.body = metrics_text();
-      return res;
-    }
-    return forward(req);
-  } catch (const std::exception& ex) {
-    return internal_error(ex).to_response();
-  }
+  return router_.dispatch(req, route);
 }
 
 HttpResponse GatewayProxy::health_ready(const HttpRequest&) {

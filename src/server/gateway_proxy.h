@@ -38,6 +38,7 @@
 #include "server/http_types.h"
 #include "server/metrics.h"
 #include "server/responses_api.h"
+#include "server/router.h"
 #include "server/server_options.h"
 
 namespace llmchain::server {
@@ -111,7 +112,6 @@ class GatewayProxy {
   HttpResponse upstreams(const HttpRequest& req);
   HttpResponse serve_locally(const HttpRequest& req, std::shared_ptr<void> token);
   HttpResponse health_ready(const HttpRequest& req);
-  bool authorized(const HttpRequest& req) const;
   bool internal(const HttpRequest& req) const;
   void track(const std::shared_ptr<Pipe>& p);
 
@@ -132,6 +132,7 @@ class GatewayProxy {
   // /v1/responses over forward()ed chat completions: the store lives here, so any engine
   // can serve a follow-up by previous_response_id.
   std::shared_ptr<ResponsesApi> responses_ = std::make_shared<ResponsesApi>();
+  Router router_;  // the proxied and own routes, and auth (server/router.h)
 };
 
 }  // namespace llmchain::server
