@@ -26,7 +26,7 @@ Api::Api(engine::Engine& engine, ServerOptions opts, Metrics& metrics)
                                        [this](const std::string& chain, const chain::GuardEvent& e) {
                                          metrics_.record_guard_event(chain, e.guard, e.action);
                                        }}),
-      router_(opts_.api_key) {
+      router_(opts_.api_key, respond) {
   using namespace std::placeholders;
   auto bind = [this](HttpResponse (Api::*fn)(const HttpRequest&)) {
     return [this, fn](const HttpRequest& r) { return (this->*fn)(r); };

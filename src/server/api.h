@@ -10,13 +10,13 @@
 #include <vector>
 
 #include "engine/engine.h"
+#include "http/router.h"
 #include "server/api_error.h"
 #include "server/chain_routes.h"
 #include "server/generation.h"
 #include "server/http_types.h"
 #include "server/metrics.h"
 #include "server/openai_request.h"
-#include "server/router.h"
 #include "server/server_options.h"
 
 namespace llmchain::server {
@@ -53,7 +53,7 @@ class Api {
 
  private:
   HttpResponse route_request(const HttpRequest& req, std::string& route);
-  using Handler = Router::Handler;
+  using Handler = http::Router::Handler;
   void add(const std::string& method, const std::string& path_template, bool auth, Handler h) {
     router_.add(method, path_template, auth, std::move(h));
   }
@@ -90,7 +90,7 @@ class Api {
   JobTracker jobs_;
   ChainRoutes chain_routes_;  // /chains (chain_routes.h); its running calls are awaited on shutdown
   std::atomic<bool> shutting_down_{false};
-  Router router_;  // routes and auth (server/router.h)
+  http::Router router_;  // routes and auth (server/router.h)
 };
 
 }  // namespace llmchain::server

@@ -4,22 +4,6 @@
 
 namespace llmchain::server {
 
-nlohmann::json ApiError::to_json() const {
-  nlohmann::json err = {{"message", message}, {"type", type}, {"param", nullptr}, {"code", nullptr}};
-  if (param) err["param"] = *param;
-  if (code) err["code"] = *code;
-  return {{"error", err}};
-}
-
-HttpResponse json_response(const nlohmann::json& j, int status) {
-  HttpResponse res;
-  res.status = status;
-  res.body = json_text(j);
-  return res;
-}
-
-HttpResponse ApiError::to_response() const { return json_response(to_json(), status); }
-
 void throw_invalid(const std::string& param, const std::string& message, const std::string& code) {
   ApiError e;
   e.status = 400;

@@ -7,24 +7,13 @@
 
 #include "base/error.h"
 #include "base/json_util.h"
+#include "http/error.h"
 #include "server/http_types.h"
 
 namespace llmchain::server {
 
-// A JSON answer (application/json); its text is json_text (base/json_util.h), which cannot fail.
-HttpResponse json_response(const nlohmann::json& j, int status = 200);
-
-struct ApiError {
-  int status = 400;
-  std::string message;
-  std::string type = "invalid_request_error";
-  std::optional<std::string> param;
-  std::optional<std::string> code;
-
-  nlohmann::json to_json() const;
-  std::string body() const { return json_text(to_json()); }
-  HttpResponse to_response() const;
-};
+using http::ApiError;
+using http::json_response;
 
 // Thrown inside request parsing and handlers; converted to a response at the route boundary.
 class ApiException : public std::exception {

@@ -230,7 +230,7 @@ HttpResponse client_gone_response() {
 }  // namespace
 
 GatewayProxy::GatewayProxy(std::shared_ptr<UpstreamPool> pool, ServerOptions opts, GatewayOptions gw)
-    : pool_(std::move(pool)), opts_(std::move(opts)), gw_(std::move(gw)), router_(opts_.api_key) {
+    : pool_(std::move(pool)), opts_(std::move(opts)), gw_(std::move(gw)), router_(opts_.api_key, respond) {
   // Proxied to the engines (with the key); the gateway's own health, metrics and upstreams.
   auto fwd = [this](const HttpRequest& r) { return forward(r); };
   for (const char* path : {"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/rerank", "/rerank",
@@ -322,7 +322,7 @@ HttpResponse GatewayProxy::route_request(const HttpRequest& req, std::string& ro
   if (ResponsesApi::handles(path)) {
     if (!router_.authorized(req)) {
       route = path == "/v1/responses" ? path : "/v1/responses/{id}";
-      return unauthorized(req);
+      return http::unauthorized(req);
     }
     return responses_->serve(req, route, [this](const HttpRequest& chat) { return forward(chat); });
   }
@@ -330,7 +330,7 @@ HttpResponse GatewayProxy::route_request(const HttpRequest& req, std::string& ro
   if (!router_.knows(path) && gw_.extra_routes) {
     if (!router_.authorized(req)) {
       route = "unauthorized";
-      return unauthorized(req);
+      return http::unauthorized(req);
     }
     try {
       if (auto res = gw_.extra_routes(req, route)) return std::move(*res);
@@ -396,7 +396,7 @@ std::string GatewayProxy::metrics_text() const {
 }
 
 bool GatewayProxy::internal(const HttpRequest& req) const {
-  return !gw_.internal_token.empty() && equal_ct(req.header(kGatewayInternalHeader), gw_.internal_token);
+  return !gw_.internal_token.empty() && http::equal_ct(req.header(kGatewayInternalHeader), gw_.internal_token);
 }
 
 // The LLM routes over make_engine's engine: the request is the engine role's, minus its

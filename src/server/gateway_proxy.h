@@ -34,11 +34,11 @@
 #include <vector>
 
 #include "engine/engine.h"
+#include "http/router.h"
 #include "server/gateway_pool.h"
 #include "server/http_types.h"
 #include "server/metrics.h"
 #include "server/responses_api.h"
-#include "server/router.h"
 #include "server/server_options.h"
 
 namespace llmchain::server {
@@ -132,7 +132,7 @@ class GatewayProxy {
   // /v1/responses over forward()ed chat completions: the store lives here, so any engine
   // can serve a follow-up by previous_response_id.
   std::shared_ptr<ResponsesApi> responses_ = std::make_shared<ResponsesApi>();
-  Router router_;  // the proxied and own routes, and auth (server/router.h)
+  http::Router router_;  // the proxied and own routes, and auth (server/router.h)
 };
 
 }  // namespace llmchain::server

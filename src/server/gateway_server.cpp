@@ -11,21 +11,23 @@
 #include <thread>
 
 #include "chain/runnable.h"
+#include "http/front.h"
+#include "http/request_checks.h"
 #include "server/api_error.h"
 #include "server/chain_routes.h"
-#include "server/http_front.h"
-#include "server/request_checks.h"
 
 namespace llmchain::server {
 
 void register_gateway_routes(httplib::Server& http, std::shared_ptr<GatewayProxy> proxy) {
   // No --max-body of its own here: the caller's httplib payload limit applies.
-  RouteHandler handler = [proxy](const HttpRequest& req, std::string& route) { return proxy->handle(req, route); };
-  route_all_methods(
+  http::RouteHandler handler = [proxy](const HttpRequest& req, std::string& route) {
+    return proxy->handle(req, route);
+  };
+  http::route_all_methods(
       http, std::numeric_limits<size_t>::max(),
       [handler](const httplib::Request& req, httplib::Response& res, const std::string& body) {
         std::string route;
-        serve_through(handler, req, res, body, route, request_id_of(req));
+        http::serve_through(handler, req, res, body, route, http::request_id_of(req));
       },
       [](const char*) {});
 }
@@ -67,8 +69,8 @@ struct GatewayServer::Impl {
   std::string internal_token;  // before proxy: set while the proxy's options are made
   GatewayProxy proxy;
   std::unique_ptr<ChainRoutes> chains;  // set before serving; after proxy: destroyed first
-  HttpFront front{front_options(opts, "gateway"),
-                  [this](const HttpRequest& req, std::string& route) { return proxy.handle(req, route); }};
+  http::HttpFront front{front_options(opts, "gateway"),
+                        [this](const HttpRequest& req, std::string& route) { return proxy.handle(req, route); }};
   std::mutex shutdown_mu;
   bool shut_down = false;
   bool shutdown_ok = true;

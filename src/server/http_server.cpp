@@ -2,8 +2,8 @@
 
 #include <mutex>
 
+#include "http/front.h"
 #include "server/api.h"
-#include "server/http_front.h"
 #include "server/metrics.h"
 
 namespace llmchain::server {
@@ -16,7 +16,7 @@ struct HttpServer::Impl {
         front(with_metrics(front_options(opts, "server"), metrics),
               [this](const HttpRequest& req, std::string& route) { return api.handle(req, route); }) {}
 
-  static HttpFrontOptions with_metrics(HttpFrontOptions f, std::shared_ptr<Metrics> m) {
+  static http::HttpFrontOptions with_metrics(http::HttpFrontOptions f, std::shared_ptr<Metrics> m) {
     f.on_answered = [m](const std::string& route, int status) { m->record_http(route, status); };
     return f;
   }
@@ -24,7 +24,7 @@ struct HttpServer::Impl {
   ServerOptions opts;
   std::shared_ptr<Metrics> metrics;
   Api api;
-  HttpFront front;
+  http::HttpFront front;
   std::mutex shutdown_mu;
   bool shut_down = false;
   bool shutdown_ok = true;

@@ -10,11 +10,12 @@
 #include <vector>
 
 #include "engine/engine.h"
+#include "http/error.h"
 
 namespace llmchain::server {
 
 // "chatcmpl-" + 24 random alphanumerics, etc.
-std::string make_id(const std::string& prefix);
+using http::make_id;
 int64_t unix_now();
 
 struct Usage {

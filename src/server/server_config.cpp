@@ -3,9 +3,11 @@
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <set>
 
 #include "chain/yaml_util.h"
+#include "server/server_options.h"
 
 namespace llmchain::server {
 namespace {
@@ -62,6 +64,19 @@ Expected<nlohmann::json> load_server_config(const std::string& path) {
     out[key] = scalar(kv.second);
   }
   return out;
+}
+
+http::HttpFrontOptions front_options(const ServerOptions& o, std::string role) {
+  http::HttpFrontOptions f;
+  f.host = o.host;
+  f.port = o.port;
+  f.max_body = o.max_body;
+  f.log_format = o.log_format;
+  f.limits.max_connections = std::max(1, o.max_connections);
+  if (o.header_timeout_s > 0) f.limits.header_timeout_s = o.header_timeout_s;
+  f.limits.keep_alive_timeout_s = o.keep_alive_timeout_s;
+  f.role = std::move(role);
+  return f;
 }
 
 }  // namespace llmchain::server

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "base/log.h"
+#include "http/front.h"
 
 namespace llmchain::chain {
 class ChainRegistry;
@@ -42,5 +43,10 @@ struct ServerOptions {
   // into it too.
   std::shared_ptr<Metrics> metrics;
 };
+
+// The HTTP front's options for a role served with these options: host, port, max_body,
+// log_format, and the connection limits (max_connections, header_timeout_s,
+// keep_alive_timeout_s); `role` names the limit in 413 answers ("the server's limit").
+http::HttpFrontOptions front_options(const ServerOptions& o, std::string role);
 
 }  // namespace llmchain::server

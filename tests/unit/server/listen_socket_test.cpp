@@ -1,6 +1,6 @@
 // One port, one server: a second server (engine or gateway) on a busy port fails to bind
 // instead of sharing the port through SO_REUSEPORT.
-#include "server/listen_socket.h"
+#include "http/listen_socket.h"
 
 #include <gtest/gtest.h>
 #include <httplib.h>
@@ -30,7 +30,7 @@ class BusyPort : public ::testing::Test {
 
 TEST_F(BusyPort, BindListenerFailsWithAddressInUse) {
   httplib::Server http;
-  auto port = bind_listener(http, "127.0.0.1", port_);
+  auto port = http::bind_listener(http, "127.0.0.1", port_);
   ASSERT_FALSE(port.ok());
   EXPECT_EQ(port.error().message(), "cannot listen on 127.0.0.1:" + std::to_string(port_) + ": address already in use");
 }
@@ -62,7 +62,7 @@ TEST_F(BusyPort, GatewayDoesNotShareThePort) {
 
 TEST(ListenSocket, AnyFreePortStillWorks) {
   httplib::Server http;
-  auto port = bind_listener(http, "127.0.0.1", 0);
+  auto port = http::bind_listener(http, "127.0.0.1", 0);
   ASSERT_TRUE(port.ok()) << port.error().message();
   EXPECT_GT(*port, 0);
 }

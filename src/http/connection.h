@@ -17,7 +17,7 @@
 #include <functional>
 #include <memory>
 
-namespace llmchain::server {
+namespace llmchain::http {
 
 struct ConnectionLimits {
   int max_connections = 4096;             // connections served at once; more get 503
@@ -72,12 +72,8 @@ class ConnectionServer : public httplib::Server {
   std::atomic<bool> running_{false};
 };
 
-struct ServerOptions;
-// The limits ServerOptions sets (max_connections, header_timeout_s, keep_alive_timeout_s).
-ConnectionLimits connection_limits(const ServerOptions& opts);
-
 // True once the peer of `fd` has closed or reset the connection. Never reads from the socket
 // (pipelined requests stay where they are); false for fd < 0.
 bool peer_closed(int fd);
 
-}  // namespace llmchain::server
+}  // namespace llmchain::http

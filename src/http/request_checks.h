@@ -9,9 +9,9 @@
 #include <string>
 #include <string_view>
 
-#include "server/api_error.h"
+#include "http/error.h"
 
-namespace llmchain::server {
+namespace llmchain::http {
 
 // Every body this API takes is JSON. A body declared as something else (a form, text/plain)
 // is 415 before it is read: httplib would otherwise parse forms itself (and answer 413 for one
@@ -119,4 +119,4 @@ inline void route_all_methods(httplib::Server& http, size_t max_body, BodyHandle
   http.Options(".*", plain);
 }
 
-}  // namespace llmchain::server
+}  // namespace llmchain::http

@@ -6,7 +6,7 @@
 
 #include "base/log.h"
 
-namespace llmchain::server {
+namespace llmchain::http {
 
 struct AccessLogEntry {
   std::string request_id;
@@ -20,4 +20,4 @@ struct AccessLogEntry {
 
 void write_access_log(LogFormat format, const AccessLogEntry& e);
 
-}  // namespace llmchain::server
+}  // namespace llmchain::http

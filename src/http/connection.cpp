@@ -1,4 +1,4 @@
-#include "server/http_connection.h"
+#include "http/connection.h"
 
 #include <fmt/format.h>
 #include <netdb.h>
@@ -17,9 +17,7 @@
 #include <string_view>
 #include <thread>
 
-#include "server/server_options.h"
-
-namespace llmchain::server {
+namespace llmchain::http {
 
 namespace {
 
@@ -341,14 +339,6 @@ bool ConnectionServer::process_and_close_socket(socket_t sock) {
   return ret;
 }
 
-ConnectionLimits connection_limits(const ServerOptions& opts) {
-  ConnectionLimits l;
-  l.max_connections = std::max(1, opts.max_connections);
-  l.header_timeout_s = opts.header_timeout_s > 0 ? opts.header_timeout_s : l.header_timeout_s;
-  l.keep_alive_timeout_s = opts.keep_alive_timeout_s;
-  return l;
-}
-
 bool peer_closed(int fd) {
   if (fd < 0) return false;
   pollfd p{fd, static_cast<short>(POLLIN | POLLRDHUP), 0};
@@ -362,4 +352,4 @@ bool peer_closed(int fd) {
   return false;
 }
 
-}  // namespace llmchain::server
+}  // namespace llmchain::http

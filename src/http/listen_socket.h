@@ -8,7 +8,7 @@
 
 #include "base/error.h"
 
-namespace llmchain::server {
+namespace llmchain::http {
 
 // Replaces cpp-httplib's default socket options, which set SO_REUSEPORT on Linux: with it a
 // second server binds a port another one already listens on and the kernel splits the
@@ -41,4 +41,4 @@ inline Expected<int> bind_listener(httplib::Server& http, const std::string& hos
   return Error(ErrorCode::kIo, fmt::format("cannot listen on {}:{}: {}", host, port, why));
 }
 
-}  // namespace llmchain::server
+}  // namespace llmchain::http

@@ -12,10 +12,10 @@
 
 #include "base/error.h"
 #include "base/log.h"
-#include "server/http_connection.h"
-#include "server/http_types.h"
+#include "http/connection.h"
+#include "http/types.h"
 
-namespace llmchain::server {
+namespace llmchain::http {
 
 struct HttpFrontOptions {
   std::string host = "127.0.0.1";
@@ -27,10 +27,6 @@ struct HttpFrontOptions {
   // Told of every answered request (metrics); may be null.
   std::function<void(const std::string& route, int status)> on_answered;
 };
-
-struct ServerOptions;
-// host, port, max_body, log_format and the connection limits of a role's ServerOptions.
-HttpFrontOptions front_options(const ServerOptions& o, std::string role);
 
 // Routes a request: the response, and the route's label in `route`.
 using RouteHandler = std::function<HttpResponse(const HttpRequest& req, std::string& route)>;
@@ -68,4 +64,4 @@ void serve_through(const RouteHandler& handler, const httplib::Request& req, htt
 // The request's X-Request-Id when it is a sane token, else a new "req-..." id.
 std::string request_id_of(const httplib::Request& req);
 
-}  // namespace llmchain::server
+}  // namespace llmchain::http

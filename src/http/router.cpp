@@ -1,12 +1,12 @@
-#include "server/router.h"
+#include "http/router.h"
 
 #include <fmt/format.h>
 
 #include <string_view>
 
-#include "server/api_error.h"
+#include "http/error.h"
 
-namespace llmchain::server {
+namespace llmchain::http {
 bool equal_ct(const std::string& a, const std::string& b) {
   if (a.size() != b.size() || b.empty()) return false;
   unsigned char diff = 0;
@@ -76,7 +76,8 @@ HttpResponse Router::dispatch(const HttpRequest& in, std::string& route) const {
   }
   route = hit->label;
   if (hit->auth && !authorized(req)) return unauthorized(req);
-  return respond([&] { return hit->handler(req); });
+  if (guard_) return guard_([&] { return hit->handler(req); });
+  return hit->handler(req);
 }
 
 HttpResponse unauthorized(const HttpRequest& req) {
@@ -91,4 +92,4 @@ HttpResponse unauthorized(const HttpRequest& req) {
   return res;
 }
 
-}  // namespace llmchain::server
+}  // namespace llmchain::http

@@ -1,18 +1,16 @@
-#include "server/http_front.h"
+#include "http/front.h"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cctype>
 
-#include "server/access_log.h"
-#include "server/api_error.h"
-#include "server/listen_socket.h"
-#include "server/openai_response.h"
-#include "server/request_checks.h"
-#include "server/server_options.h"
+#include "http/access_log.h"
+#include "http/error.h"
+#include "http/listen_socket.h"
+#include "http/request_checks.h"
 
-namespace llmchain::server {
+namespace llmchain::http {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -64,17 +62,6 @@ void serve_through(const RouteHandler& handler, const httplib::Request& req, htt
   } else {
     res.set_content(std::move(out.body), out.content_type);
   }
-}
-
-HttpFrontOptions front_options(const ServerOptions& o, std::string role) {
-  HttpFrontOptions f;
-  f.host = o.host;
-  f.port = o.port;
-  f.max_body = o.max_body;
-  f.log_format = o.log_format;
-  f.limits = connection_limits(o);
-  f.role = std::move(role);
-  return f;
 }
 
 HttpFront::HttpFront(HttpFrontOptions opts, RouteHandler handler)
@@ -158,4 +145,4 @@ void HttpFront::stop() {
   if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
 }
 
-}  // namespace llmchain::server
+}  // namespace llmchain::http

@@ -10,22 +10,27 @@
 #include <string>
 #include <vector>
 
-#include "server/http_types.h"
+#include "http/types.h"
 
-namespace llmchain::server {
+namespace llmchain::http {
 
 class Router {
  public:
   using Handler = std::function<HttpResponse(const HttpRequest&)>;
 
+  // Runs a handler and turns what it throws into an answer (the server's respond(),
+  // api_error.h); null: handlers are called as they are.
+  using Guard = std::function<HttpResponse(const std::function<HttpResponse()>&)>;
+
   // api_key empty: no route needs a key.
-  explicit Router(std::string api_key = {}) : api_key_(std::move(api_key)) {}
+  explicit Router(std::string api_key = {}, Guard guard = nullptr)
+      : api_key_(std::move(api_key)), guard_(std::move(guard)) {}
 
   void add(const std::string& method, const std::string& path_template, bool auth, Handler h);
   // Whether some route's template matches the path (whatever its method).
   bool knows(const std::string& path) const;
-  // The matching route's response, its label in `route`; 404, 405 and 401 in the API's error
-  // shape; a handler's exceptions become the API's errors (respond(), api_error.h).
+  // The matching route's response (through the guard), its label in `route`; 404, 405 and 401
+  // in the error envelope (http/error.h).
   HttpResponse dispatch(const HttpRequest& req, std::string& route) const;
   // The request carries the key (compared in constant time), or none is needed.
   bool authorized(const HttpRequest& req) const;
@@ -39,6 +44,7 @@ class Router {
     Handler handler;
   };
   std::string api_key_;
+  Guard guard_;
   std::vector<Route> routes_;
 };
 
@@ -49,4 +55,4 @@ bool equal_ct(const std::string& a, const std::string& b);
 // 401 invalid_api_key with WWW-Authenticate: Bearer (what a client without the right key gets).
 HttpResponse unauthorized(const HttpRequest& req);
 
-}  // namespace llmchain::server
+}  // namespace llmchain::http

@@ -1,11 +1,11 @@
-#include "server/access_log.h"
+#include "http/access_log.h"
 
 #include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <nlohmann/json.hpp>
 
-namespace llmchain::server {
+namespace llmchain::http {
 
 void write_access_log(LogFormat format, const AccessLogEntry& e) {
   if (!spdlog::should_log(spdlog::level::info)) return;
@@ -36,4 +36,4 @@ void write_access_log(LogFormat format, const AccessLogEntry& e) {
   std::fwrite(line.data(), 1, line.size(), stderr);
 }
 
-}  // namespace llmchain::server
+}  // namespace llmchain::http

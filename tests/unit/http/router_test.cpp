@@ -1,14 +1,15 @@
 // Route templates, 404 / 405, HEAD as GET, labels and bearer auth (server/router.h), as both
 // roles (the engine's Api and the gateway's proxy) route.
-#include "server/router.h"
+#include "http/router.h"
 
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
+#include "http/error.h"
 
-namespace llmchain::server {
+namespace llmchain::http {
 namespace {
 
 HttpRequest request(const std::string& method, const std::string& path, const std::string& auth = "") {
@@ -79,15 +80,23 @@ TEST(Router, KeyedRoutesWantTheBearerKey) {
   EXPECT_TRUE(make_router().authorized(request("GET", "/v1/models")));  // no key set: open
 }
 
-TEST(Router, HandlerErrorsBecomeApiErrors) {
-  Router r;
+TEST(Router, HandlersRunThroughTheGuard) {
+  // The server's guard (respond(), server/api_error.h) turns what a handler throws into an answer.
+  Router r("", [](const std::function<HttpResponse()>& run) {
+    try {
+      return run();
+    } catch (const Error& e) {
+      return ApiError{400, e.message(), "invalid_request_error", std::nullopt, "bad"}.to_response();
+    }
+  });
   r.add("GET", "/boom", false,
         [](const HttpRequest&) -> HttpResponse { throw Error(ErrorCode::kInvalidArgument, "bad thing"); });
   std::string route;
   const auto res = r.dispatch(request("GET", "/boom"), route);
   EXPECT_EQ(res.status, 400);
   EXPECT_NE(res.body.find("bad thing"), std::string::npos);
+  EXPECT_EQ(route, "/boom");
 }
 
 }  // namespace
-}  // namespace llmchain::server
+}  // namespace llmchain::http
