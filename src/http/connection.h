@@ -62,7 +62,7 @@ class ConnectionServer : public httplib::Server {
   // the request is handled, that its client has closed or reset the connection (never reads).
   static std::function<bool()> client_gone_check();
 
-  struct State;  // shared with the connection threads (http_connection.cpp)
+  struct State;  // shared with the connection threads (connection.cpp)
 
  private:
   bool process_and_close_socket(socket_t sock) override;

@@ -90,7 +90,7 @@ class Api {
   JobTracker jobs_;
   ChainRoutes chain_routes_;  // /chains (chain_routes.h); its running calls are awaited on shutdown
   std::atomic<bool> shutting_down_{false};
-  http::Router router_;  // routes and auth (server/router.h)
+  http::Router router_;  // routes and auth (http/router.h)
 };
 
 }  // namespace llmchain::server

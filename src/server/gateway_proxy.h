@@ -132,7 +132,7 @@ class GatewayProxy {
   // /v1/responses over forward()ed chat completions: the store lives here, so any engine
   // can serve a follow-up by previous_response_id.
   std::shared_ptr<ResponsesApi> responses_ = std::make_shared<ResponsesApi>();
-  http::Router router_;  // the proxied and own routes, and auth (server/router.h)
+  http::Router router_;  // the proxied and own routes, and auth (http/router.h)
 };
 
 }  // namespace llmchain::server

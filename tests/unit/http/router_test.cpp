@@ -1,4 +1,4 @@
-// Route templates, 404 / 405, HEAD as GET, labels and bearer auth (server/router.h), as both
+// Route templates, 404 / 405, HEAD as GET, labels and bearer auth (http/router.h), as both
 // roles (the engine's Api and the gateway's proxy) route.
 #include "http/router.h"
 
