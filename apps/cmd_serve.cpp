@@ -16,9 +16,9 @@
 #include "chain/openai_client.h"
 #include "chain/yaml_loader.h"
 #include "engine/local_engine.h"
+#include "gateway/grpc_upstream.h"
+#include "gateway/role.h"
 #include "rpc/engine_service.h"
-#include "rpc/upstream_engine.h"
-#include "server/gateway_role.h"
 #include "server/http_server.h"
 #include "server/metrics.h"
 #include "server/server_config.h"
@@ -43,8 +43,8 @@ struct ServeOptions {
   server::ServerOptions server;
   // --role gateway: no model; OpenAI routes proxied to engine replicas.
   std::string role = "all";
-  server::UpstreamPoolOptions upstream;
-  server::GatewayOptions gateway;
+  gateway::UpstreamPoolOptions upstream;
+  gateway::GatewayOptions gateway;
 };
 
 // Local models (models: {x: {path: ...}}) of the role `all` / `engine` are served by this
@@ -73,7 +73,7 @@ chain::LocalModelFactory engine_model_factory(engine::Engine& engine, std::share
 // Plain prompts go to /v1/completions (as LocalLLM sends them raw), chat messages to
 // /v1/chat/completions (the engine applies its chat template). Remote and fake models are
 // built as declared.
-chain::LocalModelFactory gateway_model_factory(const server::GatewaySelf& self, double request_timeout_s) {
+chain::LocalModelFactory gateway_model_factory(const gateway::GatewaySelf& self, double request_timeout_s) {
   return [self, request_timeout_s](const chain::LocalModelSpec& spec) -> Expected<chain::LanguageModelPtr> {
     chain::OpenAIOptions oo;
     oo.base_url = self.base_url;
@@ -191,11 +191,11 @@ int run_serve(ServeOptions& o, CLI::App* sub) {
     // grpc:// upstreams: the engines' gRPC service, all of them (not mixed with http://).
     if (std::any_of(o.upstream.upstreams.begin(), o.upstream.upstreams.end(),
                     [](const std::string& u) { return u.rfind("grpc://", 0) == 0; })) {
-      rpc::UpstreamEngineOptions ro;
+      gateway::UpstreamEngineOptions ro;
       ro.api_key = o.gateway.upstream_api_key;
       ro.max_attempts = o.gateway.max_attempts;
       ro.max_message_bytes = static_cast<int>(std::min<size_t>(o.server.max_body * 8, 1u << 30));
-      auto used = rpc::use_grpc_upstreams(o.upstream, o.gateway, ro);
+      auto used = gateway::use_grpc_upstreams(o.upstream, o.gateway, ro);
       if (!used) {
         std::fprintf(stderr, "error: %s\n", used.error().what());
         return 2;
@@ -203,9 +203,9 @@ int run_serve(ServeOptions& o, CLI::App* sub) {
     }
     // Chains: --chains FILE, else the chains: of --config FILE (if it has any), served by the
     // gateway with their local models' calls sent to the engines.
-    server::GatewayChainLoader chain_loader;
+    gateway::GatewayChainLoader chain_loader;
     if (!o.chains.empty() || !o.config.empty()) {
-      chain_loader = [&o](const server::GatewaySelf& self) -> Expected<std::shared_ptr<chain::ChainRegistry>> {
+      chain_loader = [&o](const gateway::GatewaySelf& self) -> Expected<std::shared_ptr<chain::ChainRegistry>> {
         const bool explicit_chains = !o.chains.empty();
         const std::string path = explicit_chains ? o.chains : o.config;
         auto loaded = load_chains(path, explicit_chains, gateway_model_factory(self, o.server.request_timeout_s));
@@ -215,7 +215,7 @@ int run_serve(ServeOptions& o, CLI::App* sub) {
         return loaded->registry;
       };
     }
-    return server::run_gateway(o.server, o.upstream, o.gateway, chain_loader);
+    return gateway::run_gateway(o.server, o.upstream, o.gateway, chain_loader);
   }
 
   // Signals are taken by a watcher thread (blocked everywhere else, so every thread inherits

@@ -10,6 +10,7 @@ PKGS=(build-essential cmake ninja-build pkg-config git
   redis-server
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev curl ca-certificates
+  python3  # scripts/check_layers.py (the architecture table, checked as a test), fuzz seeds
   prometheus)  # promtool: the server_metrics test checks /metrics with `promtool check metrics`
 
 missing=()

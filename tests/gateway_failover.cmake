@@ -1,14 +1,8 @@
 # Gateway failover: two `llmchain serve` engines and one gateway as processes on
 # loopback; one engine is killed under load and restarted (tests/deploy/failover.mjs).
-# gateway_main is the gateway role as a small program, used while `llmchain serve`
-# has no --role flag (the script prefers `llmchain serve --role gateway` once it has).
-add_executable(gateway_main ${CMAKE_CURRENT_SOURCE_DIR}/deploy/gateway_main.cpp)
-target_include_directories(gateway_main PRIVATE ${PROJECT_SOURCE_DIR}/src)
-target_link_libraries(gateway_main PRIVATE llmchain_server CLI11::CLI11)
-llmchain_warnings(gateway_main)
 add_test(NAME gateway_failover COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/deploy/run_failover.sh)
 set_tests_properties(gateway_failover PROPERTIES
-  ENVIRONMENT "LLMCHAIN_BIN=$<TARGET_FILE:llmchain>;LLMCHAIN_GATEWAY_BIN=$<TARGET_FILE:gateway_main>;LLMCHAIN_MODEL=${LLMCHAIN_SHARED_DIR}/models/stories260K.gguf"
+  ENVIRONMENT "LLMCHAIN_BIN=$<TARGET_FILE:llmchain>;LLMCHAIN_MODEL=${LLMCHAIN_SHARED_DIR}/models/stories260K.gguf"
   SKIP_RETURN_CODE 77
   TIMEOUT 300
   LABELS "deploy")
@@ -16,7 +10,7 @@ set_tests_properties(gateway_failover PROPERTIES
 # non-streamed request must succeed across the kill.
 add_test(NAME gateway_failover_grpc COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/deploy/run_failover.sh)
 set_tests_properties(gateway_failover_grpc PROPERTIES
-  ENVIRONMENT "FAILOVER_TRANSPORT=grpc;LLMCHAIN_BIN=$<TARGET_FILE:llmchain>;LLMCHAIN_GATEWAY_BIN=$<TARGET_FILE:gateway_main>;LLMCHAIN_MODEL=${LLMCHAIN_SHARED_DIR}/models/stories260K.gguf"
+  ENVIRONMENT "FAILOVER_TRANSPORT=grpc;LLMCHAIN_BIN=$<TARGET_FILE:llmchain>;LLMCHAIN_MODEL=${LLMCHAIN_SHARED_DIR}/models/stories260K.gguf"
   SKIP_RETURN_CODE 77
   TIMEOUT 300
   LABELS "deploy")

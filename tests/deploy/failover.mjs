@@ -10,9 +10,8 @@
 // FAILOVER_TRANSPORT=grpc: the engines also serve gRPC (--grpc-port) and the gateway
 // reaches them over grpc:// upstreams; then every non-streamed request must succeed
 // (retried on the other engine, even when its engine died mid-way through the answer).
-// Environment: LLMCHAIN_BIN (llmchain), LLMCHAIN_GATEWAY_BIN (used when
-// `llmchain serve` has no --role yet), LLMCHAIN_MODEL (GGUF; when missing the
-// engines run --fake-engine). Every wait is bounded; the whole run is capped.
+// Environment: LLMCHAIN_BIN (llmchain: the engines and `serve --role gateway`), LLMCHAIN_MODEL
+// (GGUF; when missing the engines run --fake-engine, which LLMCHAIN_BIN must then offer). Every wait is bounded; the whole run is capped.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -21,7 +20,6 @@ import os from 'node:os';
 import path from 'node:path';
 
 const BIN = process.env.LLMCHAIN_BIN;
-const GW_BIN = process.env.LLMCHAIN_GATEWAY_BIN;
 const MODEL = process.env.LLMCHAIN_MODEL;
 const GRPC = process.env.FAILOVER_TRANSPORT === 'grpc';
 const WORKERS = Number(process.env.FAILOVER_WORKERS || (GRPC ? 24 : 16));
@@ -166,14 +164,13 @@ function complete(gwPort, stream) {
 async function main() {
   if (!BIN || !fs.existsSync(BIN)) fail(`LLMCHAIN_BIN not set or missing (${BIN})`);
   const help = spawnSync(BIN, ['serve', '--help'], { encoding: 'utf8' }).stdout || '';
-  const hasRole = help.includes('--role');
-  if (!hasRole && (!GW_BIN || !fs.existsSync(GW_BIN))) fail('llmchain serve has no --role and LLMCHAIN_GATEWAY_BIN is missing');
+  if (!help.includes('--role')) fail(`${BIN} serve has no --role`);
   const useModel = MODEL && fs.existsSync(MODEL);
   const grpcPort = new Map();  // engine HTTP port -> its gRPC port
   const engineArgs = (port) => ['serve', '--host', '127.0.0.1', '--port', String(port), '--parallel', '2', '--no-ui',
     ...(GRPC ? ['--grpc-port', String(grpcPort.get(port))] : []),
     ...(useModel ? ['-m', MODEL] : ['--fake-engine', '--fake-token-delay-ms', '5'])];
-  log(`logs in ${logDir}; engines: ${useModel ? MODEL : 'fake engine'}; gateway: ${hasRole ? 'llmchain serve --role gateway' : GW_BIN}`);
+  log(`logs in ${logDir}; engines: ${useModel ? MODEL : 'fake engine'}; gateway: llmchain serve --role gateway`);
 
   const [pa, pb, pg] = [await freePort(), await freePort(), await freePort()];
   if (GRPC) {
@@ -188,13 +185,8 @@ async function main() {
   await waitFor('engine b ready', async () => (await httpGet(pb, '/health/ready')).status === 200, 60_000);
   const scheme = GRPC ? 'grpc' : 'http';
   const ups = ['--upstream', `${scheme}://127.0.0.1:${ua}`, '--upstream', `${scheme}://127.0.0.1:${ub}`];
-  if (GRPC && !hasRole) fail('gRPC upstreams need llmchain serve --role gateway');
-  if (hasRole) {
-    startProcess('gateway', BIN, ['serve', '--role', 'gateway', '--host', '127.0.0.1', '--port', String(pg),
-      '--health-interval', '1', ...ups]);
-  } else {
-    startProcess('gateway', GW_BIN, ['--host', '127.0.0.1', '--port', String(pg), '--health-interval', '1', ...ups]);
-  }
+  startProcess('gateway', BIN, ['serve', '--role', 'gateway', '--host', '127.0.0.1', '--port', String(pg),
+    '--health-interval', '1', ...ups]);
   await waitFor('gateway ready', async () => (await httpGet(pg, '/health/ready')).status === 200, 30_000);
   await waitFor('both engines healthy in /gateway/upstreams', async () => {
     const u = await upstreams(pg);

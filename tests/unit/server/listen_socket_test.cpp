@@ -8,13 +8,17 @@
 #include <memory>
 #include <string>
 
-#include "server/gateway_pool.h"
-#include "server/gateway_server.h"
+#include "gateway/pool.h"
+#include "gateway/server.h"
 #include "server/http_server.h"
 #include "server/testing/fake_engine.h"
 
 namespace llmchain::server {
 namespace {
+
+using gateway::GatewayServer;
+using gateway::UpstreamPool;
+using gateway::UpstreamPoolOptions;
 
 // A port some other process-like listener holds, bound with cpp-httplib's default options
 // (SO_REUSEPORT): the case where the kernel used to split traffic between the two.

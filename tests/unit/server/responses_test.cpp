@@ -6,10 +6,10 @@
 #include <chrono>
 #include <thread>
 
+#include "gateway/pool.h"
+#include "gateway/server.h"
 #include "responses_test_util.h"
 #include "server/api_error.h"
-#include "server/gateway_pool.h"
-#include "server/gateway_server.h"
 #include "server/responses_api.h"
 #include "server_fixture.h"
 
@@ -477,6 +477,10 @@ struct EngineServer {
   std::unique_ptr<HttpServer> http;
   int port = 0;
 };
+
+using gateway::GatewayServer;
+using gateway::UpstreamPool;
+using gateway::UpstreamPoolOptions;
 
 class ResponsesGatewayTest : public ::testing::Test {
  protected:

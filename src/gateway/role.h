@@ -5,12 +5,12 @@
 #include <memory>
 
 #include "base/error.h"
-#include "server/gateway_pool.h"
-#include "server/gateway_proxy.h"
-#include "server/gateway_server.h"
+#include "gateway/pool.h"
+#include "gateway/proxy.h"
+#include "gateway/server.h"
 #include "server/server_options.h"
 
-namespace llmchain::server {
+namespace llmchain::gateway {
 
 // Creates the upstream pool, binds server.host:server.port, starts health
 // checks and serves until SIGINT or SIGTERM, then shuts down gracefully
@@ -26,4 +26,4 @@ using GatewayChainLoader = std::function<Expected<std::shared_ptr<chain::ChainRe
 int run_gateway(const ServerOptions& server, const UpstreamPoolOptions& pool, const GatewayOptions& gateway = {},
                 const GatewayChainLoader& load_chains = {});
 
-}  // namespace llmchain::server
+}  // namespace llmchain::gateway

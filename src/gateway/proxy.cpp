@@ -1,4 +1,4 @@
-#include "server/gateway_proxy.h"
+#include "gateway/proxy.h"
 
 #include <httplib.h>
 
@@ -15,10 +15,20 @@
 #include "server/metrics.h"
 #include "server/openai_response.h"
 
-namespace llmchain::server {
+namespace llmchain::gateway {
 
 using Clock = std::chrono::steady_clock;
+using http::ApiError;
+using http::ChunkWriter;
+using http::json_response;
 using nlohmann::json;
+using server::allow_any_origin;
+using server::Api;
+using server::cors_preflight;
+using server::escape_label_value;
+using server::internal_error;
+using server::respond;
+using server::sse_data;
 
 // Filled by the reader thread (headers, then body bytes as they arrive),
 // emptied by the request's handler or stream. `data` holds at most `capacity`
@@ -612,4 +622,4 @@ HttpResponse GatewayProxy::forward(const HttpRequest& req) {
                         "server_error", "upstream_unavailable");
 }
 
-}  // namespace llmchain::server
+}  // namespace llmchain::gateway

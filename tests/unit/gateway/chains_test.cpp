@@ -14,14 +14,15 @@
 
 #include "chain/openai_client.h"
 #include "chain/yaml_loader.h"
-#include "server/gateway_pool.h"
-#include "server/gateway_server.h"
+#include "gateway/pool.h"
+#include "gateway/server.h"
 #include "server/http_server.h"
 #include "server/testing/fake_engine.h"
 
-namespace llmchain::server::test {
+namespace llmchain::gateway::test {
 namespace {
 
+using namespace llmchain::server;  // the options, HTTP types and engine-role servers the gateway runs with
 using nlohmann::json;
 using namespace std::chrono_literals;
 
@@ -294,4 +295,4 @@ TEST_F(GatewayChainsTest, NonStreamingClientDisconnectCancelsTheEngineSequence) 
 }
 
 }  // namespace
-}  // namespace llmchain::server::test
+}  // namespace llmchain::gateway::test

@@ -1,4 +1,4 @@
-#include "server/gateway_role.h"
+#include "gateway/role.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -8,9 +8,9 @@
 #include <thread>
 
 #include "base/log.h"
-#include "server/gateway_server.h"
+#include "gateway/server.h"
 
-namespace llmchain::server {
+namespace llmchain::gateway {
 
 int run_gateway(const ServerOptions& server, const UpstreamPoolOptions& pool_opts, const GatewayOptions& gateway,
                 const GatewayChainLoader& load_chains) {
@@ -65,4 +65,4 @@ int run_gateway(const ServerOptions& server, const UpstreamPoolOptions& pool_opt
   return 0;
 }
 
-}  // namespace llmchain::server
+}  // namespace llmchain::gateway

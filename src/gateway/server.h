@@ -18,15 +18,15 @@
 #include <vector>
 
 #include "base/error.h"
-#include "server/gateway_pool.h"
-#include "server/gateway_proxy.h"
+#include "gateway/pool.h"
+#include "gateway/proxy.h"
 #include "server/server_options.h"
 
 namespace httplib {
 class Server;
 }
 
-namespace llmchain::server {
+namespace llmchain::gateway {
 
 // Routes every method and path of `http` to the proxy (its own 404/405 included).
 void register_gateway_routes(httplib::Server& http, std::shared_ptr<GatewayProxy> proxy);
@@ -76,4 +76,4 @@ class GatewayServer {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace llmchain::server
+}  // namespace llmchain::gateway

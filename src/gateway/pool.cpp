@@ -1,4 +1,4 @@
-#include "server/gateway_pool.h"
+#include "gateway/pool.h"
 
 #include <httplib.h>
 #include <netdb.h>
@@ -9,7 +9,7 @@
 
 #include "base/log.h"
 
-namespace llmchain::server {
+namespace llmchain::gateway {
 
 using Clock = std::chrono::steady_clock;
 
@@ -461,4 +461,4 @@ size_t UpstreamPool::size() const {
   return endpoints_.size();
 }
 
-}  // namespace llmchain::server
+}  // namespace llmchain::gateway

@@ -11,12 +11,13 @@
 #include <thread>
 #include <vector>
 
-#include "server/gateway_pool.h"
-#include "server/gateway_server.h"
+#include "gateway/pool.h"
+#include "gateway/server.h"
 
-namespace llmchain::server::test {
+namespace llmchain::gateway::test {
 namespace {
 
+using namespace llmchain::server;  // the options, HTTP types and engine-role servers the gateway runs with
 using nlohmann::json;
 using namespace std::chrono_literals;
 
@@ -571,9 +572,9 @@ TEST_F(GatewayTest, RegisterRoutesStopsCleanly) {
 }
 
 }  // namespace
-}  // namespace llmchain::server::test
+}  // namespace llmchain::gateway::test
 
-namespace llmchain::server::test {
+namespace llmchain::gateway::test {
 namespace {
 
 // An engine that answers 200 with a cut-off JSON body is a bad gateway (502), not a success.
@@ -608,4 +609,4 @@ TEST_F(GatewayTest, HungEngineIs504) {
 }
 
 }  // namespace
-}  // namespace llmchain::server::test
+}  // namespace llmchain::gateway::test

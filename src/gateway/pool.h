@@ -38,7 +38,7 @@
 
 #include "base/error.h"
 
-namespace llmchain::server {
+namespace llmchain::gateway {
 
 struct UpstreamUrl;
 
@@ -168,4 +168,4 @@ class UpstreamPool : public std::enable_shared_from_this<UpstreamPool> {
   std::thread thread_;
 };
 
-}  // namespace llmchain::server
+}  // namespace llmchain::gateway

@@ -1,4 +1,4 @@
-// The gateway over grpc:// upstreams (rpc/upstream_engine.h): a GatewayServer whose pool holds
+// The gateway over grpc:// upstreams (gateway/grpc_upstream.h): a GatewayServer whose pool holds
 // engines served by RpcServer over FakeEngines on loopback ports, called over HTTP as a client
 // would. Routing over both engines, health from grpc.health.v1, retries before the first token
 // (an engine gone, draining, mid-way through a buffered answer), the stream error event once a
@@ -10,15 +10,17 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "gateway/grpc_upstream.h"
+#include "gateway/server.h"
 #include "rpc/engine_service.h"
-#include "rpc/upstream_engine.h"
-#include "server/gateway_server.h"
 #include "server/testing/fake_engine.h"
 
-namespace llmchain::rpc {
+namespace llmchain::gateway::test {
 namespace {
 
 using namespace std::chrono_literals;
+using namespace llmchain::rpc;
+using namespace llmchain::server;
 using nlohmann::json;
 using server::testing::FakeEngine;
 using server::testing::FakeEngineOptions;
@@ -56,20 +58,20 @@ class GatewayGrpcTest : public ::testing::Test {
  protected:
   void start_gateway(const std::vector<Engine*>& engines, server::ServerOptions so = {}, UpstreamEngineOptions eo = {},
                      const std::vector<std::string>& urls = {}) {
-    server::UpstreamPoolOptions po;
+    gateway::UpstreamPoolOptions po;
     po.health_interval_s = 0.2;
     for (auto* e : engines) po.upstreams.push_back(e->url());
     if (!urls.empty()) po.upstreams = urls;
-    server::GatewayOptions go;
+    gateway::GatewayOptions go;
     auto used = use_grpc_upstreams(po, go, eo);
     ASSERT_TRUE(used.ok()) << used.error().what();
-    auto pool = server::UpstreamPool::create(po);
+    auto pool = gateway::UpstreamPool::create(po);
     ASSERT_TRUE(pool.ok()) << pool.error().what();
     pool_ = *pool;
     so.host = "127.0.0.1";
     so.port = 0;
     so.shutdown_grace_s = 2;
-    gw_ = std::make_unique<server::GatewayServer>(pool_, so, go);
+    gw_ = std::make_unique<gateway::GatewayServer>(pool_, so, go);
     auto port = gw_->start();
     ASSERT_TRUE(port.ok()) << port.error().what();
     port_ = *port;
@@ -111,7 +113,7 @@ class GatewayGrpcTest : public ::testing::Test {
     client()->send(req);
     return raw;
   }
-  server::UpstreamStatus status_of(const Engine& e) const {
+  gateway::UpstreamStatus status_of(const Engine& e) const {
     for (const auto& s : pool_->status()) {
       if (s.url == e.url()) return s;
     }
@@ -131,8 +133,8 @@ class GatewayGrpcTest : public ::testing::Test {
     return json::parse(r->body)["choices"][0]["message"]["content"].get<std::string>();
   }
 
-  std::shared_ptr<server::UpstreamPool> pool_;
-  std::unique_ptr<server::GatewayServer> gw_;
+  std::shared_ptr<gateway::UpstreamPool> pool_;
+  std::unique_ptr<gateway::GatewayServer> gw_;
   int port_ = 0;
 };
 
@@ -388,17 +390,17 @@ TEST_F(GatewayGrpcTest, ANameIsResolvedToOneChannelPerAddress) {
 }
 
 TEST(UseGrpcUpstreams, RefusesMixedSchemes) {
-  server::UpstreamPoolOptions po;
+  gateway::UpstreamPoolOptions po;
   po.upstreams = {"grpc://127.0.0.1:9000", "http://127.0.0.1:8080"};
-  server::GatewayOptions go;
+  gateway::GatewayOptions go;
   auto r = use_grpc_upstreams(po, go, {});
   ASSERT_FALSE(r.ok());
   EXPECT_NE(std::string(r.error().what()).find("cannot be mixed"), std::string::npos);
-  EXPECT_FALSE(server::parse_upstream_url("grpc://engine").ok());  // a gRPC port has no default
-  auto u = server::parse_upstream_url("grpc://[::1]:9090");
+  EXPECT_FALSE(gateway::parse_upstream_url("grpc://engine").ok());  // a gRPC port has no default
+  auto u = gateway::parse_upstream_url("grpc://[::1]:9090");
   ASSERT_TRUE(u.ok());
   EXPECT_EQ(u->authority(), "[::1]:9090");
 }
 
 }  // namespace
-}  // namespace llmchain::rpc
+}  // namespace llmchain::gateway::test

@@ -1,4 +1,4 @@
-#include "rpc/upstream_engine.h"
+#include "gateway/grpc_upstream.h"
 
 #include <grpcpp/grpcpp.h>
 
@@ -12,16 +12,15 @@
 #include "llmchain/v1/engine.grpc.pb.h"
 #include "rpc/status.h"
 
-namespace llmchain::rpc {
+namespace llmchain::gateway {
 
 namespace pb = ::llmchain::v1;
-using server::UpstreamFailure;
-using server::UpstreamPool;
+using rpc::from_status;
 using Clock = std::chrono::steady_clock;
 
 // ---- channels and health ----
 
-std::shared_ptr<grpc::Channel> ChannelCache::get(const server::UpstreamUrl& address) {
+std::shared_ptr<grpc::Channel> ChannelCache::get(const UpstreamUrl& address) {
   std::string target = address.authority();
   std::lock_guard lock(mu_);
   auto& ch = channels_[target];
@@ -49,7 +48,7 @@ void set_deadline(grpc::ClientContext& ctx, double seconds) {
 
 }  // namespace
 
-std::string check_health(ChannelCache& channels, const server::UpstreamUrl& address, double timeout_s) {
+std::string check_health(ChannelCache& channels, const UpstreamUrl& address, double timeout_s) {
   auto stub = ::grpc::health::v1::Health::NewStub(channels.get(address));
   grpc::ClientContext ctx;
   set_deadline(ctx, timeout_s);
@@ -72,9 +71,9 @@ struct UpstreamEngine::Shared {
   std::shared_ptr<UpstreamPool> pool;
   std::shared_ptr<ChannelCache> channels;
   UpstreamEngineOptions options;
-  std::shared_ptr<server::GatewayCounters> counters;
+  std::shared_ptr<GatewayCounters> counters;
 
-  std::unique_ptr<pb::Engine::Stub> stub(const server::UpstreamUrl& address) const {
+  std::unique_ptr<pb::Engine::Stub> stub(const UpstreamUrl& address) const {
     return pb::Engine::NewStub(channels->get(address));
   }
   void authorize(grpc::ClientContext& ctx) const {
@@ -398,12 +397,12 @@ void RemoteGeneration::attempt_done(Attempt& a, const grpc::Status& st) {
 }  // namespace
 
 UpstreamEngine::UpstreamEngine(std::shared_ptr<UpstreamPool> pool, std::shared_ptr<ChannelCache> channels,
-                               UpstreamEngineOptions options, std::shared_ptr<server::GatewayCounters> counters)
+                               UpstreamEngineOptions options, std::shared_ptr<GatewayCounters> counters)
     : shared_(std::make_shared<Shared>()) {
   shared_->pool = std::move(pool);
   shared_->channels = std::move(channels);
   shared_->options = std::move(options);
-  shared_->counters = counters ? std::move(counters) : std::make_shared<server::GatewayCounters>();
+  shared_->counters = counters ? std::move(counters) : std::make_shared<GatewayCounters>();
 }
 
 UpstreamEngine::~UpstreamEngine() = default;
@@ -517,10 +516,9 @@ Expected<std::vector<float>> UpstreamEngine::embed(const std::vector<int32_t>& t
   return std::vector<float>(v.begin(), v.end());
 }
 
-Expected<bool> use_grpc_upstreams(server::UpstreamPoolOptions& pool, server::GatewayOptions& gateway,
-                                  UpstreamEngineOptions options) {
+Expected<bool> use_grpc_upstreams(UpstreamPoolOptions& pool, GatewayOptions& gateway, UpstreamEngineOptions options) {
   for (const auto& u : pool.upstreams) {
-    auto parsed = server::parse_upstream_url(u);
+    auto parsed = parse_upstream_url(u);
     if (!parsed) return parsed.error();
     if (parsed->scheme != "grpc") {
       return Error(ErrorCode::kInvalidArgument,
@@ -528,14 +526,14 @@ Expected<bool> use_grpc_upstreams(server::UpstreamPoolOptions& pool, server::Gat
     }
   }
   auto channels = std::make_shared<ChannelCache>(options);
-  pool.probe = [channels](const server::UpstreamUrl& address, double timeout_s) {
+  pool.probe = [channels](const UpstreamUrl& address, double timeout_s) {
     return check_health(*channels, address, timeout_s);
   };
   gateway.make_engine = [channels, options](std::shared_ptr<UpstreamPool> p,
-                                            std::shared_ptr<server::GatewayCounters> counters) {
+                                            std::shared_ptr<GatewayCounters> counters) {
     return std::make_shared<UpstreamEngine>(std::move(p), channels, options, std::move(counters));
   };
   return true;
 }
 
-}  // namespace llmchain::rpc
+}  // namespace llmchain::gateway

@@ -19,11 +19,11 @@
 //    data: [DONE], so no stream ends silently.
 //  - A client that goes away closes the engine connection, which cancels the
 //    engine's sequence.
-// With GatewayOptions::make_engine set (grpc:// upstreams, rpc/upstream_engine.h) the LLM
+// With GatewayOptions::make_engine set (grpc:// upstreams, gateway/grpc_upstream.h) the LLM
 // routes are not forwarded as HTTP: they are served here by the engine role's own routes
 // (server::Api) over an engine whose calls go to the pool's engines, with the same selection,
 // retries before the first token, breaker and stream error event.
-// Transport-neutral (HttpRequest/HttpResponse), like Api; gateway_server.h
+// Transport-neutral (HttpRequest/HttpResponse), like Api; gateway/server.h
 // binds it to cpp-httplib.
 #include <atomic>
 #include <functional>
@@ -34,14 +34,25 @@
 #include <vector>
 
 #include "engine/engine.h"
+#include "gateway/pool.h"
 #include "http/router.h"
-#include "server/gateway_pool.h"
 #include "server/http_types.h"
 #include "server/metrics.h"
 #include "server/responses_api.h"
 #include "server/server_options.h"
 
 namespace llmchain::server {
+class Api;
+}
+
+namespace llmchain::gateway {
+
+using http::HttpRequest;
+using http::HttpResponse;
+using server::GuardEventCounter;
+using server::Metrics;
+using server::ResponsesApi;
+using server::ServerOptions;
 
 // Serves a path the gateway itself does not (e.g. /chains/... from a chain
 // registry whose LLM calls come back to this gateway's /v1). Returns nullopt for
@@ -58,8 +69,6 @@ struct GatewayCounters {
   std::atomic<int64_t> stream_errors{0};  // streams broken by an engine after they had started
   std::atomic<int64_t> unavailable{0};    // requests no engine could take
 };
-
-class Api;
 
 struct GatewayOptions {
   GatewayExtraRoutes extra_routes;  // tried after the gateway's own routes; authenticated like /v1
@@ -125,7 +134,7 @@ class GatewayProxy {
   // make_engine's engine and the routes over it (null: HTTP forwarding).
   std::shared_ptr<engine::Engine> engine_;
   std::unique_ptr<Metrics> engine_metrics_;
-  std::unique_ptr<Api> api_;
+  std::unique_ptr<server::Api> api_;
   std::mutex pipes_mu_;
   std::vector<std::weak_ptr<Pipe>> pipes_;  // in-flight calls, for drain()
   GuardEventCounter guard_events_;
@@ -135,4 +144,4 @@ class GatewayProxy {
   http::Router router_;  // the proxied and own routes, and auth (http/router.h)
 };
 
-}  // namespace llmchain::server
+}  // namespace llmchain::gateway

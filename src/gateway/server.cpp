@@ -1,4 +1,4 @@
-#include "server/gateway_server.h"
+#include "gateway/server.h"
 
 #include <httplib.h>
 #include <sys/socket.h>
@@ -16,7 +16,12 @@
 #include "server/api_error.h"
 #include "server/chain_routes.h"
 
-namespace llmchain::server {
+namespace llmchain::gateway {
+
+using server::Admission;
+using server::ChainRoutes;
+using server::ChainRoutesOptions;
+using Clock = std::chrono::steady_clock;
 
 void register_gateway_routes(httplib::Server& http, std::shared_ptr<GatewayProxy> proxy) {
   // No --max-body of its own here: the caller's httplib payload limit applies.
@@ -133,4 +138,4 @@ GatewaySelf GatewayServer::self_endpoint() const {
   return self;
 }
 
-}  // namespace llmchain::server
+}  // namespace llmchain::gateway

@@ -26,14 +26,14 @@
 #include <vector>
 
 #include "engine/engine.h"
-#include "server/gateway_pool.h"
-#include "server/gateway_proxy.h"
+#include "gateway/pool.h"
+#include "gateway/proxy.h"
 
 namespace grpc {
 class Channel;
 }
 
-namespace llmchain::rpc {
+namespace llmchain::gateway {
 
 struct UpstreamEngineOptions {
   std::string api_key;                   // sent to the engines as "authorization: Bearer KEY"
@@ -47,7 +47,7 @@ struct UpstreamEngineOptions {
 class ChannelCache {
  public:
   explicit ChannelCache(UpstreamEngineOptions options) : options_(std::move(options)) {}
-  std::shared_ptr<grpc::Channel> get(const server::UpstreamUrl& address);
+  std::shared_ptr<grpc::Channel> get(const UpstreamUrl& address);
 
  private:
   UpstreamEngineOptions options_;
@@ -56,12 +56,12 @@ class ChannelCache {
 };
 
 // grpc.health.v1 Check of the engine service on one endpoint: "" when SERVING, else why not.
-std::string check_health(ChannelCache& channels, const server::UpstreamUrl& address, double timeout_s);
+std::string check_health(ChannelCache& channels, const UpstreamUrl& address, double timeout_s);
 
 class UpstreamEngine final : public engine::Engine {
  public:
-  UpstreamEngine(std::shared_ptr<server::UpstreamPool> pool, std::shared_ptr<ChannelCache> channels,
-                 UpstreamEngineOptions options, std::shared_ptr<server::GatewayCounters> counters = nullptr);
+  UpstreamEngine(std::shared_ptr<UpstreamPool> pool, std::shared_ptr<ChannelCache> channels,
+                 UpstreamEngineOptions options, std::shared_ptr<GatewayCounters> counters = nullptr);
   ~UpstreamEngine() override;
 
   // The model of the first engine that answered Info (asked when an engine is healthy, at
@@ -97,7 +97,6 @@ class UpstreamEngine final : public engine::Engine {
 // Makes a gateway speak gRPC to its upstreams: health checks over grpc.health.v1 and the
 // OpenAI routes served over an UpstreamEngine. Every upstream URL must be grpc://
 // (kInvalidArgument otherwise).
-Expected<bool> use_grpc_upstreams(server::UpstreamPoolOptions& pool, server::GatewayOptions& gateway,
-                                  UpstreamEngineOptions options);
+Expected<bool> use_grpc_upstreams(UpstreamPoolOptions& pool, GatewayOptions& gateway, UpstreamEngineOptions options);
 
-}  // namespace llmchain::rpc
+}  // namespace llmchain::gateway
