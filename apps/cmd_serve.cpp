@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "apps/command.h"
+#include "apps/serve_engines.h"
 #include "base/log.h"
 #include "chain/language_model.h"
 #include "chain/local_llm.h"
@@ -22,7 +23,6 @@
 #include "server/http_server.h"
 #include "server/metrics.h"
 #include "server/server_config.h"
-#include "server/testing/fake_engine.h"
 
 namespace llmchain::apps {
 namespace {
@@ -37,9 +37,8 @@ struct ServeOptions {
   int ctx_size = 0;
   int threads = 0;
   bool no_ui = false;
-  bool fake_engine = false;
-  int fake_token_delay_ms = 0;
-  int grpc_port = -1;  // >= 0: the engine's gRPC service too (0: any free port)
+  std::function<bool()> extra_engine_chosen;  // an extra engine source's flags were given (serve_engines.h)
+  int grpc_port = -1;                         // >= 0: the engine's gRPC service too (0: any free port)
   server::ServerOptions server;
   // --role gateway: no model; OpenAI routes proxied to engine replicas.
   std::string role = "all";
@@ -229,17 +228,15 @@ int run_serve(ServeOptions& o, CLI::App* sub) {
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
 
   std::unique_ptr<engine::Engine> engine;
-  if (o.fake_engine) {
-    server::testing::FakeEngineOptions fo;
-    if (!o.server.model_aliases.empty()) fo.name = o.server.model_aliases.front();
-    fo.n_ctx = o.ctx_size > 0 ? o.ctx_size : 2048;
-    fo.parallel = o.server.parallel;
-    fo.token_delay_ms = o.fake_token_delay_ms;
-    engine = std::make_unique<server::testing::FakeEngine>(fo);
-    LLMC_LOG_WARN("serving the scripted fake engine (--fake-engine), not a model");
+  if (o.extra_engine_chosen && o.extra_engine_chosen()) {
+    ServeEngineContext ctx;
+    if (!o.server.model_aliases.empty()) ctx.name = o.server.model_aliases.front();
+    ctx.n_ctx = o.ctx_size;
+    ctx.parallel = o.server.parallel;
+    engine = serve_engine_source()->make(ctx);
   } else {
     if (o.model.empty()) {
-      std::fprintf(stderr, "error: --model (-m) is required (or --fake-engine for testing)\n");
+      std::fprintf(stderr, "error: --model (-m) is required\n");
       return 2;
     }
     engine::EngineOptions eo;
@@ -388,9 +385,7 @@ LLMC_REGISTER_COMMAND(serve, [](CLI::App& app) -> CommandAction {
                  ->capture_default_str()
                  ->check(CLI::PositiveNumber),
              "HEADER_TIMEOUT");
-  env_option(sub->add_flag("--fake-engine", o->fake_engine, "Serve a scripted fake engine (tests)"), "FAKE_ENGINE");
-  env_option(sub->add_option("--fake-token-delay-ms", o->fake_token_delay_ms, "Fake engine: delay per token"),
-             "FAKE_TOKEN_DELAY_MS");
+  if (const auto* extra = serve_engine_source()) o->extra_engine_chosen = extra->add_options(sub);
   env_option(sub->add_option("--role", o->role, "all (engine + chains), engine, or gateway")
                  ->check(CLI::IsMember({"all", "engine", "gateway"}))
                  ->capture_default_str(),

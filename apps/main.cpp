@@ -3,6 +3,7 @@
 #include <exception>
 
 #include "apps/command.h"
+#include "apps/serve_engines.h"
 #include "base/error.h"
 #include "base/log.h"
 #include "kernels/backend.h"
@@ -23,6 +24,18 @@ std::vector<CommandRegistrar>& command_registry() {
   static std::vector<CommandRegistrar> registry;
   return registry;
 }
+
+namespace {
+std::unique_ptr<ServeEngineSource>& extra_serve_engine() {
+  static std::unique_ptr<ServeEngineSource> source;
+  return source;
+}
+}  // namespace
+
+void set_serve_engine_source(ServeEngineSource source) {
+  extra_serve_engine() = std::make_unique<ServeEngineSource>(std::move(source));
+}
+const ServeEngineSource* serve_engine_source() { return extra_serve_engine().get(); }
 
 }  // namespace llmchain::apps
 

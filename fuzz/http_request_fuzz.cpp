@@ -26,7 +26,7 @@
 #include "chain/yaml_loader.h"
 #include "fuzz_util.h"
 #include "server/http_server.h"
-#include "server/testing/fake_engine.h"
+#include "support/fake_engine.h"
 
 namespace {
 
@@ -55,7 +55,7 @@ int server_port() {
   static const int port = [] {
     init_logging(LogFormat::kText, "off");
     // Never destroyed: the server's threads outlive every input (and exit() runs no shutdown).
-    auto* engine = new server::testing::FakeEngine();
+    auto* engine = new fakes::FakeEngine();
     auto cfg = chain::load_chain_config_string(kChains, "fuzz_chains.yaml");
     if (!cfg.ok()) fuzz::violated(kHarness, "chain config: " + cfg.error().message());
     server::ServerOptions o;

@@ -4,7 +4,7 @@
 set(LLMCHAIN_FUZZ_TARGETS gguf json_schema gbnf regex chat_template yaml_chain guards http_request)
 # Libraries built with coverage instrumentation in fuzz builds.
 set(LLMCHAIN_FUZZ_LIBRARIES llmchain_base llmchain_gguf llmchain_sampling llmchain_chat llmchain_engine_api llmchain_chain
-    llmchain_server)
+    llmchain_server llmchain_fakes)
 
 # llmchain_fuzz_libs(NAME OUT): the libraries harness NAME links.
 function(llmchain_fuzz_libs name out)
@@ -17,7 +17,7 @@ function(llmchain_fuzz_libs name out)
   elseif(name MATCHES "^(yaml_chain|guards)$")
     set(libs llmchain_chain llmchain_base nlohmann_json::nlohmann_json)
   elseif(name STREQUAL "http_request")
-    set(libs llmchain_server llmchain_chain llmchain_base nlohmann_json::nlohmann_json)
+    set(libs llmchain_server llmchain_fakes llmchain_chain llmchain_base nlohmann_json::nlohmann_json)
   else()
     message(FATAL_ERROR "fuzz/targets.cmake: no libraries listed for harness '${name}'")
   endif()

@@ -17,7 +17,7 @@
 #include "gateway/pool.h"
 #include "gateway/server.h"
 #include "server/http_server.h"
-#include "server/testing/fake_engine.h"
+#include "support/fake_engine.h"
 
 namespace llmchain::gateway::test {
 namespace {
@@ -52,10 +52,10 @@ chains:
 
 struct Engine {
   explicit Engine(const std::string& name, int token_delay_ms = 0) {
-    testing::FakeEngineOptions eo;
+    fakes::FakeEngineOptions eo;
     eo.name = name;
     eo.token_delay_ms = token_delay_ms;
-    fake = std::make_unique<testing::FakeEngine>(eo);
+    fake = std::make_unique<fakes::FakeEngine>(eo);
     ServerOptions so;
     so.host = "127.0.0.1";
     so.port = 0;
@@ -70,7 +70,7 @@ struct Engine {
     http.reset();
   }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port); }
-  std::unique_ptr<testing::FakeEngine> fake;
+  std::unique_ptr<fakes::FakeEngine> fake;
   std::unique_ptr<HttpServer> http;
   int port = 0;
 };

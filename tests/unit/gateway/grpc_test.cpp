@@ -13,7 +13,7 @@
 #include "gateway/grpc_upstream.h"
 #include "gateway/server.h"
 #include "rpc/engine_service.h"
-#include "server/testing/fake_engine.h"
+#include "support/fake_engine.h"
 
 namespace llmchain::gateway::test {
 namespace {
@@ -21,9 +21,9 @@ namespace {
 using namespace std::chrono_literals;
 using namespace llmchain::rpc;
 using namespace llmchain::server;
+using fakes::FakeEngine;
+using fakes::FakeEngineOptions;
 using nlohmann::json;
-using server::testing::FakeEngine;
-using server::testing::FakeEngineOptions;
 
 // One engine: a FakeEngine behind the gRPC service on its own port.
 struct Engine {

@@ -12,15 +12,15 @@
 
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "llmchain/v1/engine.grpc.pb.h"
-#include "server/testing/fake_engine.h"
+#include "support/fake_engine.h"
 
 namespace llmchain::rpc {
 namespace {
 
 namespace pb = ::llmchain::v1;
 namespace health = ::grpc::health::v1;
-using server::testing::FakeEngine;
-using server::testing::FakeEngineOptions;
+using fakes::FakeEngine;
+using fakes::FakeEngineOptions;
 
 class RpcTest : public ::testing::Test {
  protected:

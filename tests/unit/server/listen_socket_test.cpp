@@ -11,7 +11,7 @@
 #include "gateway/pool.h"
 #include "gateway/server.h"
 #include "server/http_server.h"
-#include "server/testing/fake_engine.h"
+#include "support/fake_engine.h"
 
 namespace llmchain::server {
 namespace {
@@ -40,7 +40,7 @@ TEST_F(BusyPort, BindListenerFailsWithAddressInUse) {
 }
 
 TEST_F(BusyPort, EngineServerDoesNotShareThePort) {
-  testing::FakeEngine engine;
+  fakes::FakeEngine engine;
   ServerOptions opts;
   opts.host = "127.0.0.1";
   opts.port = port_;

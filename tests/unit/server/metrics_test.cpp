@@ -164,7 +164,7 @@ TEST(MetricsTest, LabelValuesAreEscaped) {
 }
 
 TEST(MetricsTest, KvCacheGaugesAreNotNamedLikeCounters) {
-  testing::FakeEngine engine;
+  fakes::FakeEngine engine;
   const std::string text = Metrics().render(&engine);
   EXPECT_TRUE(has(text, "# TYPE llmchain_kv_cache_cells_capacity gauge\n")) << text;
   EXPECT_FALSE(has(text, "llmchain_kv_cache_cells_total")) << text;
@@ -174,7 +174,7 @@ TEST(MetricsTest, KvCacheGaugesAreNotNamedLikeCounters) {
 // A chain whose model is a LocalLLM over the server's engine (what `llmchain serve` builds for
 // a models: {x: {path: ...}} entry) counts in /metrics under the server's model id.
 TEST(MetricsTest, ChainTrafficCountsUnderTheServedModel) {
-  testing::FakeEngine engine;
+  fakes::FakeEngine engine;
   auto metrics = std::make_shared<Metrics>();
   chain::LoadOptions lo;
   lo.local_model_factory = [&](const chain::LocalModelSpec& spec) -> Expected<chain::LanguageModelPtr> {

@@ -460,7 +460,7 @@ TEST_F(ResponsesStreamLimitsTest, FailureMidStreamIsErrorThenFailed) {
 
 struct EngineServer {
   EngineServer() {
-    fake = std::make_unique<testing::FakeEngine>();
+    fake = std::make_unique<fakes::FakeEngine>();
     ServerOptions so;
     so.host = "127.0.0.1";
     so.port = 0;
@@ -473,7 +473,7 @@ struct EngineServer {
     if (http) http->shutdown();
   }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port); }
-  std::unique_ptr<testing::FakeEngine> fake;
+  std::unique_ptr<fakes::FakeEngine> fake;
   std::unique_ptr<HttpServer> http;
   int port = 0;
 };

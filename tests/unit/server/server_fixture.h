@@ -10,7 +10,7 @@
 
 #include "server/http_server.h"
 #include "server/metrics.h"
-#include "server/testing/fake_engine.h"
+#include "support/fake_engine.h"
 
 namespace llmchain::server::test {
 
@@ -46,8 +46,8 @@ inline std::vector<std::string> parse_sse(const std::string& raw) {
 
 class ServerFixture : public ::testing::Test {
  protected:
-  void start(ServerOptions opts = {}, testing::FakeEngineOptions eopts = {}) {
-    engine_ = std::make_unique<testing::FakeEngine>(eopts);
+  void start(ServerOptions opts = {}, fakes::FakeEngineOptions eopts = {}) {
+    engine_ = std::make_unique<fakes::FakeEngine>(eopts);
     opts.host = "127.0.0.1";
     opts.port = 0;
     server_ = std::make_unique<HttpServer>(*engine_, opts);
@@ -113,7 +113,7 @@ class ServerFixture : public ::testing::Test {
     EXPECT_EQ(c->status, 200) << c->body;
   }
 
-  std::unique_ptr<testing::FakeEngine> engine_;
+  std::unique_ptr<fakes::FakeEngine> engine_;
   std::unique_ptr<HttpServer> server_;
   int port_ = 0;
   std::string api_key_;

@@ -1,4 +1,4 @@
-#include "server/testing/fake_engine.h"
+#include "support/fake_engine.h"
 
 #include <fmt/format.h>
 
@@ -11,7 +11,7 @@
 #include "base/utf8.h"
 #include "engine/generation.h"
 
-namespace llmchain::server::testing {
+namespace llmchain::fakes {
 
 namespace {
 
@@ -303,4 +303,4 @@ int32_t FakeEngine::running() const {
   return running_;
 }
 
-}  // namespace llmchain::server::testing
+}  // namespace llmchain::fakes

@@ -16,7 +16,7 @@
 
 #include "engine/engine.h"
 
-namespace llmchain::server::testing {
+namespace llmchain::fakes {
 
 struct FakeEngineOptions {
   std::string name = "fake-model";
@@ -67,4 +67,4 @@ class FakeEngine : public engine::Engine {
   int64_t kv_used_ = 0;
 };
 
-}  // namespace llmchain::server::testing
+}  // namespace llmchain::fakes
