@@ -3,6 +3,7 @@
 #include <thread>
 
 #include "base/json_util.h"
+#include "engine/tool_calls.h"
 
 namespace llmchain::chain {
 
@@ -16,6 +17,8 @@ LlmParams LlmParams::merged(const LlmParams& over) const {
   if (over.stop) out.stop = over.stop;
   if (over.seed) out.seed = over.seed;
   if (over.json_schema) out.json_schema = over.json_schema;
+  if (over.tools) out.tools = over.tools;
+  if (over.tool_choice) out.tool_choice = over.tool_choice;
   return out;
 }
 
@@ -59,9 +62,21 @@ LlmParams LlmParams::from_json(const Json& j) {
     } else if (k == "json_schema") {
       if (!v.is_object()) fail(ErrorCode::kInvalidArgument, "params.json_schema: expected an object");
       p.json_schema = v;
+    } else if (k == "tools") {
+      p.tools = v;
+    } else if (k == "tool_choice") {
+      p.tool_choice = v;
     } else {
       fail(ErrorCode::kInvalidArgument,
-           "params: unknown key '{}' (known: temperature, top_p, max_tokens, stop, seed, json_schema)", k);
+           "params: unknown key '{}' (known: temperature, top_p, max_tokens, stop, seed, json_schema, tools, "
+           "tool_choice)",
+           k);
+    }
+  }
+  if (p.tools || p.tool_choice) {
+    engine::ToolRequestError problem;
+    if (!engine::parse_tool_request(p.tool_json(), &problem).ok()) {
+      fail(ErrorCode::kInvalidArgument, "params.{}: {}", problem.param, problem.message);
     }
   }
   return p;
@@ -75,6 +90,15 @@ Json LlmParams::to_json() const {
   if (stop) j["stop"] = *stop;
   if (seed) j["seed"] = *seed;
   if (json_schema) j["json_schema"] = *json_schema;
+  if (tools) j["tools"] = *tools;
+  if (tool_choice) j["tool_choice"] = *tool_choice;
+  return j;
+}
+
+Json LlmParams::tool_json() const {
+  Json j = Json::object();
+  if (tools) j["tools"] = *tools;
+  if (tool_choice) j["tool_choice"] = *tool_choice;
   return j;
 }
 

@@ -25,13 +25,20 @@ struct LlmParams {
   std::optional<std::vector<std::string>> stop;
   std::optional<uint64_t> seed;
   std::optional<Json> json_schema;  // constrain output to this JSON Schema when supported
+  // OpenAI function calling: the tools array and tool_choice ("auto", "required", "none" or
+  // {"type": "function", "function": {"name": ...}}). Calls come back in LlmResult::tool_calls.
+  std::optional<Json> tools;
+  std::optional<Json> tool_choice;
 
   // this, with the fields set in `over` replacing ours.
   LlmParams merged(const LlmParams& over) const;
-  // Keys: temperature, top_p, max_tokens, stop (string or array), seed, json_schema.
+  // Keys: temperature, top_p, max_tokens, stop (string or array), seed, json_schema, tools,
+  // tool_choice (checked as OpenAI checks them).
   // Throws Error(kInvalidArgument) naming a bad key or type.
   static LlmParams from_json(const Json& j);
   Json to_json() const;
+  // {"tools", "tool_choice"} as set (for engine::parse_tool_request and OpenAI requests).
+  Json tool_json() const;
 };
 
 // A prompt: plain text, or chat messages (is_chat()).
@@ -51,9 +58,13 @@ struct LlmInput {
 
 struct LlmResult {
   std::string text;
-  std::string finish_reason = "stop";  // stop | length | cancelled
+  std::string finish_reason = "stop";  // stop | length | cancelled | tool_calls
   int32_t prompt_tokens = 0;
   int32_t completion_tokens = 0;
+  // The calls the model made when params.tools were given, in OpenAI's shape:
+  // {"id", "type": "function", "function": {"name", "arguments": JSON text}}; text is then the
+  // content outside the calls.
+  std::vector<Json> tool_calls;
 };
 
 // Receives each generated text piece; return false to stop generation (finish_reason "cancelled").

@@ -136,6 +136,7 @@ Json LLMChain::call(const Json& input, const ChunkCallback& on_chunk, const RunC
 
   std::string text;
   Json value;
+  bool called_tools = false;
   for (int attempt = 0;; ++attempt) {
     config.cancel.throw_if_cancelled();
     LlmResult r;
@@ -168,6 +169,13 @@ Json LLMChain::call(const Json& input, const ChunkCallback& on_chunk, const RunC
     }
     if (r.finish_reason == "cancelled") config.cancel.throw_if_cancelled();
     text = apply_guards(options_.output_guards, Json(r.text), GuardStage::kOutput, events).get<std::string>();
+    if (!r.tool_calls.empty()) {
+      // The model called tools (params.tools): the output is the message, as OpenAI's
+      // {"content", "tool_calls"}, for the caller to run them; no parser applies.
+      value = Json{{"content", text}, {"tool_calls", r.tool_calls}};
+      called_tools = true;
+      break;
+    }
     if (!parser) {
       value = text;
       break;
@@ -191,7 +199,11 @@ Json LLMChain::call(const Json& input, const ChunkCallback& on_chunk, const RunC
     }
   }
   if (on_chunk) {
-    if (stream_tokens) {
+    if (called_tools) {
+      // Streamed, the content before the calls went out as text pieces; behind output guards, the
+      // whole message goes out once.
+      on_chunk(stream_tokens ? Json{{"tool_calls", value["tool_calls"]}} : value);
+    } else if (stream_tokens) {
       streamer.stream_chunks(stream_state, text, "", &value, on_chunk);  // the rest, at the end
     } else {
       on_chunk(value);  // behind output guards: the value once

@@ -1,5 +1,7 @@
 #include "chain/local_llm.h"
 
+#include <optional>
+
 namespace llmchain::chain {
 
 LocalLLM::LocalLLM(std::shared_ptr<engine::Engine> engine, LocalLLMOptions options)
@@ -12,13 +14,30 @@ LocalLLM::LocalLLM(engine::Engine& engine, LocalLLMOptions options)
 std::string LocalLLM::model_name() const { return options_.name.empty() ? engine_->info().name : options_.name; }
 
 engine::GenerateRequest LocalLLM::build_request(const LlmInput& input, const LlmParams& params) const {
+  engine::ToolRequest tools;
+  return build_request(input, params, tools);
+}
+
+engine::GenerateRequest LocalLLM::build_request(const LlmInput& input, const LlmParams& params,
+                                                engine::ToolRequest& tools) const {
+  if (params.tools || params.tool_choice) {
+    auto parsed = engine::parse_tool_request(params.tool_json());
+    if (!parsed.ok()) throw parsed.error();
+    tools = std::move(*parsed);
+    if (tools.any() && !input.is_chat()) {
+      fail(ErrorCode::kInvalidArgument,
+           "tools need a chat prompt (messages): the chat template shows them to the model");
+    }
+  }
   std::string text;
   bool parse_special = false;
   if (input.is_chat()) {
     std::vector<engine::ChatMessage> msgs;
     msgs.reserve(input.messages.size());
     for (const auto& m : input.messages) msgs.push_back({m.role, m.content});
-    auto rendered = engine_->apply_chat_template(msgs, /*add_generation_prompt=*/true, options_.chat_template);
+    // The chat template shows the tools to the model in the format it was trained on.
+    auto rendered = engine_->apply_chat_template(msgs, /*add_generation_prompt=*/true, options_.chat_template,
+                                                 tools.any() ? tools.tools : nlohmann::json(nullptr));
     if (!rendered.ok()) throw rendered.error();
     text = std::move(*rendered);
     parse_special = true;  // the template's control tokens are real special tokens
@@ -37,18 +56,31 @@ engine::GenerateRequest LocalLLM::build_request(const LlmInput& input, const Llm
   if (params.seed) req.sampling.seed = *params.seed;
   if (params.stop) req.stop = *params.stop;
   if (params.json_schema) req.constraint.json_schema = *params.json_schema;
+  // A call that must be made (tool_choice "required" or a named function) is constrained to a
+  // valid call for the tools' parameter schemas; it replaces json_schema.
+  if (tools.mode == engine::ToolMode::kRequired || tools.mode == engine::ToolMode::kNamed) {
+    req.constraint = engine::tool_constraint(tools);
+  }
   return req;
 }
 
 LlmResult LocalLLM::do_generate(const LlmInput& input, const LlmParams& params, const TokenCallback& on_token,
                                 const CancellationToken& cancel) {
-  engine::GenerateRequest req = build_request(input, params);
+  engine::ToolRequest tools;
+  engine::GenerateRequest req = build_request(input, params, tools);
+  // kAuto: text that may be a call is held back until it is known not to be one; a forced call
+  // is the whole reply, so nothing of it is text.
+  std::optional<engine::ToolStreamFilter> filter;
+  if (tools.mode == engine::ToolMode::kAuto) filter.emplace(tools);
+  const bool forced = tools.any() && !filter;
   std::unique_ptr<GenerationObserver> observer = options_.observe ? options_.observe() : nullptr;
   bool stopped_by_caller = false;
   auto res = engine_->generate(req, [&](const engine::TokenEvent& ev) {
     if (observer) observer->on_token();
     if (cancel.cancelled()) return false;
-    if (on_token && !ev.text.empty() && !on_token(ev.text)) {
+    if (forced) return true;
+    std::string piece = filter ? filter->feed(ev.text) : ev.text;
+    if (on_token && !piece.empty() && !on_token(piece)) {
       stopped_by_caller = true;
       return false;
     }
@@ -57,7 +89,7 @@ LlmResult LocalLLM::do_generate(const LlmInput& input, const LlmParams& params, 
   if (observer) observer->on_finish(res.ok(), res.ok() ? res->prompt_tokens : 0, res.ok() ? res->completion_tokens : 0);
   if (!res.ok()) {
     if (res.error().code() == ErrorCode::kCancelled && stopped_by_caller && !cancel.cancelled()) {
-      return LlmResult{"", "cancelled", 0, 0};
+      return LlmResult{"", "cancelled", 0, 0, {}};
     }
     throw res.error();
   }
@@ -67,6 +99,19 @@ LlmResult LocalLLM::do_generate(const LlmInput& input, const LlmParams& params, 
   r.finish_reason = stopped_by_caller ? "cancelled" : engine::to_string(res->finish_reason);
   r.prompt_tokens = res->prompt_tokens;
   r.completion_tokens = res->completion_tokens;
+  if (tools.any() && !stopped_by_caller) {
+    if (filter) {
+      // The text held back as a possible call that turned out to be content.
+      auto rest = filter->finish();
+      if (on_token && !rest.content.empty()) on_token(rest.content);
+    }
+    engine::ToolOutput out = engine::parse_tool_output(tools, r.text);
+    if (!out.calls.empty()) {
+      r.text = std::move(out.content);
+      for (const auto& c : out.calls) r.tool_calls.push_back(c.to_json());
+      r.finish_reason = "tool_calls";
+    }
+  }
   return r;
 }
 

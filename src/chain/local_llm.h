@@ -1,7 +1,9 @@
 #pragma once
 // LocalLLM: a LanguageModel over an in-process engine::Engine (the GGUF inference engine).
 // Chat messages are rendered with the model's chat template (Engine::apply_chat_template);
-// plain prompts are tokenized as they are. json_schema params become a sampling constraint.
+// plain prompts are tokenized as they are. json_schema params become a sampling constraint;
+// tools are shown through the chat template and the calls the model writes (in its family's
+// format, engine/tool_calls.h) come back as LlmResult::tool_calls, as from an OpenAI endpoint.
 // The engine is shared: every LocalLLM over it (and whoever else holds it) keeps it alive.
 // Engine is thread-safe, and so is this.
 #include <memory>
@@ -10,6 +12,7 @@
 #include "chain/generation_observer.h"
 #include "chain/language_model.h"
 #include "engine/engine.h"
+#include "engine/tool_calls.h"
 
 namespace llmchain::chain {
 
@@ -37,6 +40,10 @@ class LocalLLM : public LanguageModel {
                         const CancellationToken& cancel) override;
 
  private:
+  // The same, with the params' tools read into `tools` (shown to the model by its chat template).
+  engine::GenerateRequest build_request(const LlmInput& input, const LlmParams& params,
+                                        engine::ToolRequest& tools) const;
+
   std::shared_ptr<engine::Engine> engine_;
   LocalLLMOptions options_;
 };

@@ -106,6 +106,8 @@ Json OpenAIClient::request_body(const LlmInput& input, const LlmParams& call_par
                                {"json_schema", {{"name", "output"}, {"schema", *p.json_schema}, {"strict", true}}}};
   }
   body["stream"] = stream;
+  if (p.tools) body["tools"] = *p.tools;
+  if (p.tool_choice) body["tool_choice"] = *p.tool_choice;
   return body;
 }
 
@@ -209,10 +211,45 @@ void interruptible_sleep(double seconds, const CancellationToken& cancel) {
   }
 }
 
+// Reads the tool calls of choices[0]: a message's whole calls, or a stream delta's pieces
+// (the first piece of call `index` has its id and name; arguments come in fragments).
+void read_tool_calls(const Json& c, bool delta, std::vector<Json>* calls) {
+  const Json* owner =
+      delta ? (c.contains("delta") ? &c["delta"] : nullptr) : (c.contains("message") ? &c["message"] : nullptr);
+  if (!owner || !owner->is_object() || !owner->contains("tool_calls") || !(*owner)["tool_calls"].is_array()) return;
+  for (const auto& tc : (*owner)["tool_calls"]) {
+    if (!tc.is_object()) continue;
+    const Json* fn = tc.contains("function") && tc["function"].is_object() ? &tc["function"] : nullptr;
+    if (!delta) {
+      Json call = {{"id", tc.value("id", "")},
+                   {"type", "function"},
+                   {"function",
+                    {{"name", fn ? fn->value("name", "") : ""}, {"arguments", fn ? fn->value("arguments", "") : ""}}}};
+      calls->push_back(std::move(call));
+      continue;
+    }
+    const auto index =
+        tc.contains("index") && tc["index"].is_number_unsigned() ? tc["index"].get<size_t>() : calls->size();
+    if (index > calls->size() || index >= 128) continue;  // a gap or a flood: not a call we can place
+    if (index == calls->size()) {
+      calls->push_back({{"id", ""}, {"type", "function"}, {"function", {{"name", ""}, {"arguments", ""}}}});
+    }
+    Json& call = (*calls)[index];
+    if (tc.contains("id") && tc["id"].is_string()) call["id"] = tc["id"];
+    if (fn && fn->contains("name") && (*fn)["name"].is_string()) call["function"]["name"] = (*fn)["name"];
+    if (fn && fn->contains("arguments") && (*fn)["arguments"].is_string()) {
+      call["function"]["arguments"] =
+          call["function"]["arguments"].get<std::string>() + (*fn)["arguments"].get<std::string>();
+    }
+  }
+}
+
 // Reads choices[0] of a response or stream chunk.
-void read_choice(const Json& j, bool delta, std::string* text, std::string* finish) {
+void read_choice(const Json& j, bool delta, std::string* text, std::string* finish, std::vector<Json>* calls) {
   if (!j.contains("choices") || !j["choices"].is_array() || j["choices"].empty()) return;
   const Json& c = j["choices"][0];
+  if (!c.is_object()) return;
+  read_tool_calls(c, delta, calls);
   const Json* t = nullptr;
   if (c.contains("text")) {
     t = &c["text"];
@@ -271,7 +308,7 @@ LlmResult OpenAIClient::do_generate(const LlmInput& input, const LlmParams& para
         if (j.is_discarded() || !j.is_object()) {
           a.error = Error(ErrorCode::kUnavailable, fmt::format("openai client: {} returned invalid JSON", url));
         } else {
-          read_choice(j, false, &result.text, &result.finish_reason);
+          read_choice(j, false, &result.text, &result.finish_reason, &result.tool_calls);
           read_usage(j, &result);
           a.ok = true;
         }
@@ -289,7 +326,7 @@ LlmResult OpenAIClient::do_generate(const LlmInput& input, const LlmParams& para
           return;
         }
         std::string piece;
-        read_choice(j, true, &piece, &result.finish_reason);
+        read_choice(j, true, &piece, &result.finish_reason, &result.tool_calls);
         read_usage(j, &result);
         if (piece.empty()) return;
         result.text += piece;

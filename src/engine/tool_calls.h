@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/error.h"
 #include "sampling/params.h"
 #include "sampling/stop_matcher.h"
 
@@ -42,6 +43,19 @@ struct ToolRequest {
   // call forced by name and "tool_calls" otherwise.
   const char* calls_finish_reason() const { return mode == ToolMode::kNamed ? "stop" : "tool_calls"; }
 };
+
+// A request's tools that cannot be used: the field (OpenAI's `param`, e.g. "tools[0].function.name"),
+// the message, and OpenAI's error code (invalid_value, invalid_type, missing_required_parameter...).
+struct ToolRequestError {
+  std::string param;
+  std::string message;
+  std::string code;
+};
+
+// Reads the tools / tool_choice / parallel_tool_calls of an OpenAI chat request (or of a chain's
+// model parameters). A bad value is an Error(kInvalidArgument) with the message; `problem`, when
+// given, also gets the field and code.
+Expected<ToolRequest> parse_tool_request(const nlohmann::json& body, ToolRequestError* problem = nullptr);
 
 // kRequired / kNamed: the constraint that makes the reply a valid call
 // (kNamed: the arguments object itself; kRequired: {"name", "arguments"}).

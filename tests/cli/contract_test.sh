@@ -193,6 +193,36 @@ expect_ok "chain run (fake model)" -- chain run "$CHAINS" product_description -i
 expect_ok "chain run recommendation (JSON)" json -- chain run "$CHAINS" recommendation -i query="a good novel" -m "$MODEL" -t 2
 expect_ok "chain run translation (JSON)" json -- chain run "$CHAINS" translation -i text=hello -m "$MODEL" -t 2
 expect_ok "chain run music (JSON)" json -- chain run "$CHAINS" music_recommendations -i query=jazz -m "$MODEL" -t 2
+# Tool calling on the local model: the tools reach the chat template, a named tool_choice makes
+# the reply a valid call, and the chain's output is the message with OpenAI-shaped tool_calls.
+cat >"$T/tools.yaml" <<'YAML'
+models:
+  local: {path: model.gguf}
+chains:
+  pick:
+    model: local
+    prompt:
+      messages:
+        - user: "Pick a {thing}."
+    params:
+      max_tokens: 48
+      temperature: 0
+      tools:
+        - type: function
+          function:
+            name: pick_color
+            parameters:
+              type: object
+              properties: {color: {type: string, enum: [red, green, blue]}}
+              required: [color]
+      tool_choice: {type: function, function: {name: pick_color}}
+YAML
+expect_ok "chain run with tools (JSON)" json -- chain run "$T/tools.yaml" pick -i thing=color -m "$MODEL" -t 2
+call=$(node -e 'const o = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  const c = (o.tool_calls || [])[0] || {}; const f = c.function || {};
+  const a = JSON.parse(f.arguments || "null");
+  console.log(f.name, a && ["red", "green", "blue"].includes(a.color) ? "valid" : JSON.stringify(o))' "$T/out" 2>&1)
+if [ "$call" == "pick_color valid" ]; then ok; else bad "chain run with tools: a pick_color call ($call)"; fi
 expect_ok "chain list" -- chain list "$CHAINS"
 expect_ok "chain list -m" -- chain list "$CHAINS" -m demo
 expect_usage "chain: no subcommand" chain

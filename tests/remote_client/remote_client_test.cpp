@@ -271,6 +271,36 @@ TEST_F(RemoteClientTest, JsonSchemaConstrainsTheOutput) {
   EXPECT_TRUE(doc.contains("brave") && doc["brave"].is_boolean()) << r.text;
 }
 
+// Tools go over the wire and the server's tool calls come back in OpenAI's shape, whole or
+// assembled from a stream's deltas. A named tool_choice makes the (tiny) model's reply a valid
+// call whatever it would have said.
+TEST_F(RemoteClientTest, ToolCallsRoundTrip) {
+  auto llm = client(/*completions=*/false);
+  LlmParams p = greedy(48);
+  p.tools = Json::parse(R"([{"type": "function", "function": {"name": "pick_color", "parameters": {"type": "object",
+    "properties": {"color": {"type": "string", "enum": ["red", "green", "blue"]}}, "required": ["color"],
+    "additionalProperties": false}}}])");
+  p.tool_choice = Json{{"type", "function"}, {"function", {{"name", "pick_color"}}}};
+  auto input = LlmInput::from_messages({{"user", "Pick a color."}});
+  auto r = llm->generate(input, p);
+  ASSERT_EQ(r.tool_calls.size(), 1u) << r.text;
+  EXPECT_EQ(r.tool_calls[0]["function"]["name"], "pick_color");
+  EXPECT_EQ(r.tool_calls[0]["id"].get<std::string>().rfind("call_", 0), 0u);
+  auto args = Json::parse(r.tool_calls[0]["function"]["arguments"].get<std::string>(), nullptr, false);
+  ASSERT_TRUE(args.is_object()) << r.tool_calls[0].dump();
+  EXPECT_TRUE(args["color"] == "red" || args["color"] == "green" || args["color"] == "blue") << args.dump();
+
+  std::string streamed;
+  auto s = llm->stream(input, p, [&](const std::string& piece) {
+    streamed += piece;
+    return true;
+  });
+  ASSERT_EQ(s.tool_calls.size(), 1u) << s.text;
+  EXPECT_EQ(s.tool_calls[0]["function"]["name"], "pick_color");
+  EXPECT_EQ(s.tool_calls[0]["function"]["arguments"], r.tool_calls[0]["function"]["arguments"]) << "greedy: same call";
+  EXPECT_EQ(streamed, "");
+}
+
 TEST_F(RemoteClientTest, LLMChainEndToEnd) {
   auto llm = client();
   auto prompt = PromptTemplate::from_template("Once upon a time, {name} went to the park.");

@@ -28,7 +28,8 @@ class ScriptedEngine : public engine::Engine {
   std::string detokenize(const std::vector<int32_t>&) const override { return ""; }
   Expected<std::string> apply_chat_template(const std::vector<engine::ChatMessage>& messages,
                                             bool add_generation_prompt, const std::string&,
-                                            const nlohmann::json&) const override {
+                                            const nlohmann::json& tools) const override {
+    last_tools = tools;
     std::string s;
     for (const auto& m : messages) s += "<|" + m.role + "|>" + m.content;
     if (add_generation_prompt) s += "<|assistant|>";
@@ -42,7 +43,7 @@ class ScriptedEngine : public engine::Engine {
     }
     auto gen = std::make_shared<engine::Generation>(req.cancel);
     engine::GenerateResult r;
-    for (const char* piece : {"Hi", "", " there"}) {
+    for (const auto& piece : script) {
       engine::TokenEvent ev;
       ev.text = piece;
       gen->push(ev);
@@ -58,6 +59,8 @@ class ScriptedEngine : public engine::Engine {
   engine::EngineStats stats() const override { return {}; }
 
   engine::ModelInfo info_{"tiny-model"};
+  std::vector<std::string> script = {"Hi", "", " there"};  // what every generation produces
+  mutable nlohmann::json last_tools;                       // what apply_chat_template was given
   mutable std::mutex mu_;
   mutable std::string last_tokenized;
   mutable bool last_parse_special = false;
@@ -130,6 +133,93 @@ TEST(LocalLLM, InAChain) {
   RunConfig cfg;
   cfg.cancel.cancel();
   EXPECT_THROW(chain.run("socks", cfg), Error);
+}
+
+const Json kWeatherTools = Json::parse(R"([{"type": "function", "function": {"name": "get_weather",
+  "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}])");
+
+// Tools reach the chat template; a call the model writes in its family's format comes back as an
+// OpenAI-shaped tool call, and none of its markup streams out as text.
+TEST(LocalLLM, ToolCallsComeBackParsed) {
+  ScriptedEngine eng;
+  eng.script = {"Let me check. ", "<tool_call>", R"({"name": "get_weather", )", R"("arguments": {"city": "Paris"}})",
+                "</tool_call>"};
+  auto llm = std::make_shared<LocalLLM>(eng);
+  LlmParams p;
+  p.tools = kWeatherTools;
+  std::string streamed;
+  auto r = llm->stream(LlmInput::from_messages({{"user", "Weather in Paris?"}}), p, [&](const std::string& piece) {
+    streamed += piece;
+    return true;
+  });
+  EXPECT_EQ(eng.last_tools, kWeatherTools);
+  EXPECT_FALSE(eng.last_request.constraint.json_schema) << "tool_choice auto: the model may answer in text";
+  ASSERT_EQ(r.tool_calls.size(), 1u) << r.text;
+  EXPECT_EQ(r.tool_calls[0]["type"], "function");
+  EXPECT_EQ(r.tool_calls[0]["function"]["name"], "get_weather");
+  EXPECT_EQ(Json::parse(r.tool_calls[0]["function"]["arguments"].get<std::string>()), Json({{"city", "Paris"}}));
+  EXPECT_EQ(r.tool_calls[0]["id"].get<std::string>().rfind("call_", 0), 0u);
+  EXPECT_EQ(r.finish_reason, "tool_calls");
+  EXPECT_EQ(r.text, "Let me check.");
+  EXPECT_EQ(streamed.find("tool_call"), std::string::npos) << streamed;
+
+  // A reply without a call is text, streamed whole.
+  eng.script = {"It is ", "sunny."};
+  streamed.clear();
+  r = llm->stream(LlmInput::from_messages({{"user", "Hi"}}), p, [&](const std::string& piece) {
+    streamed += piece;
+    return true;
+  });
+  EXPECT_TRUE(r.tool_calls.empty());
+  EXPECT_EQ(r.text, "It is sunny.");
+  EXPECT_EQ(streamed, "It is sunny.");
+  EXPECT_EQ(r.finish_reason, "stop");
+}
+
+// A call that must be made (tool_choice required or named) is constrained to a valid call; the
+// named form's reply is the arguments object itself.
+TEST(LocalLLM, ForcedToolCallIsConstrained) {
+  ScriptedEngine eng;
+  eng.script = {R"({"city": )", R"("Oslo"})"};
+  auto llm = std::make_shared<LocalLLM>(eng);
+  LlmParams p;
+  p.tools = kWeatherTools;
+  p.tool_choice = Json{{"type", "function"}, {"function", {{"name", "get_weather"}}}};
+  p.json_schema = Json{{"type", "array"}};  // replaced by the call's schema
+  std::string streamed;
+  auto r = llm->stream(LlmInput::from_messages({{"user", "Weather?"}}), p, [&](const std::string& piece) {
+    streamed += piece;
+    return true;
+  });
+  ASSERT_TRUE(eng.last_request.constraint.json_schema);
+  EXPECT_EQ((*eng.last_request.constraint.json_schema)["properties"]["city"]["type"], "string");
+  ASSERT_EQ(r.tool_calls.size(), 1u) << r.text;
+  EXPECT_EQ(r.tool_calls[0]["function"]["name"], "get_weather");
+  EXPECT_EQ(Json::parse(r.tool_calls[0]["function"]["arguments"].get<std::string>()), Json({{"city", "Oslo"}}));
+  EXPECT_EQ(r.text, "");
+  EXPECT_EQ(streamed, "") << "a forced call is not text";
+}
+
+// Bad tools are refused naming the field, before anything is generated; tools need messages.
+TEST(LocalLLM, BadToolsAreRefused) {
+  try {
+    LlmParams::from_json(Json{{"tools", Json::array({{{"type", "function"}, {"function", {{"name", "a b"}}}}})}});
+    FAIL() << "accepted a function name with a space";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(std::string(e.what()).find("params.tools[0].function.name"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(LlmParams::from_json(Json{{"tool_choice", "required"}}), Error);  // no tools
+  auto p = LlmParams::from_json(Json{{"tools", kWeatherTools}, {"tool_choice", "required"}});
+  EXPECT_EQ(p.to_json()["tool_choice"], "required");
+  ScriptedEngine eng;
+  LocalLLM llm(eng);
+  try {
+    llm.generate(LlmInput::text("plain prompt"), p);
+    FAIL() << "tools with a text prompt";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+  }
 }
 
 }  // namespace
