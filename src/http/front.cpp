@@ -54,11 +54,17 @@ void serve_through(const RouteHandler& handler, const httplib::Request& req, htt
   res.set_header("X-Request-Id", in.request_id);
   if (out.stream) {
     auto stream = std::make_shared<StreamBody>(std::move(out.stream));
-    res.set_chunked_content_provider(out.content_type, [stream](size_t, httplib::DataSink& sink) {
-      (*stream)([&sink](std::string_view chunk) { return sink.write(chunk.data(), chunk.size()); });
-      sink.done();
-      return true;
-    });
+    // A client that closed its end is found before each chunk, not by the write after next: the
+    // first send to a closed peer still succeeds (it only draws the RST that fails the second),
+    // which cost a stream one more decode step before its generation was cancelled.
+    res.set_chunked_content_provider(out.content_type,
+                                     [stream, gone = in.client_gone](size_t, httplib::DataSink& sink) {
+                                       (*stream)([&sink, &gone](std::string_view chunk) {
+                                         return !(gone && gone()) && sink.write(chunk.data(), chunk.size());
+                                       });
+                                       sink.done();
+                                       return true;
+                                     });
   } else {
     res.set_content(std::move(out.body), out.content_type);
   }
