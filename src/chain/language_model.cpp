@@ -7,6 +7,28 @@
 
 namespace llmchain::chain {
 
+// ---- FinishReason ----
+
+const char* to_string(FinishReason r) {
+  switch (r) {
+    case FinishReason::kStop: return "stop";
+    case FinishReason::kLength: return "length";
+    case FinishReason::kCancelled: return "cancelled";
+    case FinishReason::kToolCalls: return "tool_calls";
+    case FinishReason::kContentFilter: return "content_filter";
+  }
+  return "stop";
+}
+
+std::optional<FinishReason> finish_reason_from(std::string_view s) {
+  for (auto r : {FinishReason::kStop, FinishReason::kLength, FinishReason::kCancelled, FinishReason::kToolCalls,
+                 FinishReason::kContentFilter}) {
+    if (s == to_string(r)) return r;
+  }
+  if (s == "function_call") return FinishReason::kToolCalls;  // OpenAI's deprecated name
+  return std::nullopt;
+}
+
 // ---- LlmParams ----
 
 LlmParams LlmParams::merged(const LlmParams& over) const {
@@ -158,7 +180,7 @@ Json BoundLlm::do_stream(const Json& input, const ChunkCallback& on_chunk, const
         return true;
       },
       config.cancel);
-  if (r.finish_reason == "cancelled") config.cancel.throw_if_cancelled();
+  if (r.finish_reason == FinishReason::kCancelled) config.cancel.throw_if_cancelled();
   return r.text;
 }
 
@@ -252,7 +274,7 @@ LlmResult FakeLLM::do_generate(const LlmInput& input, const LlmParams& params, c
       pieces.resize(*params.max_tokens);
       text.clear();
       for (auto& p : pieces) text += p;
-      r.finish_reason = "length";
+      r.finish_reason = FinishReason::kLength;
     }
   }
   if (on_token) {
@@ -261,7 +283,7 @@ LlmResult FakeLLM::do_generate(const LlmInput& input, const LlmParams& params, c
       cancel.throw_if_cancelled();
       if (!on_token(piece)) {
         r.text = emitted;
-        r.finish_reason = "cancelled";
+        r.finish_reason = FinishReason::kCancelled;
         return r;
       }
       emitted += piece;

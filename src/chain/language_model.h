@@ -9,6 +9,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "chain/message.h"
@@ -56,9 +57,22 @@ struct LlmInput {
   std::string as_text() const;
 };
 
+// Why a model's reply ended, as OpenAI reports it.
+enum class FinishReason {
+  kStop,           // the model ended it, a stop string, or a constrained output completed
+  kLength,         // max_tokens or the context
+  kCancelled,      // the caller (a token callback returning false, a cancellation token)
+  kToolCalls,      // the model called tools (LlmResult::tool_calls)
+  kContentFilter,  // a remote model's provider withheld the rest
+};
+// "stop" | "length" | "cancelled" | "tool_calls" | "content_filter".
+const char* to_string(FinishReason r);
+// OpenAI's word for it; nullopt for one it does not have.
+std::optional<FinishReason> finish_reason_from(std::string_view s);
+
 struct LlmResult {
   std::string text;
-  std::string finish_reason = "stop";  // stop | length | cancelled | tool_calls
+  FinishReason finish_reason = FinishReason::kStop;
   int32_t prompt_tokens = 0;
   int32_t completion_tokens = 0;
   // The calls the model made when params.tools were given, in OpenAI's shape:
@@ -67,7 +81,7 @@ struct LlmResult {
   std::vector<Json> tool_calls;
 };
 
-// Receives each generated text piece; return false to stop generation (finish_reason "cancelled").
+// Receives each generated text piece; return false to stop generation (FinishReason::kCancelled).
 using TokenCallback = std::function<bool(const std::string& piece)>;
 
 class LanguageModel : public std::enable_shared_from_this<LanguageModel> {

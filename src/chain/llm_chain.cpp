@@ -167,7 +167,7 @@ Json LLMChain::call(const Json& input, const ChunkCallback& on_chunk, const RunC
         throw;
       }
     }
-    if (r.finish_reason == "cancelled") config.cancel.throw_if_cancelled();
+    if (r.finish_reason == FinishReason::kCancelled) config.cancel.throw_if_cancelled();
     text = apply_guards(options_.output_guards, Json(r.text), GuardStage::kOutput, events).get<std::string>();
     if (!r.tool_calls.empty()) {
       // The model called tools (params.tools): the output is the message, as OpenAI's

@@ -89,14 +89,21 @@ LlmResult LocalLLM::do_generate(const LlmInput& input, const LlmParams& params, 
   if (observer) observer->on_finish(res.ok(), res.ok() ? res->prompt_tokens : 0, res.ok() ? res->completion_tokens : 0);
   if (!res.ok()) {
     if (res.error().code() == ErrorCode::kCancelled && stopped_by_caller && !cancel.cancelled()) {
-      return LlmResult{"", "cancelled", 0, 0, {}};
+      return LlmResult{"", FinishReason::kCancelled, 0, 0, {}};
     }
     throw res.error();
   }
   cancel.throw_if_cancelled();
   LlmResult r;
   r.text = std::move(res->text);
-  r.finish_reason = stopped_by_caller ? "cancelled" : engine::to_string(res->finish_reason);
+  r.finish_reason = FinishReason::kCancelled;
+  if (!stopped_by_caller) {
+    switch (res->finish_reason) {
+      case engine::FinishReason::kStop: r.finish_reason = FinishReason::kStop; break;
+      case engine::FinishReason::kLength: r.finish_reason = FinishReason::kLength; break;
+      case engine::FinishReason::kCancelled: r.finish_reason = FinishReason::kCancelled; break;
+    }
+  }
   r.prompt_tokens = res->prompt_tokens;
   r.completion_tokens = res->completion_tokens;
   if (tools.any() && !stopped_by_caller) {
@@ -109,7 +116,7 @@ LlmResult LocalLLM::do_generate(const LlmInput& input, const LlmParams& params, 
     if (!out.calls.empty()) {
       r.text = std::move(out.content);
       for (const auto& c : out.calls) r.tool_calls.push_back(c.to_json());
-      r.finish_reason = "tool_calls";
+      r.finish_reason = FinishReason::kToolCalls;
     }
   }
   return r;

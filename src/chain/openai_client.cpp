@@ -245,7 +245,8 @@ void read_tool_calls(const Json& c, bool delta, std::vector<Json>* calls) {
 }
 
 // Reads choices[0] of a response or stream chunk.
-void read_choice(const Json& j, bool delta, std::string* text, std::string* finish, std::vector<Json>* calls) {
+void read_choice(const Json& j, bool delta, std::string* text, std::optional<FinishReason>* finish,
+                 std::vector<Json>* calls) {
   if (!j.contains("choices") || !j["choices"].is_array() || j["choices"].empty()) return;
   const Json& c = j["choices"][0];
   if (!c.is_object()) return;
@@ -259,7 +260,10 @@ void read_choice(const Json& j, bool delta, std::string* text, std::string* fini
     t = &c["message"]["content"];
   }
   if (t && t->is_string()) *text += t->get<std::string>();
-  if (c.contains("finish_reason") && c["finish_reason"].is_string()) *finish = c["finish_reason"].get<std::string>();
+  if (c.contains("finish_reason") && c["finish_reason"].is_string()) {
+    // A word OpenAI does not have (another server's) reads as the reply having ended: stop.
+    *finish = finish_reason_from(c["finish_reason"].get<std::string>()).value_or(FinishReason::kStop);
+  }
 }
 
 void read_usage(const Json& j, LlmResult* r) {
@@ -288,6 +292,7 @@ LlmResult OpenAIClient::do_generate(const LlmInput& input, const LlmParams& para
     set_timeouts(cli, options_);
     Attempt a;
     LlmResult result;
+    std::optional<FinishReason> finish;  // as the server said
     bool emitted = false, stopped = false;
     auto t0 = std::chrono::steady_clock::now();
     auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
@@ -308,7 +313,7 @@ LlmResult OpenAIClient::do_generate(const LlmInput& input, const LlmParams& para
         if (j.is_discarded() || !j.is_object()) {
           a.error = Error(ErrorCode::kUnavailable, fmt::format("openai client: {} returned invalid JSON", url));
         } else {
-          read_choice(j, false, &result.text, &result.finish_reason, &result.tool_calls);
+          read_choice(j, false, &result.text, &finish, &result.tool_calls);
           read_usage(j, &result);
           a.ok = true;
         }
@@ -326,7 +331,7 @@ LlmResult OpenAIClient::do_generate(const LlmInput& input, const LlmParams& para
           return;
         }
         std::string piece;
-        read_choice(j, true, &piece, &result.finish_reason, &result.tool_calls);
+        read_choice(j, true, &piece, &finish, &result.tool_calls);
         read_usage(j, &result);
         if (piece.empty()) return;
         result.text += piece;
@@ -358,7 +363,7 @@ LlmResult OpenAIClient::do_generate(const LlmInput& input, const LlmParams& para
       }();
       if (status == 200) sse.finish();
       if (stopped) {
-        result.finish_reason = "cancelled";
+        result.finish_reason = FinishReason::kCancelled;
         return result;
       }
       cancel.throw_if_cancelled();
@@ -376,7 +381,7 @@ LlmResult OpenAIClient::do_generate(const LlmInput& input, const LlmParams& para
     }
 
     if (a.ok) {
-      if (result.finish_reason.empty()) result.finish_reason = "stop";
+      result.finish_reason = finish.value_or(FinishReason::kStop);
       return result;
     }
     if (!a.retryable || attempt >= options_.max_retries) throw a.error;

@@ -176,7 +176,8 @@ ServeProcess* RemoteClientTest::server_ = nullptr;
 TEST_F(RemoteClientTest, InvokeOnBothEndpoints) {
   auto r = client()->generate(LlmInput::text("Once upon a time"), greedy());
   EXPECT_FALSE(r.text.empty());
-  EXPECT_TRUE(r.finish_reason == "stop" || r.finish_reason == "length") << r.finish_reason;
+  EXPECT_TRUE(r.finish_reason == FinishReason::kStop || r.finish_reason == FinishReason::kLength)
+      << to_string(r.finish_reason);
   EXPECT_GT(r.prompt_tokens, 0);
   EXPECT_GT(r.completion_tokens, 0);
   EXPECT_LE(r.completion_tokens, 32);
@@ -240,7 +241,7 @@ TEST_F(RemoteClientTest, StopStrings) {
   p.stop = std::vector<std::string>{stop};
   auto r = llm->generate(LlmInput::text("Once upon a time"), p);
   EXPECT_EQ(r.text, expected) << "stop '" << stop << "' in: " << full;
-  EXPECT_EQ(r.finish_reason, "stop");
+  EXPECT_EQ(r.finish_reason, FinishReason::kStop);
   std::string streamed;
   llm->stream(LlmInput::text("Once upon a time"), p, [&](const std::string& piece) {
     streamed += piece;
@@ -261,7 +262,7 @@ TEST_F(RemoteClientTest, JsonSchemaConstrainsTheOutput) {
   LlmParams p = greedy(64);
   p.json_schema = schema;
   auto r = llm->generate(LlmInput::text("Once upon a time"), p);
-  ASSERT_EQ(r.finish_reason, "stop") << r.text;
+  ASSERT_EQ(r.finish_reason, FinishReason::kStop) << r.text;
   auto doc = Json::parse(r.text, nullptr, false);
   ASSERT_FALSE(doc.is_discarded()) << r.text;
   ASSERT_TRUE(doc.is_object()) << r.text;
@@ -354,7 +355,7 @@ TEST_F(RemoteClientTest, StoppingAStreamCancelsTheSequence) {
   int pieces = 0;
   auto r =
       llm->stream(LlmInput::text("Once upon a time"), greedy(2000), [&](const std::string&) { return ++pieces < 3; });
-  EXPECT_EQ(r.finish_reason, "cancelled");
+  EXPECT_EQ(r.finish_reason, FinishReason::kCancelled);
   EXPECT_EQ(pieces, 3);
   expect_cancelled_on_server(*server_, before);
 }

@@ -105,7 +105,7 @@ TEST(LocalLLM, ChatUsesTemplateAndStreams) {
   EXPECT_EQ(r.text, "Hi there");
   // stopping from the callback is a cancelled result, not an error
   auto stopped = llm->stream(LlmInput::text("x"), {}, [](const std::string&) { return false; });
-  EXPECT_EQ(stopped.finish_reason, "cancelled");
+  EXPECT_EQ(stopped.finish_reason, FinishReason::kCancelled);
 }
 
 // A LocalLLM built over a shared engine keeps it alive after every other owner is gone (the
@@ -159,7 +159,7 @@ TEST(LocalLLM, ToolCallsComeBackParsed) {
   EXPECT_EQ(r.tool_calls[0]["function"]["name"], "get_weather");
   EXPECT_EQ(Json::parse(r.tool_calls[0]["function"]["arguments"].get<std::string>()), Json({{"city", "Paris"}}));
   EXPECT_EQ(r.tool_calls[0]["id"].get<std::string>().rfind("call_", 0), 0u);
-  EXPECT_EQ(r.finish_reason, "tool_calls");
+  EXPECT_EQ(r.finish_reason, FinishReason::kToolCalls);
   EXPECT_EQ(r.text, "Let me check.");
   EXPECT_EQ(streamed.find("tool_call"), std::string::npos) << streamed;
 
@@ -173,7 +173,7 @@ TEST(LocalLLM, ToolCallsComeBackParsed) {
   EXPECT_TRUE(r.tool_calls.empty());
   EXPECT_EQ(r.text, "It is sunny.");
   EXPECT_EQ(streamed, "It is sunny.");
-  EXPECT_EQ(r.finish_reason, "stop");
+  EXPECT_EQ(r.finish_reason, FinishReason::kStop);
 }
 
 // A call that must be made (tool_choice required or named) is constrained to a valid call; the

@@ -66,7 +66,7 @@ TEST(OpenAIClient, ChatNonStreaming) {
   p.json_schema = Json{{"type", "object"}};
   auto r = client.generate(LlmInput::from_messages({{"system", "sys"}, {"user", "hi"}}), p);
   EXPECT_EQ(r.text, "Hello there");
-  EXPECT_EQ(r.finish_reason, "stop");
+  EXPECT_EQ(r.finish_reason, FinishReason::kStop);
   EXPECT_EQ(r.prompt_tokens, 7);
   EXPECT_EQ(r.completion_tokens, 2);
   EXPECT_EQ(auth, "Bearer sk-test");
@@ -116,7 +116,7 @@ TEST(OpenAIClient, ChatStreaming) {
   });
   EXPECT_EQ(pieces, (std::vector<std::string>{"Hel", "lo", " world"}));
   EXPECT_EQ(r.text, "Hello world");
-  EXPECT_EQ(r.finish_reason, "length");
+  EXPECT_EQ(r.finish_reason, FinishReason::kLength);
 
   // stopping early from the callback
   pieces.clear();
@@ -124,7 +124,7 @@ TEST(OpenAIClient, ChatStreaming) {
     pieces.push_back(p);
     return false;
   });
-  EXPECT_EQ(stopped.finish_reason, "cancelled");
+  EXPECT_EQ(stopped.finish_reason, FinishReason::kCancelled);
   EXPECT_EQ(pieces.size(), 1u);
 }
 
