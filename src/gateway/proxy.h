@@ -35,12 +35,16 @@
 
 #include "engine/engine.h"
 #include "gateway/pool.h"
+#include "http/disconnect_watch.h"
 #include "http/router.h"
 #include "server/http_types.h"
 #include "server/metrics.h"
 #include "server/responses_api.h"
 #include "server/server_options.h"
 
+namespace httplib {
+struct Request;
+}
 namespace llmchain::server {
 class Api;
 }
@@ -85,6 +89,8 @@ struct GatewayOptions {
       make_engine;
 };
 
+class UpstreamCall;  // an engine call over HTTP (forwarding.h)
+
 class GatewayProxy {
  public:
   // Uses opts.api_key (required from clients when set), opts.request_timeout_s
@@ -114,7 +120,7 @@ class GatewayProxy {
   // What the guards of the gateway's chains did (metrics_text renders it).
   GuardEventCounter& guard_events() { return guard_events_; }
 
-  struct Pipe;  // one engine call's data, shared by its reader thread and the response
+  struct Pipe;  // one engine call's data, shared by its reader thread and the response (forwarding.h)
 
  private:
   HttpResponse route_request(const HttpRequest& req, std::string& route);
@@ -123,6 +129,16 @@ class GatewayProxy {
   HttpResponse health_ready(const HttpRequest& req);
   bool internal(const HttpRequest& req) const;
   void track(const std::shared_ptr<Pipe>& p);
+  // forward()'s parts (forward.cpp).
+  struct Attempts;
+  httplib::Request upstream_request(const HttpRequest& req) const;
+  // One try on one engine: the answer to give, or nullopt to try the next (more: one is left).
+  std::optional<HttpResponse> try_engine(const HttpRequest& req, const httplib::Request& base,
+                                         UpstreamPool::Lease& lease, Attempts& a, bool more);
+  std::optional<HttpResponse> judge(HttpResponse res, UpstreamPool::Lease& lease, Attempts& a);
+  http::StreamBody relay_stream(std::shared_ptr<UpstreamCall> call, std::shared_ptr<UpstreamPool::Lease> held,
+                                std::shared_ptr<void> token, std::shared_ptr<http::DisconnectWatch::Registration> watch,
+                                std::string url);
 
   std::shared_ptr<UpstreamPool> pool_;
   ServerOptions opts_;
@@ -142,6 +158,9 @@ class GatewayProxy {
   // can serve a follow-up by previous_response_id.
   std::shared_ptr<ResponsesApi> responses_ = std::make_shared<ResponsesApi>();
   http::Router router_;  // the proxied and own routes, and auth (http/router.h)
+  // Clients of forwarded requests while they wait on an engine (declared last: destroyed first,
+  // once no request is left to watch).
+  http::DisconnectWatch disconnects_;
 };
 
 }  // namespace llmchain::gateway

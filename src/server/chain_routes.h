@@ -28,7 +28,7 @@
 #include <string>
 
 #include "server/chain_runs.h"
-#include "server/disconnect_watch.h"
+#include "http/disconnect_watch.h"
 #include "server/generation.h"
 #include "server/http_types.h"
 
@@ -98,7 +98,7 @@ class ChainRoutes {
 
   ChainRoutesOptions opts_;
   ChainRuns runs_;               // running chain calls, cancelled and awaited on shutdown
-  DisconnectWatch disconnects_;  // clients of invoke / batch (which write nothing until done)
+  http::DisconnectWatch disconnects_;  // clients of invoke / batch (which write nothing until done)
   std::atomic<bool> shutting_down_{false};
 };
 

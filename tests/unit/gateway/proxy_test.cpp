@@ -454,6 +454,26 @@ TEST_F(GatewayTest, ClientDisconnectClosesTheEngineStream) {
   EXPECT_EQ(status_of(a).consecutive_failures, 0) << "a client leaving is not the engine's fault";
 }
 
+// A client that gives up while the engine is still working on a buffered (non-streamed) answer
+// releases its engine at once: the gateway closes the engine call (which cancels the engine's
+// sequence) instead of holding it until the answer comes.
+TEST_F(GatewayTest, ClientLeavingABufferedAnswerReleasesTheEngine) {
+  FakeUpstream a("a");
+  a.delay_ms = 2500;
+  make_pool({&a});
+  start_gateway();
+  auto cli = client();
+  cli->set_read_timeout(0, 300000);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = cli->Post("/v1/chat/completions", json{{"messages", json::array()}}.dump(), "application/json");
+  EXPECT_FALSE(r) << "the engine answered within the client's patience";
+  ASSERT_TRUE(eventually([&] { return a.inflight.load() == 1; }));
+  EXPECT_TRUE(eventually([&] { return status_of(a).outstanding == 0; }));
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 1.5)
+      << "the engine was held until it answered";
+  EXPECT_EQ(status_of(a).consecutive_failures, 0) << "a client leaving is not the engine's fault";
+}
+
 TEST_F(GatewayTest, HealthFlipsAndGatewayReadiness) {
   FakeUpstream a("a"), b("b");
   UpstreamPoolOptions o;

@@ -1,6 +1,6 @@
 // One thread watches every registered client; on_gone runs once, and never after the
 // registration is gone.
-#include "server/disconnect_watch.h"
+#include "http/disconnect_watch.h"
 
 #include <gtest/gtest.h>
 
@@ -8,7 +8,7 @@
 #include <chrono>
 #include <thread>
 
-namespace llmchain::server {
+namespace llmchain::http {
 namespace {
 
 using namespace std::chrono_literals;
@@ -71,4 +71,4 @@ TEST(DisconnectWatch, NoCheckMeansNoWatch) {
 }
 
 }  // namespace
-}  // namespace llmchain::server
+}  // namespace llmchain::http

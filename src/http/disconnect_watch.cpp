@@ -1,8 +1,8 @@
-#include "server/disconnect_watch.h"
+#include "http/disconnect_watch.h"
 
 #include <vector>
 
-namespace llmchain::server {
+namespace llmchain::http {
 
 DisconnectWatch::~DisconnectWatch() {
   {
@@ -51,4 +51,4 @@ void DisconnectWatch::loop() {
   }
 }
 
-}  // namespace llmchain::server
+}  // namespace llmchain::http

@@ -1,7 +1,8 @@
 #pragma once
-// Watches the clients of requests that write nothing until they are done (chain invoke and
-// batch): one thread for all of them checks every 20 ms whether each client is still there and
-// runs its on_gone once when it is not, instead of a watcher thread per request.
+// Watches the clients of requests while they wait with nothing to write (chain invoke and batch,
+// the gateway waiting on an engine): one thread for all of them checks every 20 ms whether each
+// client is still there and runs its on_gone once when it is not, instead of a watcher thread
+// (or a polling wait) per request.
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -11,7 +12,7 @@
 #include <thread>
 #include <utility>
 
-namespace llmchain::server {
+namespace llmchain::http {
 
 class DisconnectWatch {
  public:
@@ -58,4 +59,4 @@ class DisconnectWatch {
   std::thread thread_;  // started with the first watch
 };
 
-}  // namespace llmchain::server
+}  // namespace llmchain::http
