@@ -251,13 +251,8 @@ LlmResult FakeLLM::do_generate(const LlmInput& input, const LlmParams& params, c
     }
   }
   if (responder_) text = responder_(input, params);
-  if (latency.count() > 0) {
-    auto end = std::chrono::steady_clock::now() + latency;
-    while (std::chrono::steady_clock::now() < end) {
-      cancel.throw_if_cancelled();
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-  }
+  if (latency.count() > 0) cancel.sleep_for(latency);
+  cancel.throw_if_cancelled();
   if (params.stop) {
     for (const auto& s : *params.stop) {
       if (s.empty()) continue;

@@ -68,6 +68,9 @@ LlmResult LocalLLM::do_generate(const LlmInput& input, const LlmParams& params, 
                                 const CancellationToken& cancel) {
   engine::ToolRequest tools;
   engine::GenerateRequest req = build_request(input, params, tools);
+  // Cancelling the run stops the sequence wherever it is (queued, prefilling, generating), not
+  // only at its next token.
+  req.cancel = cancel.token();
   // kAuto: text that may be a call is held back until it is known not to be one; a forced call
   // is the whole reply, so nothing of it is text.
   std::optional<engine::ToolStreamFilter> filter;

@@ -170,46 +170,17 @@ void transport_error(Attempt& a, httplib::Error err, double elapsed_s, const Ope
   a.error = Error(ErrorCode::kUnavailable, fmt::format("openai client: {}: {}", url, httplib::to_string(err)));
 }
 
-// While in scope, a helper thread aborts the client's request in flight (httplib's
-// Client::stop() shuts its socket down) once `cancel` is set: a call blocked waiting for the
-// server (a non-streaming answer, or a stream's first byte) ends within ~10 ms of a cancel.
+// While in scope, a cancel aborts the client's request in flight (httplib's Client::stop() shuts
+// its socket down): a call blocked waiting for the server (a non-streaming answer, or a stream's
+// first byte) ends as soon as the run is cancelled, with no thread watching it.
 class AbortOnCancel {
  public:
   AbortOnCancel(httplib::Client& cli, const CancellationToken& cancel)
-      : thread_([this, &cli, cancel] {
-          std::unique_lock lock(mu_);
-          while (!cv_.wait_for(lock, std::chrono::milliseconds(10), [&] { return done_; })) {
-            if (cancel.cancelled()) {
-              cli.stop();
-              return;
-            }
-          }
-        }) {}
-  ~AbortOnCancel() {
-    {
-      std::lock_guard lock(mu_);
-      done_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
-  }
-  AbortOnCancel(const AbortOnCancel&) = delete;
-  AbortOnCancel& operator=(const AbortOnCancel&) = delete;
+      : callback_(cancel.token(), [&cli] { cli.stop(); }) {}
 
  private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool done_ = false;
-  std::thread thread_;  // last: started once the members it uses exist
+  std::stop_callback<std::function<void()>> callback_;
 };
-
-void interruptible_sleep(double seconds, const CancellationToken& cancel) {
-  auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-  while (std::chrono::steady_clock::now() < end) {
-    cancel.throw_if_cancelled();
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-}
 
 // Reads the tool calls of choices[0]: a message's whole calls, or a stream delta's pieces
 // (the first piece of call `index` has its id and name; arguments come in fragments).
@@ -389,7 +360,8 @@ LlmResult OpenAIClient::do_generate(const LlmInput& input, const LlmParams& para
     if (a.retry_after_s >= 0) wait = std::min(std::max(wait, a.retry_after_s), options_.backoff_max_s);
     LLMC_LOG_WARN("{} (attempt {} of {}); retrying in {:.2f} s", a.error.message(), attempt + 1,
                   options_.max_retries + 1, wait);
-    interruptible_sleep(wait, cancel);
+    cancel.sleep_for(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::duration<double>(wait)));
+    cancel.throw_if_cancelled();
     backoff *= 2;
   }
 }

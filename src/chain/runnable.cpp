@@ -1,6 +1,7 @@
 #include "chain/runnable.h"
 
 #include <algorithm>
+#include <condition_variable>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -21,6 +22,13 @@ std::vector<GuardEvent> GuardEventLog::events() const {
 
 void CancellationToken::throw_if_cancelled() const {
   if (cancelled()) fail(ErrorCode::kCancelled, "cancelled");
+}
+
+bool CancellationToken::sleep_for(std::chrono::nanoseconds d) const {
+  std::mutex mu;
+  std::condition_variable_any cv;
+  std::unique_lock lock(mu);
+  return !cv.wait_for(lock, token(), d, [] { return false; }) && !cancelled();
 }
 
 std::string new_run_uuid() {
@@ -274,13 +282,10 @@ Retry::Retry(RunnablePtr inner, int max_attempts, std::chrono::milliseconds back
 
 namespace {
 
-// Sleeps in small slices so cancellation is noticed.
+// Sleeps, or returns at once when cancelled (with the cancellation error).
 void backoff_sleep(std::chrono::milliseconds total, const RunConfig& config) {
-  auto end = std::chrono::steady_clock::now() + total;
-  while (std::chrono::steady_clock::now() < end) {
-    config.cancel.throw_if_cancelled();
-    std::this_thread::sleep_for(std::min<std::chrono::milliseconds>(total, std::chrono::milliseconds(10)));
-  }
+  config.cancel.sleep_for(total);
+  config.cancel.throw_if_cancelled();
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <stop_token>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -29,16 +30,21 @@ using Json = nlohmann::json;
 
 // A shared cancellation flag: copies observe the same state, so a RunConfig copied into
 // every step of a chain is cancelled by one cancel() call (e.g. the HTTP client went away).
+// Copies share one state (a std::stop_source): cancelling any copy cancels them all. What waits
+// on it registers a callback (std::stop_callback on token()) or hands token() on, e.g. to the
+// engine's GenerateRequest::cancel, instead of polling.
 class CancellationToken {
  public:
-  CancellationToken() : flag_(std::make_shared<std::atomic<bool>>(false)) {}
-  void cancel() const { flag_->store(true, std::memory_order_relaxed); }
-  bool cancelled() const { return flag_->load(std::memory_order_relaxed); }
+  void cancel() const { source_.request_stop(); }
+  bool cancelled() const { return source_.stop_requested(); }
   // Throws Error(kCancelled) when cancelled.
   void throw_if_cancelled() const;
+  std::stop_token token() const { return source_.get_token(); }
+  // Sleeps for `d` or until cancelled, whichever is first; false when cancelled.
+  bool sleep_for(std::chrono::nanoseconds d) const;
 
  private:
-  std::shared_ptr<std::atomic<bool>> flag_;
+  mutable std::stop_source source_;
 };
 
 // What a guard did to a run's text (flag, redact or block), reported to the caller: the server

@@ -185,3 +185,30 @@ TEST(Runnable, StreamWithoutStreamingStepEmitsOnce) {
 
 }  // namespace
 }  // namespace llmchain::chain
+
+namespace llmchain::chain {
+namespace {
+
+// Copies share one cancellation; what waits on it wakes when it is cancelled instead of polling.
+TEST(CancellationToken, CopiesShareItAndSleepsEndAtTheCancel) {
+  CancellationToken a;
+  CancellationToken b = a;
+  std::stop_token st = a.token();
+  EXPECT_FALSE(b.cancelled());
+  EXPECT_TRUE(a.sleep_for(std::chrono::milliseconds(1)));  // not cancelled: slept it all
+  std::thread canceller([b] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    b.cancel();
+  });
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_FALSE(a.sleep_for(std::chrono::seconds(30)));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
+  canceller.join();
+  EXPECT_TRUE(a.cancelled());
+  EXPECT_TRUE(st.stop_requested()) << "the engine's stop_token sees it too";
+  EXPECT_THROW(a.throw_if_cancelled(), Error);
+  EXPECT_FALSE(CancellationToken().cancelled()) << "a new token is its own";
+}
+
+}  // namespace
+}  // namespace llmchain::chain
