@@ -34,7 +34,14 @@ engine::GenerateRequest LocalLLM::build_request(const LlmInput& input, const Llm
   if (input.is_chat()) {
     std::vector<engine::ChatMessage> msgs;
     msgs.reserve(input.messages.size());
-    for (const auto& m : input.messages) msgs.push_back({m.role, m.content});
+    for (const auto& m : input.messages) {
+      engine::ChatMessage cm{m.role, m.content};
+      // A call the model made and the tool's answer to it, for templates that show them.
+      if (!m.tool_calls.is_null()) cm.extra["tool_calls"] = m.tool_calls;
+      if (!m.tool_call_id.empty()) cm.extra["tool_call_id"] = m.tool_call_id;
+      if (!m.name.empty()) cm.extra["name"] = m.name;
+      msgs.push_back(std::move(cm));
+    }
     // The chat template shows the tools to the model in the format it was trained on.
     auto rendered = engine_->apply_chat_template(msgs, /*add_generation_prompt=*/true, options_.chat_template,
                                                  tools.any() ? tools.tools : nlohmann::json(nullptr));

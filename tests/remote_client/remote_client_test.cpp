@@ -300,6 +300,20 @@ TEST_F(RemoteClientTest, ToolCallsRoundTrip) {
   EXPECT_EQ(s.tool_calls[0]["function"]["name"], "pick_color");
   EXPECT_EQ(s.tool_calls[0]["function"]["arguments"], r.tool_calls[0]["function"]["arguments"]) << "greedy: same call";
   EXPECT_EQ(streamed, "");
+
+  // The next turn: the call and the tool's answer go back over the wire, and the server takes them.
+  std::vector<Message> turn = input.messages;
+  Message call{"assistant", ""};
+  call.tool_calls = Json::array({r.tool_calls[0]});
+  turn.push_back(call);
+  Message result{"tool", R"({"ok": true})"};
+  result.tool_call_id = r.tool_calls[0]["id"];
+  turn.push_back(result);
+  LlmParams next = greedy(8);
+  next.tools = p.tools;
+  auto after = llm->generate(LlmInput::from_messages(turn), next);
+  EXPECT_TRUE(after.finish_reason == FinishReason::kStop || after.finish_reason == FinishReason::kLength ||
+              after.finish_reason == FinishReason::kToolCalls);
 }
 
 TEST_F(RemoteClientTest, LLMChainEndToEnd) {

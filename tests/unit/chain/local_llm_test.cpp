@@ -30,6 +30,7 @@ class ScriptedEngine : public engine::Engine {
                                             bool add_generation_prompt, const std::string&,
                                             const nlohmann::json& tools) const override {
     last_tools = tools;
+    last_messages = messages;
     std::string s;
     for (const auto& m : messages) s += "<|" + m.role + "|>" + m.content;
     if (add_generation_prompt) s += "<|assistant|>";
@@ -61,6 +62,7 @@ class ScriptedEngine : public engine::Engine {
   engine::ModelInfo info_{"tiny-model"};
   std::vector<std::string> script = {"Hi", "", " there"};  // what every generation produces
   mutable nlohmann::json last_tools;                       // what apply_chat_template was given
+  mutable std::vector<engine::ChatMessage> last_messages;
   mutable std::mutex mu_;
   mutable std::string last_tokenized;
   mutable bool last_parse_special = false;
@@ -198,6 +200,39 @@ TEST(LocalLLM, ForcedToolCallIsConstrained) {
   EXPECT_EQ(Json::parse(r.tool_calls[0]["function"]["arguments"].get<std::string>()), Json({{"city", "Oslo"}}));
   EXPECT_EQ(r.text, "");
   EXPECT_EQ(streamed, "") << "a forced call is not text";
+}
+
+// The next turn after a call: the assistant's call and the tool's answer reach the chat template
+// as OpenAI's fields (what the server's /v1/chat/completions passes on too), and survive JSON.
+TEST(LocalLLM, ToolResultsReachTheTemplate) {
+  const Json conversation = Json::parse(R"([
+    {"role": "user", "content": "Weather in Paris?"},
+    {"role": "assistant", "content": null, "tool_calls": [{"id": "call_1", "type": "function",
+      "function": {"name": "get_weather", "arguments": "{\"city\": \"Paris\"}"}}]},
+    {"role": "tool", "tool_call_id": "call_1", "name": "get_weather", "content": "18 C, sunny"}])");
+  auto messages = messages_from_json(conversation);
+  ASSERT_EQ(messages.size(), 3u);
+  EXPECT_EQ(messages[1].content, "");
+  EXPECT_EQ(messages[2].tool_call_id, "call_1");
+  auto back = messages_to_json(messages);
+  EXPECT_EQ(back[1]["tool_calls"], conversation[1]["tool_calls"]);
+  EXPECT_EQ(back[2]["tool_call_id"], "call_1");
+  EXPECT_EQ(messages_from_json(back), messages);
+
+  ScriptedEngine eng;
+  LocalLLM llm(eng);
+  LlmParams p;
+  p.tools = kWeatherTools;
+  auto r = llm.generate(LlmInput::from_messages(messages), p);
+  EXPECT_EQ(r.text, "Hi there");
+  ASSERT_EQ(eng.last_messages.size(), 3u);
+  EXPECT_EQ(eng.last_messages[1].extra["tool_calls"], conversation[1]["tool_calls"]);
+  EXPECT_EQ(eng.last_messages[2].role, "tool");
+  EXPECT_EQ(eng.last_messages[2].extra["tool_call_id"], "call_1");
+  EXPECT_EQ(eng.last_messages[2].extra["name"], "get_weather");
+
+  EXPECT_THROW(messages_from_json(Json::parse(R"([{"role": "assistant", "tool_calls": {"id": 1}}])")), Error);
+  EXPECT_THROW(messages_from_json(Json::parse(R"([{"role": "tool", "tool_call_id": 7, "content": "x"}])")), Error);
 }
 
 // Bad tools are refused naming the field, before anything is generated; tools need messages.
