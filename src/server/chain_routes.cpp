@@ -568,6 +568,66 @@ class LogStream : public StreamProtocol {
   std::map<std::string, std::string> keys_;  // run id -> key under /logs
 };
 
+std::shared_ptr<StreamProtocol> make_protocol(const std::string& kind, const json& body) {
+  if (kind == "stream_log") return std::make_shared<LogStream>(RunFilter(body));
+  if (kind == "stream_events") return std::make_shared<EventStream>(RunFilter(body));
+  return std::make_shared<ChunkStream>();
+}
+
+// Waits for the run's first event: the answer to give instead of a stream (a failure before the
+// first chunk gets its own status; no event by the deadline is a 504), or nullopt to stream.
+std::optional<HttpResponse> await_first_event(StreamState& st, std::optional<Clock::time_point> deadline) {
+  std::unique_lock lock(st.mu);
+  auto ready = [&] { return st.done || st.chunked; };
+  if (deadline) {
+    if (!st.cv.wait_until(lock, *deadline, ready)) {
+      st.cancel.cancel();
+      return ApiError{504, "The chain did not answer before the request timeout.", "timeout_error", std::nullopt,
+                      "timeout"}
+          .to_response();
+    }
+  } else {
+    st.cv.wait(lock, ready);
+  }
+  if (st.early_error) return chain_error(*st.early_error).to_response();
+  return std::nullopt;
+}
+
+// The run's events as they come, a keep-alive comment through silences; a client gone or the
+// deadline passed cancels the run (and its model call).
+StreamBody relay_events(std::shared_ptr<StreamState> st, std::optional<Clock::time_point> deadline) {
+  return [st, deadline](const ChunkWriter& write) {
+    for (;;) {
+      std::deque<std::string> batch;
+      bool done = false;
+      {
+        std::unique_lock lock(st->mu);
+        auto until = Clock::now() + std::chrono::seconds(15);
+        st->cv.wait_until(lock, until, [&] { return st->done || !st->events.empty(); });
+        batch.swap(st->events);
+        done = st->done;
+      }
+      for (const auto& ev : batch) {
+        if (!write(ev)) {
+          st->cancel.cancel();
+          return;
+        }
+      }
+      if (done) return;
+      if (deadline && Clock::now() > *deadline) {
+        st->cancel.cancel();
+        write(sse_error(ApiError{504, "The chain did not finish before the request timeout.", "timeout_error",
+                                 std::nullopt, "timeout"}));
+        return;
+      }
+      if (batch.empty() && !write(": keep-alive\n\n")) {
+        st->cancel.cancel();
+        return;
+      }
+    }
+  };
+}
+
 }  // namespace
 
 HttpResponse ChainRoutes::stream(const HttpRequest& req) { return run_stream(req, "stream"); }
@@ -580,14 +640,7 @@ HttpResponse ChainRoutes::run_stream(const HttpRequest& req, const std::string& 
   json body = parse_json_body(req.body);
   json input = required_field(body, "input");
   chain::RunConfig cfg = run_config(body.value("config", json::object()));
-  std::shared_ptr<StreamProtocol> protocol;
-  if (kind == "stream_log") {
-    protocol = std::make_shared<LogStream>(RunFilter(body));
-  } else if (kind == "stream_events") {
-    protocol = std::make_shared<EventStream>(RunFilter(body));
-  } else {
-    protocol = std::make_shared<ChunkStream>();
-  }
+  std::shared_ptr<StreamProtocol> protocol = make_protocol(kind, body);
   auto ticket = std::make_shared<AdmissionTicket>();
   if (auto rejected = admit(*ticket)) return *rejected;
 
@@ -639,56 +692,12 @@ HttpResponse ChainRoutes::run_stream(const HttpRequest& req, const std::string& 
   }).detach();
 
   const auto deadline = deadline_from(t0);
-  {
-    std::unique_lock lock(st->mu);
-    auto ready = [&] { return st->done || st->chunked; };
-    if (deadline) {
-      if (!st->cv.wait_until(lock, *deadline, ready)) {
-        st->cancel.cancel();
-        return ApiError{504, "The chain did not answer before the request timeout.", "timeout_error", std::nullopt,
-                        "timeout"}
-            .to_response();
-      }
-    } else {
-      st->cv.wait(lock, ready);
-    }
-    if (st->early_error) return chain_error(*st->early_error).to_response();
-  }
-
+  if (auto early = await_first_event(*st, deadline)) return std::move(*early);
   HttpResponse res;
   res.content_type = "text/event-stream";
   res.headers.emplace_back("Cache-Control", "no-cache");
   res.headers.emplace_back("X-Accel-Buffering", "no");
-  res.stream = [st, deadline](const ChunkWriter& write) {
-    for (;;) {
-      std::deque<std::string> batch;
-      bool done = false;
-      {
-        std::unique_lock lock(st->mu);
-        auto until = Clock::now() + std::chrono::seconds(15);
-        st->cv.wait_until(lock, until, [&] { return st->done || !st->events.empty(); });
-        batch.swap(st->events);
-        done = st->done;
-      }
-      for (const auto& ev : batch) {
-        if (!write(ev)) {
-          st->cancel.cancel();  // client gone: stop the chain (and its model call)
-          return;
-        }
-      }
-      if (done) return;
-      if (deadline && Clock::now() > *deadline) {
-        st->cancel.cancel();
-        write(sse_error(ApiError{504, "The chain did not finish before the request timeout.", "timeout_error",
-                                 std::nullopt, "timeout"}));
-        return;
-      }
-      if (batch.empty() && !write(": keep-alive\n\n")) {
-        st->cancel.cancel();
-        return;
-      }
-    }
-  };
+  res.stream = relay_events(st, deadline);
   return res;
 }
 
