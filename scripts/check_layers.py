@@ -3,6 +3,7 @@
 
   - a module includes only the modules it may use (and what those may use, transitively);
   - the chain layer sees only the engine's interface, not the engine behind it;
+  - every module it includes is a link dependency named in its CMakeLists.txt (llmchain_module);
   - no cycle among the modules as the includes connect them;
   - no source file over 800 lines.
 
@@ -35,6 +36,21 @@ MAX_LINES = 800
 SOURCE_DIRS = ["src", "apps", "tests", "fuzz", "bench", "examples"]
 EXTS = (".h", ".cpp", ".cc", ".mjs", ".js", ".py", ".sh")
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
+
+
+def cmake_link_deps(cmake_file, module):
+    """The arguments of llmchain_module(MODULE ...) in cmake_file, ${VAR}s of set(VAR ...) expanded."""
+    with open(cmake_file, encoding="utf-8") as fh:
+        text = re.sub(r"#[^\n]*", "", fh.read())
+    variables = {m.group(1): m.group(2).split() for m in re.finditer(r"set\(\s*(\w+)\s+([^)]*)\)", text)}
+    call = re.search(r"llmchain_module\(\s*" + re.escape(module) + r"\b([^)]*)\)", text)
+    if not call:
+        return None
+    deps = []
+    for arg in call.group(1).split():
+        v = re.fullmatch(r"\$\{(\w+)\}", arg)
+        deps.extend(variables.get(v.group(1), []) if v else [arg])
+    return set(deps)
 
 
 def closure(module):
@@ -100,6 +116,18 @@ def main():
                         problems.append(f"{rel}: includes {inc}, but {m}/ may not use {dep}/")
                     elif dep == "engine" and m in INTERFACE_ONLY and inc not in ENGINE_INTERFACE:
                         problems.append(f"{rel}: includes {inc}, beyond the engine interface")
+    for m in modules:
+        if m not in ALLOWED:
+            continue
+        cmake_file = os.path.join(src, m, "CMakeLists.txt")
+        deps = cmake_link_deps(cmake_file, m) if os.path.exists(cmake_file) else None
+        if deps is None:
+            problems.append(f"src/{m}/CMakeLists.txt: no llmchain_module({m} ...)")
+            continue
+        for dep in sorted(graph[m]):
+            names = {f"llmchain_{dep}"} | ({"llmchain_engine_api"} if dep == "engine" else set())
+            if not names & deps:
+                problems.append(f"src/{m}/: includes {dep}/ but does not link llmchain_{dep} (src/{m}/CMakeLists.txt)")
     cycle = find_cycle(graph)
     if cycle:
         problems.append("modules include each other in a cycle: " + " -> ".join(cycle))
@@ -117,7 +145,7 @@ def main():
         print(p, file=sys.stderr)
     if problems:
         return 1
-    print(f"{len(modules)} modules, layering and file sizes as the table says", file=sys.stderr)
+    print(f"{len(modules)} modules, layering, link dependencies and file sizes as the table says", file=sys.stderr)
     return 0
 
 
