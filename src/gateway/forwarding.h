@@ -112,11 +112,11 @@ class UpstreamCall {
 
 // Decrements the in-flight count when the last holder (handler or stream) is done.
 struct InflightToken {
-  explicit InflightToken(std::atomic<int>& n) : n_(n) { ++n_; }
-  ~InflightToken() { --n_; }
+  explicit InflightToken(InflightCount& n) : n_(n) { n_.add(); }
+  ~InflightToken() { n_.done(); }
   InflightToken(const InflightToken&) = delete;
   InflightToken& operator=(const InflightToken&) = delete;
-  std::atomic<int>& n_;
+  InflightCount& n_;
 };
 
 // An error in OpenAI's shape; 503s say when to retry.

@@ -31,6 +31,26 @@ using server::internal_error;
 using server::respond;
 using server::sse_data;
 
+void InflightCount::add() {
+  std::lock_guard lock(mu_);
+  ++n_;
+}
+
+void InflightCount::done() {
+  std::lock_guard lock(mu_);
+  if (--n_ == 0) cv_.notify_all();
+}
+
+int InflightCount::load() const {
+  std::lock_guard lock(mu_);
+  return n_;
+}
+
+bool InflightCount::wait_zero(Clock::time_point deadline) {
+  std::unique_lock lock(mu_);
+  return cv_.wait_until(lock, deadline, [&] { return n_ == 0; });
+}
+
 GatewayProxy::GatewayProxy(std::shared_ptr<UpstreamPool> pool, ServerOptions opts, GatewayOptions gw)
     : pool_(std::move(pool)), opts_(std::move(opts)), gw_(std::move(gw)), router_(opts_.api_key, respond) {
   // Proxied to the engines (with the key); the gateway's own health, metrics and upstreams.
@@ -77,10 +97,7 @@ void GatewayProxy::track(const std::shared_ptr<Pipe>& p) {
 }
 
 bool GatewayProxy::drain(Clock::time_point deadline, Clock::time_point hard_deadline) {
-  auto wait_until = [&](Clock::time_point t) {
-    while (inflight_.load() > 0 && Clock::now() < t) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    return inflight_.load() == 0;
-  };
+  auto wait_until = [&](Clock::time_point t) { return inflight_.wait_zero(t); };
   if (api_) api_->drain(deadline, hard_deadline);
   if (wait_until(deadline)) return true;
   {

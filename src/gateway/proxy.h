@@ -26,6 +26,8 @@
 // Transport-neutral (HttpRequest/HttpResponse), like Api; gateway/server.h
 // binds it to cpp-httplib.
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -91,6 +93,21 @@ struct GatewayOptions {
 
 class UpstreamCall;  // an engine call over HTTP (forwarding.h)
 
+// Requests in flight (a stream's until it ends); drain() waits on it without polling.
+class InflightCount {
+ public:
+  void add();
+  void done();
+  int load() const;
+  // True once none is in flight; false at `deadline` if some still are.
+  bool wait_zero(std::chrono::steady_clock::time_point deadline);
+
+ private:
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  int n_ = 0;
+};
+
 class GatewayProxy {
  public:
   // Uses opts.api_key (required from clients when set), opts.request_timeout_s
@@ -144,7 +161,7 @@ class GatewayProxy {
   ServerOptions opts_;
   GatewayOptions gw_;
   std::atomic<bool> shutting_down_{false};
-  std::atomic<int> inflight_{0};
+  InflightCount inflight_;
   std::atomic<int64_t> requests_{0};
   std::shared_ptr<GatewayCounters> counters_ = std::make_shared<GatewayCounters>();
   // make_engine's engine and the routes over it (null: HTTP forwarding).
