@@ -49,4 +49,26 @@ inline std::string json_text(const nlohmann::json& j) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+// A JSON value's type in OpenAI's words ("integer" and "number" apart), for messages like
+// "Invalid type for 'x': expected a string, but got integer."
+inline const char* json_type_name(const nlohmann::json& j) {
+  using T = nlohmann::json::value_t;
+  switch (j.type()) {
+    case T::null: return "null";
+    case T::boolean: return "boolean";
+    case T::string: return "string";
+    case T::array: return "array";
+    case T::object: return "object";
+    case T::number_float: return "number";
+    case T::number_integer:
+    case T::number_unsigned: return "integer";
+    default: return "value";
+  }
+}
+
+// OpenAI's message for a field of the wrong type.
+inline std::string json_wrong_type_message(const std::string& param, const char* expected, const nlohmann::json& got) {
+  return "Invalid type for '" + param + "': expected " + expected + ", but got " + json_type_name(got) + ".";
+}
+
 }  // namespace llmchain

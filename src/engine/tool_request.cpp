@@ -3,6 +3,7 @@
 
 #include <set>
 
+#include "base/json_util.h"
 #include "engine/tool_calls.h"
 
 namespace llmchain::engine {
@@ -26,23 +27,8 @@ struct Problem {
   invalid(param, fmt::format("Missing required parameter: '{}'.", param), "missing_required_parameter");
 }
 
-const char* type_name(const json& j) {
-  switch (j.type()) {
-    case json::value_t::null: return "null";
-    case json::value_t::boolean: return "boolean";
-    case json::value_t::string: return "string";
-    case json::value_t::array: return "array";
-    case json::value_t::object: return "object";
-    case json::value_t::number_float: return "number";
-    case json::value_t::number_integer:
-    case json::value_t::number_unsigned: return "integer";
-    default: return "value";
-  }
-}
-
 [[noreturn]] void wrong_type(const std::string& param, const char* expected, const json& got) {
-  invalid(param, fmt::format("Invalid type for '{}': expected {}, but got {}.", param, expected, type_name(got)),
-          "invalid_type");
+  invalid(param, json_wrong_type_message(param, expected, got), "invalid_type");
 }
 
 const json* field(const json& obj, const char* key) {

@@ -1,12 +1,6 @@
 #include "gateway/proxy.h"
 
-#include <httplib.h>
-
 #include <algorithm>
-#include <cctype>
-#include <condition_variable>
-#include <optional>
-#include <thread>
 
 #include "base/log.h"
 #include "gateway/forwarding.h"
@@ -19,7 +13,6 @@
 namespace llmchain::gateway {
 
 using Clock = std::chrono::steady_clock;
-using http::ApiError;
 using http::ChunkWriter;
 using http::json_response;
 using nlohmann::json;
@@ -29,7 +22,6 @@ using server::cors_preflight;
 using server::escape_label_value;
 using server::internal_error;
 using server::respond;
-using server::sse_data;
 
 void InflightCount::add() {
   std::lock_guard lock(mu_);

@@ -27,8 +27,8 @@
 #include <optional>
 #include <string>
 
-#include "server/chain_runs.h"
 #include "http/disconnect_watch.h"
+#include "server/chain_runs.h"
 #include "server/generation.h"
 #include "server/http_types.h"
 
@@ -97,7 +97,7 @@ class ChainRoutes {
   void report_guard_events(const std::string& name, const chain::RunConfig& cfg) const;
 
   ChainRoutesOptions opts_;
-  ChainRuns runs_;               // running chain calls, cancelled and awaited on shutdown
+  ChainRuns runs_;                     // running chain calls, cancelled and awaited on shutdown
   http::DisconnectWatch disconnects_;  // clients of invoke / batch (which write nothing until done)
   std::atomic<bool> shutting_down_{false};
 };

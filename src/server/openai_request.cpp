@@ -14,20 +14,6 @@ namespace {
 
 using nlohmann::json;
 
-const char* type_name(const json& j) {
-  switch (j.type()) {
-    case json::value_t::null: return "null";
-    case json::value_t::boolean: return "boolean";
-    case json::value_t::string: return "string";
-    case json::value_t::array: return "array";
-    case json::value_t::object: return "object";
-    case json::value_t::number_float: return "number";
-    case json::value_t::number_integer:
-    case json::value_t::number_unsigned: return "integer";
-    default: return "value";
-  }
-}
-
 [[noreturn]] void wrong_type(const std::string& param, const char* expected, const json& got) {
   throw_wrong_type(param, expected, got);
 }
@@ -302,8 +288,7 @@ void parse_common(const json& body, CompletionParams& p, int32_t n_vocab) {
 }  // namespace
 
 void throw_wrong_type(const std::string& param, const char* expected, const json& got) {
-  throw_invalid(param, fmt::format("Invalid type for '{}': expected {}, but got {}.", param, expected, type_name(got)),
-                "invalid_type");
+  throw_invalid(param, json_wrong_type_message(param, expected, got), "invalid_type");
 }
 
 const json* FieldReader::get(const std::string& key) const {
@@ -387,7 +372,8 @@ json parse_json_body(const std::string& body) {
                                 "invalid_request_error", std::nullopt, "invalid_json"});
   }
   if (!j.is_object()) {
-    throw_invalid("", fmt::format("The request body must be a JSON object, not {}.", type_name(j)), "invalid_type");
+    throw_invalid("", fmt::format("The request body must be a JSON object, not {}.", json_type_name(j)),
+                  "invalid_type");
   }
   return j;
 }
